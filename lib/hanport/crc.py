@@ -1,0 +1,38 @@
+# CRC-16 checks used on the wire: X.25 for HDLC (HCS and FCS) and ARC for DSMR/P1 telegrams.
+# Table driven, one table lookup per byte, no allocation (buffer + indices in, int out).
+from array import array
+
+
+def _table(poly):
+    t = array("H", [0] * 256)
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ poly if c & 1 else c >> 1
+        t[i] = c
+    return t
+
+
+# CRC-16/X.25 (IEC 62056-46 / ISO 13239): poly 0x1021 reflected = 0x8408, init 0xFFFF,
+# final xor 0xFFFF, sent low byte first (han-facts §2).
+_X25 = _table(0x8408)
+# CRC-16/ARC (DSMR 5 / IEC 62056-21 P1): poly 0x8005 reflected = 0xA001, init 0 (han-facts §2).
+_ARC = _table(0xA001)
+
+
+def crc16_x25(buf, start, end):
+    """CRC-16/X.25 of buf[start:end]."""
+    crc = 0xFFFF
+    t = _X25
+    for i in range(start, end):
+        crc = (crc >> 8) ^ t[(crc ^ buf[i]) & 0xFF]
+    return crc ^ 0xFFFF
+
+
+def crc16_arc(buf, start, end):
+    """CRC-16/ARC of buf[start:end]."""
+    crc = 0
+    t = _ARC
+    for i in range(start, end):
+        crc = (crc >> 8) ^ t[(crc ^ buf[i]) & 0xFF]
+    return crc

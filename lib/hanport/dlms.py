@@ -1,0 +1,330 @@
+# DLMS/COSEM layer: LLC header, data-notification APDU and its A-XDR body (han-facts §3),
+# walked in place over (buf, start, end) into the items of a Reading, without allocating.
+from hanport import reading as R
+
+# --- APDU tags (IEC 62056-5-3) ---
+LLC_DST = 0xE6  # LLC header E6 E7 00 (command) / E6 E6 00 (response), han-facts §2
+DATA_NOTIFICATION = 0x0F
+GENERAL_GLO_CIPHERING = 0xDB
+GENERAL_DED_CIPHERING = 0xDF
+DATE_TIME_LEN = 12  # COSEM date-time octet-string length
+
+# --- A-XDR data tags (han-facts §3) ---
+T_NULL = 0x00
+T_ARRAY = 0x01
+T_STRUCT = 0x02
+T_BOOL = 0x03
+T_I32 = 0x05  # double-long
+T_U32 = 0x06  # double-long-unsigned
+T_OCTETS = 0x09
+T_VISIBLE = 0x0A
+T_UTF8 = 0x0C
+T_I8 = 0x0F  # integer
+T_I16 = 0x10  # long
+T_U8 = 0x11  # unsigned
+T_U16 = 0x12  # long-unsigned
+T_I64 = 0x14  # long64
+T_U64 = 0x15  # long64-unsigned
+T_ENUM = 0x16
+T_F32 = 0x17
+T_F64 = 0x18
+# fixed sizes of the numeric tags, indexed by tag (0 = not a fixed-size numeric)
+_SIZE = bytearray(0x19)
+for _t, _n in ((T_BOOL, 1), (T_I32, 4), (T_U32, 4), (T_I8, 1), (T_I16, 2), (T_U8, 1), (T_U16, 2),
+               (T_I64, 8), (T_U64, 8), (T_ENUM, 1), (T_F32, 4), (T_F64, 8)):
+    _SIZE[_t] = _n
+_SIGNED = bytearray(0x19)
+for _t in (T_I32, T_I8, T_I16, T_I64):
+    _SIGNED[_t] = 1
+
+MAX_DEPTH = 6  # nesting seen: Aidon array > structure > structure; anything deeper is hostile
+
+# --- result codes of decode_apdu (index into the reader's apdu error counters) ---
+OK = 0
+ERR_TRUNCATED = 1  # a length or value runs past the end of the message
+ERR_NOT_NOTIFICATION = 2  # not a data-notification (and not ciphered)
+ERR_ENCRYPTED = 3  # general-glo/ded-ciphering: needs a key (see issue 6)
+ERR_BAD_TYPE = 4  # unknown A-XDR tag or nesting too deep
+ERR_TOO_MANY = 5  # more items or string bytes than the Reading can hold
+ERR_EMPTY = 6  # no values in the body
+RESULT_NAMES = ("ok", "truncated", "not_notification", "encrypted", "bad_type", "too_many", "empty")
+
+# Layouts: how the body names its values (decided from its first two leaves)
+LAYOUT_TAGGED = 0  # OBIS octet-string(6) before each value (Aidon structures, Kamstrup pairs)
+LAYOUT_POSITIONAL = 1  # bare values, meaning given by position (Kaifa KFM_001)
+
+
+def read_uint(buf, pos, size):
+    v = 0
+    for i in range(pos, pos + size):
+        v = (v << 8) | buf[i]
+    return v
+
+
+def read_int(buf, pos, size):
+    """Big-endian two's complement without a bigint for any value that fits a small int."""
+    if buf[pos] & 0x80:
+        v = 0
+        for i in range(pos, pos + size):
+            v = (v << 8) | (buf[i] ^ 0xFF)
+        return -v - 1
+    return read_uint(buf, pos, size)
+
+
+class Walker:
+    """Decodes one APDU into a Reading; state kept between calls so nothing is allocated."""
+
+    def __init__(self):
+        self.buf = None
+        self.r = None
+        self.end = 0
+        self.layout = LAYOUT_TAGGED
+        self.pending_obis = -1  # buffer offset of an OBIS code waiting for its value, -1 = none
+        self.last_item = -1  # item the next scaler/unit structure belongs to
+        self.position = 0  # count of untagged values seen
+        self.error = OK
+        self.count = 0  # last A-XDR length read by _length()
+
+    def decode_apdu(self, buf, start, end, rd):
+        """Fill rd from the APDU in buf[start:end] (LLC header optional). Returns a result code."""
+        rd.clear()
+        self.buf = buf
+        self.r = rd
+        self.end = end
+        self.error = OK
+        p = start
+        if end - p >= 3 and buf[p] == LLC_DST and (buf[p + 1] == 0xE7 or buf[p + 1] == 0xE6):
+            p += 3
+        if p >= end:
+            return ERR_TRUNCATED
+        tag = buf[p]
+        if tag == GENERAL_GLO_CIPHERING or tag == GENERAL_DED_CIPHERING:
+            return ERR_ENCRYPTED
+        if tag != DATA_NOTIFICATION:
+            return ERR_NOT_NOTIFICATION
+        p += 5  # tag + long-invoke-id-and-priority (4)
+        if p >= end:
+            return ERR_TRUNCATED
+        # date-time: 00 absent | 09 0C + 12 | 0C + 12 (one Kamstrup firmware drops the 09)
+        dt = buf[p]
+        if dt == T_OCTETS:
+            if p + 2 + DATE_TIME_LEN > end or buf[p + 1] != DATE_TIME_LEN:
+                return ERR_TRUNCATED
+            rd.header_time = self._pool_copy(p + 2, DATE_TIME_LEN)
+            p += 2 + DATE_TIME_LEN
+        elif dt == DATE_TIME_LEN:
+            if p + 1 + DATE_TIME_LEN > end:
+                return ERR_TRUNCATED
+            rd.header_time = self._pool_copy(p + 1, DATE_TIME_LEN)
+            p += 1 + DATE_TIME_LEN
+        elif dt == T_NULL:
+            p += 1
+        else:
+            return ERR_BAD_TYPE
+        if rd.header_time < -1:
+            return ERR_TOO_MANY
+        if p >= end:
+            return ERR_TRUNCATED
+        # body: usually one structure/array; its element count identifies Kaifa lists
+        self.pending_obis = -1
+        self.last_item = -1
+        self.position = 0
+        self.layout = self._detect_layout(p)
+        tag = buf[p]
+        if tag == T_STRUCT or tag == T_ARRAY:
+            q = self._length(p + 1)
+            if q < 0:
+                return ERR_TRUNCATED
+            rd.element_count = self.count
+        else:
+            rd.element_count = 1
+        p = self._element(p, 0)
+        if p < 0:
+            return self.error
+        if rd.n_items == 0:
+            return ERR_EMPTY
+        return OK
+
+    # --- helpers ---
+    def _length(self, p):
+        """A-XDR length at p: sets self.count, returns the offset after it (-1 if truncated)."""
+        buf = self.buf
+        if p >= self.end:
+            return -1
+        n = buf[p]
+        if n < 0x80:
+            self.count = n
+            return p + 1
+        k = n & 0x7F
+        if k == 0 or k > 2 or p + 1 + k > self.end:
+            return -1
+        self.count = read_uint(buf, p + 1, k)
+        return p + 1 + k
+
+    def _pool_copy(self, p, n):
+        """Copy buf[p:p+n] into the reading's pool; returns the pool offset (-2 when full)."""
+        rd = self.r
+        o = rd.pool_used
+        if o + n > len(rd.pool):
+            return -2
+        pool = rd.pool
+        buf = self.buf
+        for k in range(n):
+            pool[o + k] = buf[p + k]
+        rd.pool_used = o + n
+        return o
+
+    def _next_leaf(self, p):
+        """Offset of the first non-container element at or after p (-1 if none)."""
+        buf = self.buf
+        end = self.end
+        while p < end:
+            t = buf[p]
+            if t != T_STRUCT and t != T_ARRAY:
+                return p
+            p = self._length(p + 1)
+            if p < 0:
+                return -1
+        return -1
+
+    def _skip_leaf(self, p):
+        buf = self.buf
+        t = buf[p]
+        if t == T_OCTETS or t == T_VISIBLE or t == T_UTF8:
+            q = self._length(p + 1)
+            return -1 if q < 0 else q + self.count
+        if t == T_NULL:
+            return p + 1
+        if t < len(_SIZE) and _SIZE[t]:
+            return p + 1 + _SIZE[t]
+        return -1
+
+    def _is_obis(self, p):
+        buf = self.buf
+        return buf[p] == T_OCTETS and p + 8 <= self.end and buf[p + 1] == 6
+
+    def _detect_layout(self, p):
+        """Tagged if the first or second leaf is an OBIS octet-string(6), else positional."""
+        a = self._next_leaf(p)
+        if a < 0:
+            return LAYOUT_TAGGED
+        if self._is_obis(a):
+            return LAYOUT_TAGGED
+        b = self._skip_leaf(a)
+        if b < 0:
+            return LAYOUT_TAGGED
+        b = self._next_leaf(b)
+        if b >= 0 and self._is_obis(b):
+            return LAYOUT_TAGGED
+        return LAYOUT_POSITIONAL
+
+    def _fail(self, code):
+        self.error = code
+        return -1
+
+    def _element(self, p, depth):
+        """Decode the element at p; returns the offset after it, or -1 (self.error set)."""
+        buf = self.buf
+        end = self.end
+        if p >= end:
+            return self._fail(ERR_TRUNCATED)
+        t = buf[p]
+        if t == T_STRUCT or t == T_ARRAY:
+            if depth >= MAX_DEPTH:
+                return self._fail(ERR_BAD_TYPE)
+            q = self._length(p + 1)
+            if q < 0:
+                return self._fail(ERR_TRUNCATED)
+            n = self.count
+            # scaler-unit structure {integer scaler, enum unit} after a value (Aidon)
+            if (t == T_STRUCT and n == 2 and q + 4 <= end and buf[q] == T_I8 and buf[q + 2] == T_ENUM
+                    and self.last_item >= 0):
+                i = self.last_item
+                rd = self.r
+                s = buf[q + 1]
+                rd.item_scaler[i] = s - 256 if s & 0x80 else s
+                rd.item_unit[i] = buf[q + 3]
+                rd.item_has_scaler[i] = 1
+                self.last_item = -1
+                return q + 4
+            for _ in range(n):
+                q = self._element(q, depth + 1)
+                if q < 0:
+                    return -1
+            return q
+        if t == T_OCTETS or t == T_VISIBLE or t == T_UTF8:
+            q = self._length(p + 1)
+            if q < 0:
+                return self._fail(ERR_TRUNCATED)
+            n = self.count
+            if q + n > end:
+                return self._fail(ERR_TRUNCATED)
+            if (t == T_OCTETS and n == 6 and self.layout == LAYOUT_TAGGED and self.pending_obis < 0):
+                self.pending_obis = q
+                return q + n
+            i = self._new_item()
+            if i < 0:
+                return -1
+            o = self._pool_copy(q, n)
+            if o < 0:
+                return self._fail(ERR_TOO_MANY)
+            rd = self.r
+            rd.item_kind[i] = R.KIND_STR
+            rd.item_value[i] = o
+            rd.item_len[i] = n
+            return q + n
+        if t == T_NULL:
+            # null-data: an absent value; a null in the OBIS slot (Kamstrup one-phase) too
+            self.pending_obis = -1
+            self.last_item = -1
+            if self.layout == LAYOUT_POSITIONAL:
+                self.position += 1  # the slot is still counted: later values keep their meaning
+            return p + 1
+        size = _SIZE[t] if t < len(_SIZE) else 0
+        if not size:
+            return self._fail(ERR_BAD_TYPE)
+        q = p + 1
+        if q + size > end:
+            return self._fail(ERR_TRUNCATED)
+        i = self._new_item()
+        if i < 0:
+            return -1
+        rd = self.r
+        if t == T_F32 or t == T_F64:
+            rd.item_kind[i] = R.KIND_FLOAT32 if t == T_F32 else R.KIND_FLOAT64
+            rd.item_value[i] = read_uint(buf, q, size)
+        else:
+            rd.item_kind[i] = R.KIND_BOOL if t == T_BOOL else R.KIND_INT
+            rd.item_value[i] = read_int(buf, q, size) if _SIGNED[t] else read_uint(buf, q, size)
+            self.last_item = i
+        return q + size
+
+    def _new_item(self):
+        """Start an item, taking the pending OBIS code (or the position) as its name."""
+        rd = self.r
+        i = rd.n_items
+        if i >= rd.max_items:
+            return self._fail(ERR_TOO_MANY)
+        rd.n_items = i + 1
+        rd.item_has_scaler[i] = 0
+        rd.item_scaler[i] = 0
+        rd.item_unit[i] = 0
+        rd.item_field[i] = 0
+        rd.item_len[i] = 0
+        p = self.pending_obis
+        if p >= 0:
+            o = 6 * i
+            ob = rd.item_obis
+            buf = self.buf
+            for k in range(6):
+                ob[o + k] = buf[p + k]
+            rd.item_tagged[i] = 1
+            rd.item_position[i] = 255
+            self.pending_obis = -1
+        else:
+            # untagged: meters.py names it from its position (Kaifa) or role (Kamstrup list id)
+            rd.item_tagged[i] = 0
+            rd.item_position[i] = self.position if self.position < 255 else 254
+            self.position += 1
+        self.last_item = -1
+        return i

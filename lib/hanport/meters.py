@@ -1,0 +1,248 @@
+# Meter knowledge as data: which OBIS code is which canonical field, each meter's fixed scalers
+# and positional layouts (han-facts §4); map() applies them to a decoded Reading in place.
+from hanport import reading as R
+
+# --- OBIS codes (A B C D E F) of han-facts §4 ---
+LIST_VERSION = b"\x01\x01\x00\x02\x81\xff"  # 1-1:0.2.129.255
+METER_ID = b"\x00\x00\x60\x01\x00\xff"  # 0-0:96.1.0.255 (Aidon, Kaifa)
+METER_TYPE = b"\x00\x00\x60\x01\x07\xff"  # 0-0:96.1.7.255 (Aidon, Kaifa)
+CLOCK = b"\x00\x00\x01\x00\x00\xff"  # 0-0:1.0.0.255 (Kamstrup sends 0-1:1.0.0.255)
+P_IMPORT = b"\x01\x00\x01\x07\x00\xff"  # 1-0:1.7.0.255 active power +
+P_EXPORT = b"\x01\x00\x02\x07\x00\xff"
+Q_IMPORT = b"\x01\x00\x03\x07\x00\xff"
+Q_EXPORT = b"\x01\x00\x04\x07\x00\xff"
+I_L1 = b"\x01\x00\x1f\x07\x00\xff"  # 1-0:31.7.0.255
+I_L2 = b"\x01\x00\x33\x07\x00\xff"  # 1-0:51.7.0.255
+I_L3 = b"\x01\x00\x47\x07\x00\xff"  # 1-0:71.7.0.255
+U_L1 = b"\x01\x00\x20\x07\x00\xff"  # 1-0:32.7.0.255
+U_L2 = b"\x01\x00\x34\x07\x00\xff"  # 1-0:52.7.0.255
+U_L3 = b"\x01\x00\x48\x07\x00\xff"  # 1-0:72.7.0.255
+E_IMPORT = b"\x01\x00\x01\x08\x00\xff"  # 1-0:1.8.0.255 cumulative active energy +
+E_EXPORT = b"\x01\x00\x02\x08\x00\xff"
+R_IMPORT = b"\x01\x00\x03\x08\x00\xff"
+R_EXPORT = b"\x01\x00\x04\x08\x00\xff"
+
+
+def obis_key(a, c, d, e):
+    """Lookup key for an OBIS code; B (channel: Aidon 0, Kamstrup 1) and F (=255) are checked apart."""
+    return (a << 24) | (c << 16) | (d << 8) | e
+
+
+# --- DLMS unit enums (IEC 62056-6-2) ---
+UNIT_W = 27
+UNIT_VAR = 29
+UNIT_WH = 30
+UNIT_VARH = 32
+UNIT_A = 33
+UNIT_V = 35
+
+# Canonical numeric fields: DLMS unit of the register and the shift from it to the field's unit
+FIELD_UNIT = bytes((UNIT_W, UNIT_W, UNIT_VAR, UNIT_VAR, UNIT_A, UNIT_A, UNIT_A, UNIT_V, UNIT_V, UNIT_V,
+                    UNIT_WH, UNIT_WH, UNIT_VARH, UNIT_VARH))
+FIELD_SHIFT = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -3, -3, -3, -3)  # energy fields are kWh / kvarh
+
+# OBIS -> code: 0..13 numeric field, TEXT_BASE + text field, CODE_CLOCK
+TEXT_BASE = 32
+CODE_CLOCK = 64
+FIELD_BY_OBIS = {
+    obis_key(1, 0, 2, 129): TEXT_BASE + R.T_LIST_VERSION,
+    obis_key(0, 96, 1, 0): TEXT_BASE + R.T_METER_ID,
+    obis_key(1, 0, 0, 5): TEXT_BASE + R.T_METER_ID,  # Kamstrup 1-1:0.0.5.255
+    obis_key(0, 96, 1, 7): TEXT_BASE + R.T_METER_TYPE,
+    obis_key(1, 96, 1, 1): TEXT_BASE + R.T_METER_TYPE,  # Kamstrup 1-1:96.1.1.255
+    obis_key(0, 1, 0, 0): CODE_CLOCK,
+    obis_key(1, 1, 7, 0): R.F_P_IMPORT,
+    obis_key(1, 2, 7, 0): R.F_P_EXPORT,
+    obis_key(1, 3, 7, 0): R.F_Q_IMPORT,
+    obis_key(1, 4, 7, 0): R.F_Q_EXPORT,
+    obis_key(1, 31, 7, 0): R.F_I_L1,
+    obis_key(1, 51, 7, 0): R.F_I_L2,
+    obis_key(1, 71, 7, 0): R.F_I_L3,
+    obis_key(1, 32, 7, 0): R.F_U_L1,
+    obis_key(1, 52, 7, 0): R.F_U_L2,
+    obis_key(1, 72, 7, 0): R.F_U_L3,
+    obis_key(1, 1, 8, 0): R.F_E_IMPORT,
+    obis_key(1, 2, 8, 0): R.F_E_EXPORT,
+    obis_key(1, 3, 8, 0): R.F_R_IMPORT,
+    obis_key(1, 4, 8, 0): R.F_R_EXPORT,
+}
+
+# Fixed scalers (power of ten to W, var, A, V, Wh, varh) per field, for meters that send none.
+#                   P+ P- Q+ Q-  IL1 IL2 IL3 UL1 UL2 UL3 A+ A- R+ R-
+KAMSTRUP_SCALERS = (0, 0, 0, 0, -2, -2, -2, 0, 0, 0, 1, 1, 1, 1)  # Kamstrup HAN-NVE rev 3.1
+KAMSTRUP_CT_SCALERS = (0, 0, 0, 0, -3, -3, -3, 0, 0, 0, 1, 1, 1, 1)  # type 685x CT meters
+KAIFA_SCALERS = (0, 0, 0, 0, -3, -3, -3, -1, -1, -1, 0, 0, 0, 0)  # Kaifa KFM_001 OBIS sheet
+
+# Kaifa KFM_001 sends no OBIS codes: the element count names the list, the position the value.
+_KAIFA_HEAD = (LIST_VERSION, METER_ID, METER_TYPE, P_IMPORT, P_EXPORT, Q_IMPORT, Q_EXPORT)
+_KAIFA_1PH = _KAIFA_HEAD + (I_L1, U_L1)
+_KAIFA_3PH = _KAIFA_HEAD + (I_L1, I_L2, I_L3, U_L1, U_L2, U_L3)
+_KAIFA_HOURLY = (CLOCK, E_IMPORT, E_EXPORT, R_IMPORT, R_EXPORT)
+KAIFA_LAYOUTS = {
+    1: (P_IMPORT,),  # list 1
+    9: _KAIFA_1PH,  # list 2, one phase
+    13: _KAIFA_3PH,  # list 2, three phase
+    14: _KAIFA_1PH + _KAIFA_HOURLY,  # list 3, one phase
+    18: _KAIFA_3PH + _KAIFA_HOURLY,  # list 3, three phase
+}
+
+
+class Meter:
+    """One meter family: how to recognise it and how to scale what it sends."""
+
+    def __init__(self, manufacturer, list_id, scalers, layouts=None, type_prefix=None):
+        self.manufacturer = manufacturer
+        self.list_id = list_id  # prefix of the list version identifier
+        self.scalers = scalers  # None: scalers come with each value in the frame
+        self.layouts = layouts  # element count -> OBIS code per position (untagged lists)
+        self.type_prefix = type_prefix  # prefix of the meter type, for a variant of a family
+
+
+AIDON = Meter("Aidon", b"AIDON_", None)
+KAMSTRUP_CT = Meter("Kamstrup", b"Kamstrup_", KAMSTRUP_CT_SCALERS, type_prefix=b"685")
+KAMSTRUP = Meter("Kamstrup", b"Kamstrup_", KAMSTRUP_SCALERS)
+KAIFA = Meter("Kaifa", b"KFM_", KAIFA_SCALERS, KAIFA_LAYOUTS)
+LANDIS_GYR = Meter("Landis+Gyr", b"EMBRIQ", None)  # E350, Aidon-like layout
+GENERIC = Meter(None, b"", None)  # unknown meter: values by OBIS code, scaled only if the frame says
+
+METERS = (AIDON, KAMSTRUP_CT, KAMSTRUP, KAIFA, LANDIS_GYR)
+# Lists that carry no identifier: Kaifa list 1 (one bare value), Aidon list 1 (tagged, with scaler)
+ANONYMOUS_POSITIONAL = KAIFA
+ANONYMOUS_TAGGED = AIDON
+
+# --- results of map_reading (index into the reader's mapping counters) ---
+MAP_OK = 0
+MAP_UNIT_MISMATCH = 1  # a value's unit is not the one its OBIS code calls for: left out of the fields
+MAP_UNKNOWN_SCALE = 2  # a canonical value without scaler from the frame or the meter table: left out
+MAP_UNKNOWN_LAYOUT = 3  # untagged values whose element count no table knows
+MAP_NAMES = ("ok", "unit_mismatch", "unknown_scale", "unknown_layout")
+
+
+def _starts_with(pool, offset, length, prefix):
+    n = len(prefix)
+    if length < n:
+        return False
+    for k in range(n):
+        if pool[offset + k] != prefix[k]:
+            return False
+    return True
+
+
+def _text_item(rd, key_code):
+    """Index of the first string item mapped to a text field code, -1 if none."""
+    for i in range(rd.n_items):
+        if rd.item_kind[i] == R.KIND_STR and _item_code(rd, i) == key_code:
+            return i
+    return -1
+
+
+def _item_code(rd, i):
+    """Canonical code of item i from its OBIS code, -1 when none."""
+    if not rd.item_tagged[i]:
+        return -1
+    ob = rd.item_obis
+    o = 6 * i
+    if ob[o + 1] > 1 or ob[o + 5] != 0xFF or ob[o] > 1:
+        return -1
+    return FIELD_BY_OBIS.get(obis_key(ob[o], ob[o + 2], ob[o + 3], ob[o + 4]), -1)
+
+
+def _set_obis(rd, i, code):
+    o = 6 * i
+    ob = rd.item_obis
+    for k in range(6):
+        ob[o + k] = code[k]
+    rd.item_tagged[i] = 2
+
+
+def identify(rd, positional):
+    """Pick the Meter for a decoded body (list identifier first, then layout)."""
+    pool = rd.pool
+    lid = -1
+    if rd.n_items and rd.item_kind[0] == R.KIND_STR and not rd.item_tagged[0] and rd.item_position[0] == 0:
+        lid = 0  # bare leading string: Kamstrup list id, Kaifa list id
+    else:
+        lid = _text_item(rd, TEXT_BASE + R.T_LIST_VERSION)
+    if lid >= 0:
+        off = rd.item_value[lid]
+        ln = rd.item_len[lid]
+        tid = _text_item(rd, TEXT_BASE + R.T_METER_TYPE)
+        for m in METERS:
+            if not _starts_with(pool, off, ln, m.list_id):
+                continue
+            if m.type_prefix is not None:
+                if tid < 0 and not positional:
+                    continue
+                if tid < 0 or not _starts_with(pool, rd.item_value[tid], rd.item_len[tid], m.type_prefix):
+                    continue
+            return m
+        return GENERIC
+    if positional:
+        return ANONYMOUS_POSITIONAL if rd.element_count == 1 else GENERIC
+    for i in range(rd.n_items):
+        if rd.item_has_scaler[i]:
+            return ANONYMOUS_TAGGED
+    return GENERIC
+
+
+def map_reading(rd, positional):
+    """Name untagged values, scale and map every value to the canonical fields. Returns a MAP_ code
+    (the first problem seen; the fields that could be mapped are mapped either way)."""
+    result = MAP_OK
+    meter = identify(rd, positional)
+    rd.manufacturer = meter.manufacturer
+    n = rd.n_items
+    if positional:
+        layout = meter.layouts.get(rd.element_count) if meter.layouts else None
+        if layout is None:
+            result = MAP_UNKNOWN_LAYOUT
+        else:
+            for i in range(n):
+                p = rd.item_position[i]
+                if p < len(layout):
+                    _set_obis(rd, i, layout[p])
+    elif n and not rd.item_tagged[0] and rd.item_kind[0] == R.KIND_STR:
+        _set_obis(rd, 0, LIST_VERSION)  # Kamstrup: the list id comes first, without its OBIS code
+    scalers = meter.scalers
+    kinds = rd.item_kind
+    for i in range(n):
+        code = _item_code(rd, i)
+        if code < 0:
+            continue
+        kind = kinds[i]
+        if code < R.N_NUMERIC:
+            if kind != R.KIND_INT or rd.field_present[code]:
+                continue
+            if rd.item_has_scaler[i]:
+                if rd.item_unit[i] != FIELD_UNIT[code]:
+                    result = result or MAP_UNIT_MISMATCH
+                    continue
+            elif scalers is not None:
+                rd.item_scaler[i] = scalers[code]
+                rd.item_unit[i] = FIELD_UNIT[code]
+                rd.item_has_scaler[i] = 1
+            else:
+                result = result or MAP_UNKNOWN_SCALE
+                continue
+            rd.field_value[code] = rd.item_value[i]
+            rd.field_exp[code] = rd.item_scaler[i] + FIELD_SHIFT[code]
+            rd.field_present[code] = 1
+            rd.item_field[i] = code + 1
+        elif code == CODE_CLOCK:
+            if kind == R.KIND_STR and rd.item_len[i] == 12 and rd.time_offset < 0:
+                kinds[i] = R.KIND_TIME
+                rd.time_offset = rd.item_value[i]
+        elif kind == R.KIND_STR:
+            t = code - TEXT_BASE
+            if rd.text_item[t] < 0:
+                rd.text_item[t] = i
+    if rd.time_offset < 0:
+        rd.time_offset = rd.header_time
+    fp = rd.field_present
+    if fp[R.F_E_IMPORT] or fp[R.F_E_EXPORT] or fp[R.F_R_IMPORT] or fp[R.F_R_EXPORT]:
+        rd.list_number = 3
+    elif n == 1 and fp[R.F_P_IMPORT]:
+        rd.list_number = 1
+    else:
+        rd.list_number = 2
+    return result

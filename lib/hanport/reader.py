@@ -1,0 +1,88 @@
+# The streaming HAN reader: bytes in (any chunk size), Readings out. Glues framing (hdlc),
+# APDU decoding (dlms) and meter mapping (meters) over one buffer, and keeps their counters.
+from hanport import dlms, hdlc, meters
+from hanport.reading import Reading
+
+
+class HanReader:
+    """Feed UART bytes; get decoded Readings.
+
+    Zero-allocation use (firmware):  i = 0
+        while i < n:
+            i = reader.push(buf, i, n)
+            if reader.has_reading: use(reader.reading)
+    Convenience use:  for reading in reader.feed(chunk): ...
+    The same Reading object is refilled for every message: copy what you keep (as_dict()).
+    """
+
+    def __init__(self, capacity=2048):
+        self.framer = hdlc.HdlcReader(capacity)
+        self.walker = dlms.Walker()
+        self.reading = Reading()
+        self.has_reading = False
+        self.readings = 0
+        self.apdu_errors = [0] * len(dlms.RESULT_NAMES)  # by dlms result code (0 unused)
+        self.map_problems = [0] * len(meters.MAP_NAMES)  # by meters result code (0 unused)
+        self.last_error = None  # name of the last problem on any layer
+
+    def push(self, data, pos=0, end=-1):
+        """Consume data[pos:end] up to the end of the next message; returns the next index.
+        has_reading tells whether that message decoded into self.reading."""
+        f = self.framer
+        skipped = f.counts[0]
+        pos = f.push(data, pos, end)
+        self.has_reading = False
+        if f.last_error and f.counts[0] == skipped:
+            self.last_error = hdlc.ERROR_NAMES[f.last_error]
+        if f.ready:
+            self._decode(f.buf, f.info_start, f.info_end)
+        return pos
+
+    def _decode(self, buf, start, end):
+        rd = self.reading
+        w = self.walker
+        code = w.decode_apdu(buf, start, end, rd)
+        if code:
+            self.apdu_errors[code] += 1
+            self.last_error = dlms.RESULT_NAMES[code]
+            return
+        problem = meters.map_reading(rd, w.layout == dlms.LAYOUT_POSITIONAL)
+        if problem:
+            self.map_problems[problem] += 1
+            self.last_error = meters.MAP_NAMES[problem]
+        self.readings += 1
+        self.has_reading = True
+
+    def feed(self, data):
+        """Generator over the Readings completed by this chunk (allocates a generator)."""
+        pos = 0
+        end = len(data)
+        while pos < end:
+            pos = self.push(data, pos, end)
+            if self.has_reading:
+                yield self.reading
+
+    def counters(self):
+        """Every counter of every layer, name -> count (allocates)."""
+        d = self.framer.counters()
+        d["readings"] = self.readings
+        for i in range(1, len(dlms.RESULT_NAMES)):
+            d["apdu_" + dlms.RESULT_NAMES[i]] = self.apdu_errors[i]
+        for i in range(1, len(meters.MAP_NAMES)):
+            d["map_" + meters.MAP_NAMES[i]] = self.map_problems[i]
+        return d
+
+
+def decode_frame(data):
+    """Decode one complete HDLC frame (flags included) to the canonical dict; None if invalid."""
+    r = HanReader(len(data) + 8)
+    for reading in r.feed(data):
+        return reading.as_dict()
+    return None
+
+
+def decode_apdu(data):
+    """Decode an LLC/APDU message without HDLC framing (E6 E7 00 0F ...) to the canonical dict."""
+    r = HanReader(8)
+    r._decode(data, 0, len(data))
+    return r.reading.as_dict() if r.has_reading else None

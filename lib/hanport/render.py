@@ -1,0 +1,134 @@
+# Output formats of a Reading: exact decimal text from (integer, exponent), ISO 8601 meter time,
+# the canonical dict and JSON (README "Reading schema"). Integer math only, never float rounding.
+import json
+import struct
+
+from hanport import reading as R
+
+
+def decimal(value, exp):
+    """Exact decimal text of value * 10**exp ("9.3", "-0.05", "230.0", "4272440")."""
+    if exp >= 0:
+        return str(value * 10**exp) if value else "0"
+    neg = value < 0
+    digits = str(-value if neg else value)
+    n = -exp
+    if len(digits) <= n:
+        digits = "0" * (n - len(digits) + 1) + digits
+    text = digits[:-n] + "." + digits[-n:]  # trailing zeros kept: they show the meter's resolution
+    return "-" + text if neg else text
+
+
+def number(value, exp):
+    """value * 10**exp as an int, or the float nearest to the exact decimal (CPython: exact repr)."""
+    if exp >= 0:
+        return value * 10**exp
+    return float(decimal(value, exp))
+
+
+def cosem_time(pool, o):
+    """ISO 8601 local time "YYYY-MM-DDTHH:MM:SS[.hh]" of a 12-byte COSEM date-time, None if the date
+    or time is unspecified or out of range. The deviation byte is not applied: meters disagree on
+    its sign and meaning (han-facts §3-4), and the meter clock is Norwegian local time."""
+    if o < 0:
+        return None
+    year = (pool[o] << 8) | pool[o + 1]
+    month = pool[o + 2]
+    day = pool[o + 3]
+    hour = pool[o + 5]
+    minute = pool[o + 6]
+    second = pool[o + 7]
+    hundredths = pool[o + 8]
+    if year == 0xFFFF or not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60):
+        return None
+    if second == 0xFF:
+        second = 0
+    elif second > 59:
+        return None
+    text = "%04d-%02d-%02dT%02d:%02d:%02d" % (year, month, day, hour, minute, second)
+    if hundredths < 100 and hundredths:
+        text += ".%02d" % hundredths
+    return text
+
+
+def obis_text(ob, o):
+    """OBIS code as A-B:C.D.E.F (han-facts §6)."""
+    return "%d-%d:%d.%d.%d.%d" % (ob[o], ob[o + 1], ob[o + 2], ob[o + 3], ob[o + 4], ob[o + 5])
+
+
+def item_value(rd, i):
+    """Python value of item i: scaled number in its DLMS unit, text, ISO time, float or bool."""
+    kind = rd.item_kind[i]
+    v = rd.item_value[i]
+    if kind == R.KIND_INT:
+        return number(v, rd.item_scaler[i]) if rd.item_has_scaler[i] else v
+    if kind == R.KIND_STR:
+        return R.pool_text(rd.pool, v, rd.item_len[i])
+    if kind == R.KIND_TIME:
+        t = cosem_time(rd.pool, v)
+        return t if t is not None else R.pool_text(rd.pool, v, 12)
+    if kind == R.KIND_BOOL:
+        return v != 0
+    if kind == R.KIND_FLOAT32:
+        return struct.unpack(">f", struct.pack(">I", v))[0]
+    return struct.unpack(">d", struct.pack(">Q", v))[0]
+
+
+def _item_json(rd, i):
+    kind = rd.item_kind[i]
+    if kind == R.KIND_INT:
+        v = rd.item_value[i]
+        return decimal(v, rd.item_scaler[i]) if rd.item_has_scaler[i] else str(v)
+    v = item_value(rd, i)
+    if kind == R.KIND_BOOL:
+        return "true" if v else "false"
+    if kind == R.KIND_FLOAT32 or kind == R.KIND_FLOAT64:
+        return repr(v) if v == v and v not in (float("inf"), float("-inf")) else "null"
+    return json.dumps(v)
+
+
+def _header(rd):
+    """(name, json text) of the identity fields present in the reading, in schema order."""
+    out = []
+    for t in range(R.N_TEXT):
+        i = rd.text_item[t]
+        if i >= 0:
+            out.append((R.TEXT_FIELDS[t], json.dumps(R.pool_text(rd.pool, rd.item_value[i], rd.item_len[i]))))
+    if rd.manufacturer is not None:
+        out.append(("meter_manufacturer", json.dumps(rd.manufacturer)))
+    if rd.list_number:
+        out.append(("list", str(rd.list_number)))
+    t = cosem_time(rd.pool, rd.time_offset)
+    if t is not None:
+        out.append(("meter_time", json.dumps(t)))
+    return out
+
+
+def reading_json(rd):
+    """The canonical JSON object of a Reading, decimals exact (one line, no spaces)."""
+    parts = ['"%s":%s' % kv for kv in _header(rd)]
+    for f in range(R.N_NUMERIC):
+        if rd.field_present[f]:
+            parts.append('"%s":%s' % (R.NUMERIC_FIELDS[f], decimal(rd.field_value[f], rd.field_exp[f])))
+    obis = []
+    for i in range(rd.n_items):
+        if rd.item_tagged[i]:
+            obis.append('"%s":%s' % (obis_text(rd.item_obis, 6 * i), _item_json(rd, i)))
+    parts.append('"obis":{%s}' % ",".join(obis))
+    return "{" + ",".join(parts) + "}"
+
+
+def reading_dict(rd):
+    """The canonical dict of a Reading (see reading_json for the exact text)."""
+    d = {}
+    for k, v in _header(rd):
+        d[k] = json.loads(v)
+    for f in range(R.N_NUMERIC):
+        if rd.field_present[f]:
+            d[R.NUMERIC_FIELDS[f]] = number(rd.field_value[f], rd.field_exp[f])
+    obis = {}
+    for i in range(rd.n_items):
+        if rd.item_tagged[i]:
+            obis[obis_text(rd.item_obis, 6 * i)] = item_value(rd, i)
+    d["obis"] = obis
+    return d
