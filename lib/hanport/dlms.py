@@ -52,6 +52,9 @@ RESULT_NAMES = ("ok", "truncated", "not_notification", "encrypted", "bad_type", 
 # Layouts: how the body names its values (decided from its first two leaves)
 LAYOUT_TAGGED = 0  # OBIS octet-string(6) before each value (Aidon structures, Kamstrup pairs)
 LAYOUT_POSITIONAL = 1  # bare values, meaning given by position (Kaifa KFM_001)
+LAYOUT_DESCRIBED = 2  # push list: element 0 lists the capture objects, element k is object k's value
+CAPTURE_OBJECT_LEN = 18  # 02 04 | 12 class(2) | 09 06 OBIS(6) | 0F attribute | 12 data-index(2)
+MAX_CAPTURE_OBJECTS = 64
 
 
 def read_uint(buf, pos, size):
@@ -84,6 +87,7 @@ class Walker:
         self.position = 0  # count of untagged values seen
         self.error = OK
         self.count = 0  # last A-XDR length read by _length()
+        self.capture_obis = [0] * MAX_CAPTURE_OBJECTS  # buffer offsets of a push list's OBIS codes
 
     def decode_apdu(self, buf, start, end, rd):
         """Fill rd from the APDU in buf[start:end] (LLC header optional). Returns a result code."""
@@ -138,7 +142,10 @@ class Walker:
             rd.element_count = self.count
         else:
             rd.element_count = 1
-        p = self._element(p, 0)
+        if self.layout == LAYOUT_DESCRIBED:
+            p = self._described(q)
+        else:
+            p = self._element(p, 0)
         if p < 0:
             return self.error
         if rd.n_items == 0:
@@ -204,7 +211,12 @@ class Walker:
         return buf[p] == T_OCTETS and p + 8 <= self.end and buf[p + 1] == 6
 
     def _detect_layout(self, p):
-        """Tagged if the first or second leaf is an OBIS octet-string(6), else positional."""
+        """Described if the body starts with a capture-object list; tagged if the first or second
+        leaf is an OBIS octet-string(6); else positional."""
+        buf = self.buf
+        if (p + 6 <= self.end and buf[p] == T_STRUCT and buf[p + 1] < 0x80 and buf[p + 2] == T_ARRAY
+                and buf[p + 3] < 0x80 and buf[p + 4] == T_STRUCT and buf[p + 5] == 4):
+            return LAYOUT_DESCRIBED
         a = self._next_leaf(p)
         if a < 0:
             return LAYOUT_TAGGED
@@ -217,6 +229,28 @@ class Walker:
         if b >= 0 and self._is_obis(b):
             return LAYOUT_TAGGED
         return LAYOUT_POSITIONAL
+
+    def _described(self, q):
+        """Push list (DLMS push setup, class 40): element 0 is the array of capture objects
+        {class, OBIS, attribute, data index}; element k (k >= 1) is the value of object k."""
+        buf = self.buf
+        n_elements = self.count
+        m = buf[q + 1]
+        if m > MAX_CAPTURE_OBJECTS:
+            return self._fail(ERR_TOO_MANY)
+        p = q + 2
+        for j in range(m):
+            if (p + CAPTURE_OBJECT_LEN > self.end or buf[p] != T_STRUCT or buf[p + 1] != 4
+                    or buf[p + 2] != T_U16 or buf[p + 5] != T_OCTETS or buf[p + 6] != 6):
+                return self._fail(ERR_BAD_TYPE)
+            self.capture_obis[j] = p + 7
+            p += CAPTURE_OBJECT_LEN
+        for k in range(1, n_elements):
+            self.pending_obis = self.capture_obis[k] if k < m else -1
+            p = self._element(p, 1)
+            if p < 0:
+                return -1
+        return p
 
     def _fail(self, code):
         self.error = code

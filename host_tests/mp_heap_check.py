@@ -1,0 +1,53 @@
+# MicroPython only: proves that feeding bytes and decoding frames allocates nothing in steady state
+# (micropython.heap_lock raises MemoryError on any allocation) and prints bytes allocated per frame.
+import gc
+import sys
+
+import micropython
+from hanvectors import norwegian_frames
+
+from hanport import HanReader
+
+
+def feed_all(reader, data, rounds):
+    """Push every byte of data `rounds` times in 7-byte chunks, as a UART would deliver them."""
+    n = len(data)
+    readings = 0
+    for _ in range(rounds):
+        pos = 0
+        while pos < n:
+            end = pos + 7
+            if end > n:
+                end = n
+            while pos < end:
+                pos = reader.push(data, pos, end)
+                if reader.has_reading:
+                    readings += 1
+    return readings
+
+
+def main():
+    frames = norwegian_frames()
+    stream = b"".join(frames)
+    reader = HanReader()
+    feed_all(reader, stream, 1)  # warm up: first use may grow internal tables
+    gc.collect()
+    micropython.heap_lock()
+    try:
+        readings = feed_all(reader, stream, 3)
+    except MemoryError:
+        micropython.heap_unlock()
+        print("FAIL: the decode path allocated while the heap was locked")
+        sys.exit(1)
+    micropython.heap_unlock()
+    assert readings == 3 * len(frames), readings
+    gc.collect()
+    gc.disable()
+    before = gc.mem_alloc()
+    readings = feed_all(reader, stream, 2)
+    after = gc.mem_alloc()
+    gc.enable()
+    print("frames=%d heap_locked=ok bytes_allocated_per_frame=%d" % (readings, (after - before) // readings))
+
+
+main()

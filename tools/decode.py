@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+# Decode HAN-port bytes (capture file, stdin, hex text or a live serial port) to JSON Lines,
+# one canonical reading per valid frame; layer counters as a summary on stderr.
+"""usage: decode.py [--hex] [FILE|-]
+       decode.py --serial /dev/ttyUSB0 [--baud 2400] [--parity E|N] [--count N]
+
+Prints one JSON object per valid frame (README "Reading schema"); counters go to stderr."""
+import argparse
+import binascii
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+
+from hanport import HanReader  # noqa: E402
+from hanport.render import reading_json  # noqa: E402
+
+CHUNK_BYTES = 4096
+
+
+def hex_to_bytes(text):
+    """Hex text to bytes; whitespace, ':' and '0x' prefixes ignored. Raises ValueError if not hex."""
+    cleaned = "".join(text.split()).replace(":", "").replace("0x", "").replace("0X", "")
+    if len(cleaned) % 2:
+        raise ValueError("odd number of hex digits")
+    return binascii.unhexlify(cleaned)
+
+
+def open_serial(port, baud, parity):
+    """A pyserial port set up for the HAN M-Bus adapter (8 data bits, 1 stop bit)."""
+    import serial  # pyserial, only needed for live ports
+
+    parities = {"E": serial.PARITY_EVEN, "N": serial.PARITY_NONE, "O": serial.PARITY_ODD}
+    return serial.Serial(port, baudrate=baud, bytesize=8, parity=parities[parity], stopbits=1, timeout=1)
+
+
+def chunks_from(args):
+    """Yield byte chunks from the selected source."""
+    if args.serial:
+        port = open_serial(args.serial, args.baud, args.parity)
+        try:
+            while True:
+                data = port.read(256)
+                if data:
+                    yield data
+        finally:
+            port.close()
+        return
+    stream = sys.stdin.buffer if args.file in (None, "-") else open(args.file, "rb")
+    try:
+        if args.hex:
+            yield hex_to_bytes(stream.read().decode("ascii", "replace"))
+            return
+        while True:
+            data = stream.read(CHUNK_BYTES)
+            if not data:
+                return
+            yield data
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("file", nargs="?", help="capture file with raw bytes (default: stdin, '-')")
+    ap.add_argument("--hex", action="store_true", help="input is hex text (whitespace ignored)")
+    ap.add_argument("--serial", metavar="PORT", help="read a live serial port (pyserial)")
+    ap.add_argument("--baud", type=int, default=2400, help="serial baud rate (default 2400)")
+    ap.add_argument("--parity", choices="ENO", default="E", help="E (Aidon, Kaifa) or N (Kamstrup)")
+    ap.add_argument("--count", type=int, default=0, help="stop after N readings (0 = no limit)")
+    args = ap.parse_args(argv)
+
+    reader = HanReader()
+    out = sys.stdout
+    readings = 0
+    try:
+        for chunk in chunks_from(args):
+            pos = 0
+            end = len(chunk)
+            while pos < end and not (args.count and readings >= args.count):
+                pos = reader.push(chunk, pos, end)
+                if reader.has_reading:
+                    out.write(reading_json(reader.reading) + "\n")
+                    readings += 1
+            if args.count and readings >= args.count:
+                break
+    except ValueError as e:
+        print("decode.py: bad hex input: %s" % e, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    out.flush()
+    counters = reader.counters()
+    if reader.last_error:
+        counters["last_error"] = reader.last_error
+    print(json.dumps(counters), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
