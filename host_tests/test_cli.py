@@ -1,0 +1,58 @@
+# tools/decode.py: raw files, hex text, stdin, counters on stderr, JSON Lines in the canonical schema.
+import json
+import os
+import subprocess
+import sys
+
+from hanvectors import norwegian_frames
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DECODE = os.path.join(ROOT, "tools", "decode.py")
+CAPTURES = os.path.join(ROOT, "host_tests", "vectors", "captures")
+
+
+def run(args, data=None):
+    return subprocess.run([sys.executable, DECODE] + args, input=data, capture_output=True, timeout=60)
+
+
+def test_capture_file_to_json_lines():
+    p = run([os.path.join(CAPTURES, "aidon_6525_lists.bin")])
+    assert p.returncode == 0
+    lines = [json.loads(x) for x in p.stdout.decode().splitlines()]
+    assert [x["list"] for x in lines] == [1, 2, 3]
+    assert lines[2]["active_import_kwh"] == 21882.34  # 0x2163CA = 2188234 x 10 Wh (scaler 1, unit Wh sent)
+    assert lines[2]["meter_id"] == "7359992899161110"
+    counters = json.loads(p.stderr.decode().strip().splitlines()[-1])
+    assert counters["frames_ok"] == 3 and counters["readings"] == 3
+
+
+def test_exact_decimal_text_is_printed():
+    p = run([os.path.join(CAPTURES, "kaifa_ma304t4_lists.bin")])
+    text = p.stdout.decode()
+    assert '"voltage_l1_v":138.7' in text and '"active_import_kwh":801.652' in text
+
+
+def test_hex_from_stdin_with_whitespace():
+    frame = norwegian_frames()[0].hex()
+    spaced = " ".join(frame[i : i + 2] for i in range(0, len(frame), 2)) + "\n"
+    p = run(["--hex", "-"], spaced.encode())
+    assert p.returncode == 0
+    assert len(p.stdout.decode().splitlines()) == 1
+
+
+def test_messy_stream_counts_errors():
+    p = run([os.path.join(CAPTURES, "kamstrup_messy_stream.bin")])
+    assert len(p.stdout.decode().splitlines()) == 2
+    counters = json.loads(p.stderr.decode().strip().splitlines()[-1])
+    assert counters["fcs_error"] == 1 and counters["bytes_skipped"] > 0
+
+
+def test_bad_hex_is_an_error_not_a_crash():
+    p = run(["--hex", "-"], b"7e a0 zz")
+    assert p.returncode == 2
+    assert b"bad hex" in p.stderr
+
+
+def test_count_limit():
+    p = run(["--count", "2", os.path.join(CAPTURES, "kaifa_ma304t4_lists.bin")])
+    assert len(p.stdout.decode().splitlines()) == 2
