@@ -120,7 +120,7 @@ def decode_all(data, chunk=0, capacity=2048):
 def decode_llc(data):
     """Reading of an LLC/APDU message (no HDLC envelope), or None."""
     rd = Reading()
-    w = dlms.Walker()
+    w = dlms.Walker(meters.FIELD_BY_OBIS)
     if w.decode_apdu(data, 0, len(data), rd):
         return None
     meters.map_reading(rd, w.layout == dlms.LAYOUT_POSITIONAL)

@@ -20,8 +20,8 @@ _X25 = _table(0x8408)
 _ARC = _table(0xA001)
 
 
-def crc16_x25(buf, start, end):
-    """CRC-16/X.25 of buf[start:end]."""
+def _crc16_x25_loop(buf, start, end):
+    """CRC-16/X.25 of buf[start:end], one table lookup per byte (MicroPython: allocates nothing)."""
     crc = 0xFFFF
     t = _X25
     for i in range(start, end):
@@ -36,3 +36,19 @@ def crc16_arc(buf, start, end):
     for i in range(start, end):
         crc = (crc >> 8) ^ t[(crc ^ buf[i]) & 0xFF]
     return crc
+
+
+try:
+    from binascii import crc_hqx  # CPython: CRC-16/CCITT in C
+
+    # X.25 is CCITT with reflected bits: reflect each input byte, run CCITT (init 0xFFFF),
+    # reflect the 16-bit result, xor 0xFFFF. Same value, computed in C.
+    _REVERSE_BITS = bytes(int("{:08b}".format(i)[::-1], 2) for i in range(256))
+
+    def crc16_x25(buf, start, end):
+        """CRC-16/X.25 of buf[start:end] (CPython fast path)."""
+        c = crc_hqx(bytes(buf[start:end]).translate(_REVERSE_BITS), 0xFFFF)
+        return (_REVERSE_BITS[c & 0xFF] << 8 | _REVERSE_BITS[c >> 8]) ^ 0xFFFF
+
+except ImportError:  # MicroPython has no crc_hqx
+    crc16_x25 = _crc16_x25_loop

@@ -1,6 +1,11 @@
 # DLMS/COSEM layer: LLC header, data-notification APDU and its A-XDR body (han-facts §3),
 # walked in place over (buf, start, end) into the items of a Reading, without allocating.
+import sys
+
 from hanport import reading as R
+
+# MicroPython: copy byte by byte (a slice would allocate); CPython: slices are faster.
+_SLICE_COPY = sys.implementation.name != "micropython"
 
 # --- APDU tags (IEC 62056-5-3) ---
 LLC_DST = 0xE6  # LLC header E6 E7 00 (command) / E6 E6 00 (response), han-facts §2
@@ -37,6 +42,7 @@ _SIGNED = bytearray(0x19)
 for _t in (T_I32, T_I8, T_I16, T_I64):
     _SIGNED[_t] = 1
 
+NO_CODE = 255  # Reading.item_code of an item that maps to no canonical field
 MAX_DEPTH = 6  # nesting seen: Aidon array > structure > structure; anything deeper is hostile
 
 # --- result codes of decode_apdu (index into the reader's apdu error counters) ---
@@ -77,7 +83,8 @@ def read_int(buf, pos, size):
 class Walker:
     """Decodes one APDU into a Reading; state kept between calls so nothing is allocated."""
 
-    def __init__(self):
+    def __init__(self, code_table=None):
+        self.code_table = code_table or {}  # OBIS key -> canonical code (meters.FIELD_BY_OBIS)
         self.buf = None
         self.r = None
         self.end = 0
@@ -88,6 +95,7 @@ class Walker:
         self.error = OK
         self.count = 0  # last A-XDR length read by _length()
         self.capture_obis = [0] * MAX_CAPTURE_OBJECTS  # buffer offsets of a push list's OBIS codes
+        self.stack = [0] * MAX_DEPTH  # elements left at each open nesting level
 
     def decode_apdu(self, buf, start, end, rd):
         """Fill rd from the APDU in buf[start:end] (LLC header optional). Returns a result code."""
@@ -174,10 +182,13 @@ class Walker:
         o = rd.pool_used
         if o + n > len(rd.pool):
             return -2
-        pool = rd.pool
-        buf = self.buf
-        for k in range(n):
-            pool[o + k] = buf[p + k]
+        if _SLICE_COPY:
+            rd.pool[o : o + n] = self.buf[p : p + n]
+        else:
+            pool = rd.pool
+            buf = self.buf
+            for k in range(n):
+                pool[o + k] = buf[p + k]
         rd.pool_used = o + n
         return o
 
@@ -257,108 +268,127 @@ class Walker:
         return -1
 
     def _element(self, p, depth):
-        """Decode the element at p; returns the offset after it, or -1 (self.error set)."""
+        """Decode the element at p and everything nested in it, iteratively (no recursion, no
+        allocation); returns the offset after it, or -1 with self.error set. The hot loop of the
+        decoder: state lives in locals and is written back on the way out."""
         buf = self.buf
         end = self.end
-        if p >= end:
-            return self._fail(ERR_TRUNCATED)
-        t = buf[p]
-        if t == T_STRUCT or t == T_ARRAY:
-            if depth >= MAX_DEPTH:
-                return self._fail(ERR_BAD_TYPE)
-            q = self._length(p + 1)
-            if q < 0:
-                return self._fail(ERR_TRUNCATED)
-            n = self.count
-            # scaler-unit structure {integer scaler, enum unit} after a value (Aidon)
-            if (t == T_STRUCT and n == 2 and q + 4 <= end and buf[q] == T_I8 and buf[q + 2] == T_ENUM
-                    and self.last_item >= 0):
-                i = self.last_item
-                rd = self.r
-                s = buf[q + 1]
-                rd.item_scaler[i] = s - 256 if s & 0x80 else s
-                rd.item_unit[i] = buf[q + 3]
-                rd.item_has_scaler[i] = 1
-                self.last_item = -1
-                return q + 4
-            for _ in range(n):
-                q = self._element(q, depth + 1)
-                if q < 0:
-                    return -1
-            return q
-        if t == T_OCTETS or t == T_VISIBLE or t == T_UTF8:
-            q = self._length(p + 1)
-            if q < 0:
-                return self._fail(ERR_TRUNCATED)
-            n = self.count
-            if q + n > end:
-                return self._fail(ERR_TRUNCATED)
-            if (t == T_OCTETS and n == 6 and self.layout == LAYOUT_TAGGED and self.pending_obis < 0):
-                self.pending_obis = q
-                return q + n
-            i = self._new_item()
-            if i < 0:
-                return -1
-            o = self._pool_copy(q, n)
-            if o < 0:
+        rd = self.r
+        stack = self.stack
+        tagged_layout = self.layout == LAYOUT_TAGGED
+        pending = self.pending_obis  # offset of an OBIS code waiting for its value, -1 = none
+        last = self.last_item  # item a following scaler/unit structure belongs to, -1 = none
+        base_depth = depth
+        remaining = 1  # elements still to read at the current nesting level
+        while True:
+            if remaining == 0:
+                if depth == base_depth:
+                    self.pending_obis = pending
+                    self.last_item = last
+                    return p
+                depth -= 1
+                remaining = stack[depth]
+                continue
+            remaining -= 1
+            if p + 1 >= end:
+                if p >= end or buf[p] != T_NULL:
+                    return self._fail(ERR_TRUNCATED)
+            t = buf[p]
+            if t == T_STRUCT or t == T_ARRAY or t == T_OCTETS or t == T_VISIBLE or t == T_UTF8:
+                n = buf[p + 1]
+                if n < 0x80:
+                    q = p + 2
+                else:
+                    q = self._length(p + 1)
+                    if q < 0:
+                        return self._fail(ERR_TRUNCATED)
+                    n = self.count
+                if t == T_STRUCT or t == T_ARRAY:
+                    # scaler-unit structure {integer scaler, enum unit} after a value (Aidon)
+                    if n == 2 and last >= 0 and q + 4 <= end and buf[q] == T_I8 and buf[q + 2] == T_ENUM:
+                        s = buf[q + 1]
+                        rd.item_scaler[last] = s - 256 if s & 0x80 else s
+                        rd.item_unit[last] = buf[q + 3]
+                        rd.item_has_scaler[last] = 1
+                        last = -1
+                        p = q + 4
+                        continue
+                    if depth >= MAX_DEPTH:
+                        return self._fail(ERR_BAD_TYPE)
+                    stack[depth] = remaining
+                    depth += 1
+                    remaining = n
+                    p = q
+                    continue
+                if q + n > end:
+                    return self._fail(ERR_TRUNCATED)
+                if n == 6 and pending < 0 and t == T_OCTETS and tagged_layout:
+                    pending = q
+                    p = q + n
+                    continue
+                kind = R.KIND_STR
+                value = self._pool_copy(q, n)
+                if value < 0:
+                    return self._fail(ERR_TOO_MANY)
+                p = q + n
+            elif t == T_NULL:
+                # null-data: an absent value; a null in the OBIS slot (Kamstrup one-phase) too
+                pending = -1
+                last = -1
+                if not tagged_layout:
+                    self.position += 1  # the slot still counts: later values keep their meaning
+                p += 1
+                continue
+            else:
+                n = _SIZE[t] if t < len(_SIZE) else 0
+                if not n:
+                    return self._fail(ERR_BAD_TYPE)
+                q = p + 1
+                p = q + n
+                if p > end:
+                    return self._fail(ERR_TRUNCATED)
+                if n == 4 and t == T_U32:
+                    kind = R.KIND_INT
+                    value = (buf[q] << 24) | (buf[q + 1] << 16) | (buf[q + 2] << 8) | buf[q + 3]
+                elif t == T_F32 or t == T_F64:
+                    kind = R.KIND_FLOAT32 if t == T_F32 else R.KIND_FLOAT64
+                    value = read_uint(buf, q, n)
+                else:
+                    kind = R.KIND_BOOL if t == T_BOOL else R.KIND_INT
+                    value = read_int(buf, q, n) if _SIGNED[t] else read_uint(buf, q, n)
+            # --- a value: store it as the next item, named by the pending OBIS code or its position
+            i = rd.n_items
+            if i >= rd.max_items:
                 return self._fail(ERR_TOO_MANY)
-            rd = self.r
-            rd.item_kind[i] = R.KIND_STR
-            rd.item_value[i] = o
+            rd.n_items = i + 1
+            rd.item_kind[i] = kind
+            rd.item_value[i] = value
             rd.item_len[i] = n
-            return q + n
-        if t == T_NULL:
-            # null-data: an absent value; a null in the OBIS slot (Kamstrup one-phase) too
-            self.pending_obis = -1
-            self.last_item = -1
-            if self.layout == LAYOUT_POSITIONAL:
-                self.position += 1  # the slot is still counted: later values keep their meaning
-            return p + 1
-        size = _SIZE[t] if t < len(_SIZE) else 0
-        if not size:
-            return self._fail(ERR_BAD_TYPE)
-        q = p + 1
-        if q + size > end:
-            return self._fail(ERR_TRUNCATED)
-        i = self._new_item()
-        if i < 0:
-            return -1
-        rd = self.r
-        if t == T_F32 or t == T_F64:
-            rd.item_kind[i] = R.KIND_FLOAT32 if t == T_F32 else R.KIND_FLOAT64
-            rd.item_value[i] = read_uint(buf, q, size)
-        else:
-            rd.item_kind[i] = R.KIND_BOOL if t == T_BOOL else R.KIND_INT
-            rd.item_value[i] = read_int(buf, q, size) if _SIGNED[t] else read_uint(buf, q, size)
-            self.last_item = i
-        return q + size
+            rd.item_has_scaler[i] = 0  # item_scaler/item_unit are read only when this is set
+            if pending >= 0:
+                o = 6 * i
+                if _SLICE_COPY:
+                    rd.item_obis[o : o + 6] = buf[pending : pending + 6]
+                else:
+                    ob = rd.item_obis
+                    for k in range(6):
+                        ob[o + k] = buf[pending + k]
+                rd.item_tagged[i] = 1
+                rd.item_position[i] = 255
+                # canonical code now, while the OBIS bytes are at hand (key: see meters.obis_key)
+                a = buf[pending]
+                if a <= 1 and buf[pending + 1] <= 1 and buf[pending + 5] == 0xFF:
+                    key = (a << 24) | (buf[pending + 2] << 16) | (buf[pending + 3] << 8) | buf[pending + 4]
+                    rd.item_code[i] = self.code_table.get(key, NO_CODE)
+                else:
+                    rd.item_code[i] = NO_CODE
+                pending = -1
+            else:
+                # untagged: meters.py names it from its position (Kaifa) or role (Kamstrup list id)
+                rd.item_code[i] = NO_CODE
+                rd.item_tagged[i] = 0
+                pos = self.position
+                rd.item_position[i] = pos if pos < 255 else 254
+                self.position = pos + 1
+            last = i if kind == R.KIND_INT else -1
 
-    def _new_item(self):
-        """Start an item, taking the pending OBIS code (or the position) as its name."""
-        rd = self.r
-        i = rd.n_items
-        if i >= rd.max_items:
-            return self._fail(ERR_TOO_MANY)
-        rd.n_items = i + 1
-        rd.item_has_scaler[i] = 0
-        rd.item_scaler[i] = 0
-        rd.item_unit[i] = 0
-        rd.item_field[i] = 0
-        rd.item_len[i] = 0
-        p = self.pending_obis
-        if p >= 0:
-            o = 6 * i
-            ob = rd.item_obis
-            buf = self.buf
-            for k in range(6):
-                ob[o + k] = buf[p + k]
-            rd.item_tagged[i] = 1
-            rd.item_position[i] = 255
-            self.pending_obis = -1
-        else:
-            # untagged: meters.py names it from its position (Kaifa) or role (Kamstrup list id)
-            rd.item_tagged[i] = 0
-            rd.item_position[i] = self.position if self.position < 255 else 254
-            self.position += 1
-        self.last_item = -1
-        return i

@@ -76,7 +76,15 @@ class HdlcReader:
             if have == 0 and data[pos] == FLAG:  # idle flags between frames
                 pos += 1
                 continue
-            want = self.length + 1 - have if self.length else 2 - have
+            if self.length:
+                want = self.length + 1 - have
+            else:
+                want = 2 - have
+                if have == 0 and end - pos > MIN_FRAME_LEN and data[pos] & 0xF0 == FORMAT_TYPE_3:
+                    # whole frame already in this chunk: take it in one copy, check it in one pass
+                    whole = (((data[pos] & LENGTH_MASK_HI) << 8) | data[pos + 1]) + 1
+                    if whole <= end - pos and fill + whole <= self.capacity:
+                        want = whole
             if self.length and not self.info:
                 # read the header first so a bad HCS is found after a dozen bytes, not a frame
                 hdr = 2 + 2 * MAX_ADDRESS_BYTES + 3 - have

@@ -1,6 +1,10 @@
 # Meter knowledge as data: which OBIS code is which canonical field, each meter's fixed scalers
 # and positional layouts (han-facts §4); map() applies them to a decoded Reading in place.
+import sys
+
 from hanport import reading as R
+
+_SLICE_COPY = sys.implementation.name != "micropython"  # see hdlc.py
 
 # --- OBIS codes (A B C D E F) of han-facts §4 ---
 LIST_VERSION = b"\x01\x01\x00\x02\x81\xff"  # 1-1:0.2.129.255
@@ -87,6 +91,9 @@ KAIFA_LAYOUTS = {
 }
 
 
+NO_CODE = 255  # item_code value: the item maps to no canonical field (same as dlms.NO_CODE)
+
+
 class Meter:
     """One meter family: how to recognise it and how to scale what it sends."""
 
@@ -96,6 +103,13 @@ class Meter:
         self.scalers = scalers  # None: scalers come with each value in the frame
         self.layouts = layouts  # element count -> OBIS code per position (untagged lists)
         self.type_prefix = type_prefix  # prefix of the meter type, for a variant of a family
+        # the same layouts flattened once: count -> 6*count OBIS bytes, count -> canonical codes
+        self.layout_obis = {}
+        self.layout_codes = {}
+        for count, codes in (layouts or {}).items():
+            self.layout_obis[count] = b"".join(codes)
+            self.layout_codes[count] = bytes(FIELD_BY_OBIS.get(obis_key(c[0], c[2], c[3], c[4]), NO_CODE)
+                                             for c in codes)
 
 
 AIDON = Meter("Aidon", b"AIDON_", None)
@@ -128,37 +142,50 @@ def _starts_with(pool, offset, length, prefix):
     return True
 
 
-def _text_item(rd, key_code):
-    """Index of the first string item mapped to a text field code, -1 if none."""
+def _text_item(rd, code):
+    """Index of the first string item whose canonical code is `code`, -1 if none."""
+    codes = rd.item_code
+    kinds = rd.item_kind
     for i in range(rd.n_items):
-        if rd.item_kind[i] == R.KIND_STR and _item_code(rd, i) == key_code:
+        if codes[i] == code and kinds[i] == R.KIND_STR:
             return i
     return -1
-
-
-def _item_code(rd, i):
-    """Canonical code of item i from its OBIS code, -1 when none."""
-    if not rd.item_tagged[i]:
-        return -1
-    ob = rd.item_obis
-    o = 6 * i
-    if ob[o + 1] > 1 or ob[o + 5] != 0xFF or ob[o] > 1:
-        return -1
-    return FIELD_BY_OBIS.get(obis_key(ob[o], ob[o + 2], ob[o + 3], ob[o + 4]), -1)
 
 
 def _set_obis(rd, i, code):
     o = 6 * i
     ob = rd.item_obis
-    for k in range(6):
-        ob[o + k] = code[k]
+    if _SLICE_COPY:
+        ob[o : o + 6] = code
+    else:
+        for k in range(6):
+            ob[o + k] = code[k]
     rd.item_tagged[i] = 2
+
+
+def _name_by_position(rd, obis, layout_codes):
+    """Give each untagged item the OBIS code and canonical code of its position in the layout."""
+    n = rd.n_items
+    if _SLICE_COPY and n == len(layout_codes):  # CPython, no null slots: positions 0..n-1
+        rd.item_obis[0 : 6 * n] = obis
+        rd.item_code[0:n] = layout_codes
+        rd.item_tagged[0:n] = b"\x02" * n
+        return
+    ob = rd.item_obis
+    for i in range(n):
+        p = rd.item_position[i]
+        if p < len(layout_codes):
+            o = 6 * i
+            s = 6 * p
+            for k in range(6):
+                ob[o + k] = obis[s + k]
+            rd.item_code[i] = layout_codes[p]
+            rd.item_tagged[i] = 2
 
 
 def identify(rd, positional):
     """Pick the Meter for a decoded body (list identifier first, then layout)."""
     pool = rd.pool
-    lid = -1
     if rd.n_items and rd.item_kind[0] == R.KIND_STR and not rd.item_tagged[0] and rd.item_position[0] == 0:
         lid = 0  # bare leading string: Kamstrup list id, Kaifa list id
     else:
@@ -166,13 +193,11 @@ def identify(rd, positional):
     if lid >= 0:
         off = rd.item_value[lid]
         ln = rd.item_len[lid]
-        tid = _text_item(rd, TEXT_BASE + R.T_METER_TYPE)
         for m in METERS:
             if not _starts_with(pool, off, ln, m.list_id):
                 continue
             if m.type_prefix is not None:
-                if tid < 0 and not positional:
-                    continue
+                tid = _text_item(rd, TEXT_BASE + R.T_METER_TYPE)
                 if tid < 0 or not _starts_with(pool, rd.item_value[tid], rd.item_len[tid], m.type_prefix):
                     continue
             return m
@@ -189,45 +214,48 @@ def map_reading(rd, positional):
     """Name untagged values, scale and map every value to the canonical fields. Returns a MAP_ code
     (the first problem seen; the fields that could be mapped are mapped either way)."""
     result = MAP_OK
+    n = rd.n_items
+    if not positional and n and not rd.item_tagged[0] and rd.item_kind[0] == R.KIND_STR:
+        _set_obis(rd, 0, LIST_VERSION)  # Kamstrup: the list id comes first, without its OBIS code
+        rd.item_code[0] = TEXT_BASE + R.T_LIST_VERSION
     meter = identify(rd, positional)
     rd.manufacturer = meter.manufacturer
-    n = rd.n_items
     if positional:
-        layout = meter.layouts.get(rd.element_count) if meter.layouts else None
-        if layout is None:
+        obis = meter.layout_obis.get(rd.element_count)
+        if obis is None:
             result = MAP_UNKNOWN_LAYOUT
         else:
-            for i in range(n):
-                p = rd.item_position[i]
-                if p < len(layout):
-                    _set_obis(rd, i, layout[p])
-    elif n and not rd.item_tagged[0] and rd.item_kind[0] == R.KIND_STR:
-        _set_obis(rd, 0, LIST_VERSION)  # Kamstrup: the list id comes first, without its OBIS code
+            layout_codes = meter.layout_codes[rd.element_count]
+            _name_by_position(rd, obis, layout_codes)
     scalers = meter.scalers
     kinds = rd.item_kind
+    codes = rd.item_code
+    present = rd.field_present
+    has_scaler = rd.item_has_scaler
+    item_scaler = rd.item_scaler
+    item_unit = rd.item_unit
     for i in range(n):
-        code = _item_code(rd, i)
-        if code < 0:
+        code = codes[i]
+        if code == NO_CODE:
             continue
         kind = kinds[i]
         if code < R.N_NUMERIC:
-            if kind != R.KIND_INT or rd.field_present[code]:
+            if kind != R.KIND_INT or present[code]:
                 continue
-            if rd.item_has_scaler[i]:
-                if rd.item_unit[i] != FIELD_UNIT[code]:
+            if has_scaler[i]:
+                if item_unit[i] != FIELD_UNIT[code]:
                     result = result or MAP_UNIT_MISMATCH
                     continue
             elif scalers is not None:
-                rd.item_scaler[i] = scalers[code]
-                rd.item_unit[i] = FIELD_UNIT[code]
-                rd.item_has_scaler[i] = 1
+                item_scaler[i] = scalers[code]
+                item_unit[i] = FIELD_UNIT[code]
+                has_scaler[i] = 1
             else:
                 result = result or MAP_UNKNOWN_SCALE
                 continue
             rd.field_value[code] = rd.item_value[i]
-            rd.field_exp[code] = rd.item_scaler[i] + FIELD_SHIFT[code]
-            rd.field_present[code] = 1
-            rd.item_field[i] = code + 1
+            rd.field_exp[code] = item_scaler[i] + FIELD_SHIFT[code]
+            present[code] = 1
         elif code == CODE_CLOCK:
             if kind == R.KIND_STR and rd.item_len[i] == 12 and rd.time_offset < 0:
                 kinds[i] = R.KIND_TIME

@@ -17,7 +17,7 @@ class HanReader:
 
     def __init__(self, capacity=2048):
         self.framer = hdlc.HdlcReader(capacity)
-        self.walker = dlms.Walker()
+        self.walker = dlms.Walker(meters.FIELD_BY_OBIS)
         self.reading = Reading()
         self.has_reading = False
         self.readings = 0

@@ -69,7 +69,7 @@ class Reading:
         self.item_has_scaler = bytearray(max_items)  # 1: scaler/unit sent in the frame or from a table
         self.item_scaler = [0] * max_items  # power of ten to the item's DLMS unit
         self.item_unit = bytearray(max_items)  # DLMS unit enum (27 W, 29 var, 30 Wh, 32 varh, 33 A, 35 V)
-        self.item_field = bytearray(max_items)  # canonical numeric field + 1, 0 = none
+        self.item_code = bytearray(max_items)  # canonical field code (meters.FIELD_BY_OBIS), 255 = none
         self.pool = bytearray(pool_bytes)
         self.pool_used = 0
         # header date-time (APDU) and the body layout

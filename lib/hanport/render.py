@@ -20,10 +20,11 @@ def decimal(value, exp):
 
 
 def number(value, exp):
-    """value * 10**exp as an int, or the float nearest to the exact decimal (CPython: exact repr)."""
+    """value * 10**exp as an int, or the float nearest to the exact decimal: both operands of the
+    division are exact doubles and IEEE division rounds correctly (CPython: repr gives the decimal)."""
     if exp >= 0:
         return value * 10**exp
-    return float(decimal(value, exp))
+    return value / 10**-exp
 
 
 def cosem_time(pool, o):
@@ -121,8 +122,17 @@ def reading_json(rd):
 def reading_dict(rd):
     """The canonical dict of a Reading (see reading_json for the exact text)."""
     d = {}
-    for k, v in _header(rd):
-        d[k] = json.loads(v)
+    for t in range(R.N_TEXT):
+        i = rd.text_item[t]
+        if i >= 0:
+            d[R.TEXT_FIELDS[t]] = R.pool_text(rd.pool, rd.item_value[i], rd.item_len[i])
+    if rd.manufacturer is not None:
+        d["meter_manufacturer"] = rd.manufacturer
+    if rd.list_number:
+        d["list"] = rd.list_number
+    t = cosem_time(rd.pool, rd.time_offset)
+    if t is not None:
+        d["meter_time"] = t
     for f in range(R.N_NUMERIC):
         if rd.field_present[f]:
             d[R.NUMERIC_FIELDS[f]] = number(rd.field_value[f], rd.field_exp[f])
