@@ -26,7 +26,7 @@ lint: setup
 
 ## demo: decode a bundled real capture and print readings (no hardware)
 demo: setup
-	$(PY) tools/decode.py host_tests/vectors/captures/kamstrup_messy_stream.bin
+	for f in host_tests/vectors/captures/*.bin; do echo "== $$f"; $(PY) tools/decode.py $$f; done
 
 ## bench: decoder speed vs amshan, allocations under MicroPython
 bench: setup
