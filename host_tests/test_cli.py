@@ -56,3 +56,30 @@ def test_bad_hex_is_an_error_not_a_crash():
 def test_count_limit():
     p = run(["--count", "2", os.path.join(CAPTURES, "kaifa_ma304t4_lists.bin")])
     assert len(p.stdout.decode().splitlines()) == 2
+
+
+def test_serial_port_through_a_pty():
+    """--serial reads a live port (pyserial) the same way: a pty stands in for the USB adapter."""
+    import pty
+    import time
+
+    master, slave = pty.openpty()
+    port = os.ttyname(slave)
+    proc = subprocess.Popen([sys.executable, DECODE, "--serial", port, "--count", "3"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        time.sleep(1.0)  # let pyserial open and configure the port
+        frames = norwegian_frames()[:3]
+        for f in frames:
+            for i in range(0, len(f), 16):  # 16-byte pieces, as a 2400-baud line delivers them
+                os.write(master, f[i : i + 16])
+            time.sleep(0.05)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+        os.close(slave)
+    lines = out.decode().splitlines()
+    assert len(lines) == 3, err.decode()
+    assert json.loads(lines[0])["list"] in (1, 2, 3)

@@ -304,3 +304,85 @@ def test_hdlc_counters_by_code():
     r = hdlc.HdlcReader(64)
     r.push(b"\x7e\xa0\x05\x7e")
     assert r.counts[hdlc.ERR_FORMAT] == 1
+
+
+def _tagged_frame(values):
+    """A generic OBIS-tagged list (Aidon layout without scalers) of (obis bytes, A-XDR value bytes)."""
+    body = bytearray(b"\xe6\xe7\x00\x0f\x40\x00\x00\x00\x00\x02")
+    body.append(len(values))
+    for obis, value in values:
+        body.extend(b"\x02\x02\x09\x06")
+        body.extend(obis)
+        body.extend(value)
+    return build_frame(bytes(body))
+
+
+def test_every_axdr_type_of_the_spec():
+    """han-facts §3 tag list, values hand-encoded big endian; expected = the encoded numbers."""
+    def code(c):
+        return bytes((0, 0, 96, 50, c, 255))
+
+    cases = (
+        (b"\x06\xff\xff\xff\xff", 4294967295),  # double-long-unsigned
+        (b"\x05\xff\xff\xff\xfe", -2),  # double-long
+        (b"\x05\x7f\xff\xff\xff", 2147483647),
+        (b"\x10\x80\x00", -32768),  # long
+        (b"\x12\xff\xfe", 65534),  # long-unsigned
+        (b"\x0f\xff", -1),  # integer
+        (b"\x11\xc8", 200),  # unsigned
+        (b"\x16\x03", 3),  # enum
+        (b"\x15\x00\x00\x00\x01\x00\x00\x00\x01", 4294967297),  # long64-unsigned
+        (b"\x14\xff\xff\xff\xff\xff\xff\xff\xfd", -3),  # long64
+        (b"\x17\x3f\xc0\x00\x00", 1.5),  # float32
+        (b"\x18\xc0\x04\x00\x00\x00\x00\x00\x00", -2.5),  # float64
+        (b"\x03\x01", True),  # boolean
+        (b"\x0a\x03abc", "abc"),  # visible-string
+        (b"\x09\x02\x01\xff", "01ff"),  # octet-string, not printable: hex
+    )
+    frame = _tagged_frame([(code(i), v) for i, (v, _) in enumerate(cases)])
+    d = decode_frame(frame)
+    assert d is not None
+    for i, (_, want) in enumerate(cases):
+        got = d["obis"]["0-0:96.50.%d.255" % i]
+        assert got == want and type(got) is type(want), (i, got, want)
+    assert '"0-0:96.50.10.255":1.5' in reading_json(HanReader().feed(frame).__next__())
+
+
+def test_null_data_value_is_absent():
+    frame = _tagged_frame([(bytes((1, 0, 1, 7, 0, 255)), b"\x00"), (bytes((0, 0, 96, 1, 0, 255)), b"\x0a\x021x")])
+    d = decode_frame(frame)
+    assert "1-0:1.7.0.255" not in d["obis"] and d["meter_id"] == "1x"
+
+
+def test_cosem_time_unspecified_fields():
+    base = bytearray(b"\x07\xe4\x01\x15\x02\x10\x00\x00\xff\x80\x00\x00")
+    assert cosem_time(base, 0) == "2020-01-21T16:00:00"
+    t = bytearray(base)
+    t[7] = 0xFF  # seconds unspecified: whole minute
+    assert cosem_time(t, 0) == "2020-01-21T16:00:00"
+    t = bytearray(base)
+    t[8] = 42  # hundredths given
+    assert cosem_time(t, 0) == "2020-01-21T16:00:00.42"
+    for k, v in ((0, 0xFF), (2, 0xFF), (2, 13), (3, 0), (5, 24), (6, 60), (7, 61)):
+        t = bytearray(base)
+        t[k] = v
+        if k == 0:
+            t[1] = 0xFF  # year 0xFFFF
+        assert cosem_time(t, 0) is None, (k, v)
+
+
+def test_apdu_header_variants():
+    """Date-time absent (00), 09 0C + 12 bytes, bare 0C + 12 bytes (han-facts §3)."""
+    value = b"\x02\x01\x06\x00\x00\x01\x00"
+    dt = b"\x07\xe4\x01\x15\x02\x10\x00\x00\xff\x80\x00\x00"
+    when = "2020-01-21T16:00:00"
+    for header, want in ((b"\x00", None), (b"\x09\x0c" + dt, when), (b"\x0c" + dt, when)):
+        d = decode_frame(build_frame(b"\xe6\xe7\x00\x0f\x40\x00\x00\x00" + header + value))
+        assert d["active_import_w"] == 256
+        assert d.get("meter_time") == want
+
+
+def test_encrypted_and_foreign_apdus_are_counted():
+    out, r = decode_all(build_frame(b"\xe6\xe7\x00\xdb\x08" + bytes(30)) + build_frame(b"\xe6\xe7\x00\x60\x01\x02"))
+    c = r.counters()
+    assert out == [] and c["apdu_encrypted"] == 1 and c["apdu_not_notification"] == 1
