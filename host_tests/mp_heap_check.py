@@ -2,11 +2,13 @@
 # (micropython.heap_lock raises MemoryError on any allocation) and prints bytes allocated per frame.
 import gc
 import sys
+import time
 
 import micropython
 from hanvectors import norwegian_frames
 
 from hanport import HanReader
+from hanport.rawlog import RawLog
 
 
 def feed_all(reader, data, rounds):
@@ -41,6 +43,20 @@ def main():
         sys.exit(1)
     micropython.heap_unlock()
     assert readings == 3 * len(frames), readings
+    # the same with the raw-frame ring attached (the firmware's GET /raw), garbage in between
+    reader.framer.tap = RawLog(clock_ms=time.ticks_ms)
+    noisy = b"\x12\x34" + stream + b"\x7e\xa0\x05\x00"
+    feed_all(reader, noisy, 1)
+    gc.collect()
+    micropython.heap_lock()
+    try:
+        feed_all(reader, noisy, 2)
+    except MemoryError:
+        micropython.heap_unlock()
+        print("FAIL: the decode path with the raw ring allocated while the heap was locked")
+        sys.exit(1)
+    micropython.heap_unlock()
+    reader.framer.tap = None
     gc.collect()
     gc.disable()
     before = gc.mem_alloc()

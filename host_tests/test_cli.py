@@ -83,3 +83,31 @@ def test_serial_port_through_a_pty():
     lines = out.decode().splitlines()
     assert len(lines) == 3, err.decode()
     assert json.loads(lines[0])["list"] in (1, 2, 3)
+
+
+def test_capture_tool_records_and_decode_replays(tmp_path):
+    """tools/capture.py on a pty records timestamped hex lines; decode.py replays the file."""
+    import pty
+    import time
+
+    master, slave = pty.openpty()
+    out_file = tmp_path / "meter.hancap"
+    capture = os.path.join(ROOT, "tools", "capture.py")
+    proc = subprocess.Popen([sys.executable, capture, "--serial", os.ttyname(slave), "--seconds", "4",
+                             "-o", str(out_file)], stderr=subprocess.PIPE)
+    try:
+        time.sleep(1.0)
+        for f in norwegian_frames()[:4]:
+            os.write(master, f)
+            time.sleep(0.1)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+        os.close(slave)
+    text = out_file.read_text()
+    assert text.startswith("# hanport-capture v1")
+    p = run([str(out_file)])
+    assert p.returncode == 0
+    assert len(p.stdout.decode().splitlines()) == 4

@@ -4,7 +4,9 @@
 """usage: decode.py [--hex] [FILE|-]
        decode.py --serial /dev/ttyUSB0 [--baud 2400] [--parity E|N] [--count N]
 
-Prints one JSON object per valid frame (README "Reading schema"); counters go to stderr."""
+Prints one JSON object per valid frame (README "Reading schema"); counters go to stderr.
+FILE may be raw bytes, hex text (--hex), or a capture text file from tools/capture.py or the
+firmware's GET /raw (recognised by its '# hanport-capture' first line)."""
 import argparse
 import binascii
 import json
@@ -14,6 +16,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
 from hanport import HanReader  # noqa: E402
+from hanport.rawlog import CAPTURE_HEADER  # noqa: E402
 from hanport.render import reading_json  # noqa: E402
 
 CHUNK_BYTES = 4096
@@ -25,6 +28,16 @@ def hex_to_bytes(text):
     if len(cleaned) % 2:
         raise ValueError("odd number of hex digits")
     return binascii.unhexlify(cleaned)
+
+
+def capture_to_bytes(text):
+    """Bytes of a capture text file: '<seconds> <hex>' lines, '#' starts a comment."""
+    out = bytearray()
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].split()
+        if len(line) >= 2:
+            out.extend(hex_to_bytes(line[1]))
+    return bytes(out)
 
 
 def open_serial(port, baud, parity):
@@ -52,6 +65,11 @@ def chunks_from(args):
         if args.hex:
             yield hex_to_bytes(stream.read().decode("ascii", "replace"))
             return
+        head = stream.read(len(CAPTURE_HEADER))
+        if head == CAPTURE_HEADER.encode():
+            yield capture_to_bytes((head + stream.read()).decode("ascii", "replace"))
+            return
+        yield head
         while True:
             data = stream.read(CHUNK_BYTES)
             if not data:

@@ -36,6 +36,7 @@ class HdlcReader:
         self.resyncs = 0
         self.segments = 0  # frames that carried the segmentation bit
         self.last_error = OK
+        self.tap = None  # optional observer (rawlog.RawLog): .frame(buf, start, end, code), .skipped(b)
         self.ready = False
         self.info_start = 0
         self.info_end = 0
@@ -70,6 +71,8 @@ class HdlcReader:
                     self.hunting = False
                 else:
                     self.bytes_skipped += 1
+                    if self.tap is not None:
+                        self.tap.skipped(b)
                 continue
             fill = self.end
             have = fill - self.start
@@ -126,6 +129,8 @@ class HdlcReader:
 
     def _fail(self, code):
         """Drop the frame at self.start and look for the next flag among the buffered bytes."""
+        if self.tap is not None:
+            self.tap.frame(self.buf, self.start, self.end, code)
         self.counts[code] += 1
         self.last_error = code
         self.resyncs += 1
@@ -233,6 +238,8 @@ class HdlcReader:
                 continue
             self.counts[OK] += 1
             self.last_error = OK
+            if self.tap is not None:
+                self.tap.frame(buf, start, stop, OK)
             i0 = start + self.info
             i1 = stop - 2
             segmented = buf[start] & SEGMENT_BIT
