@@ -1,0 +1,90 @@
+# Home Assistant MQTT discovery: one retained config message per canonical field (han-facts §6).
+# Pure text building (no MQTT I/O), the same on CPython and MicroPython.
+import json
+
+from hanport import reading as R
+
+# One row per canonical numeric field, in reading.NUMERIC_FIELDS order:
+# (display name, device_class or None, state_class, unit_of_measurement)
+# Energy sensors carry only the meter's own counters (list 3), never estimates (han-facts §6).
+# Reactive energy has no device_class: older Home Assistant releases reject unknown classes.
+SENSORS = (
+    ("Power import", "power", "measurement", "W"),
+    ("Power export", "power", "measurement", "W"),
+    ("Reactive power import", "reactive_power", "measurement", "var"),
+    ("Reactive power export", "reactive_power", "measurement", "var"),
+    ("Current L1", "current", "measurement", "A"),
+    ("Current L2", "current", "measurement", "A"),
+    ("Current L3", "current", "measurement", "A"),
+    ("Voltage L1", "voltage", "measurement", "V"),
+    ("Voltage L2", "voltage", "measurement", "V"),
+    ("Voltage L3", "voltage", "measurement", "V"),
+    ("Energy import", "energy", "total_increasing", "kWh"),
+    ("Energy export", "energy", "total_increasing", "kWh"),
+    ("Reactive energy import", None, "total_increasing", "kvarh"),
+    ("Reactive energy export", None, "total_increasing", "kvarh"),
+)
+
+PAYLOAD_ONLINE = "online"
+PAYLOAD_OFFLINE = "offline"
+STATUS_TOPIC = "homeassistant/status"  # Home Assistant's birth/will topic (default prefix)
+
+
+def config_topic(prefix, node_id, field):
+    """Discovery topic of one sensor: <prefix>/sensor/<node_id>/<field>/config."""
+    return "%s/sensor/%s/%s/config" % (prefix, node_id, R.NUMERIC_FIELDS[field])
+
+
+def value_template(field):
+    """Template picking one field from the state JSON. A field the message lacks (list 1 has only
+    P+) renders empty, which Home Assistant ignores for numeric sensors: the state is kept."""
+    return "{{ value_json.%s | default('') }}" % R.NUMERIC_FIELDS[field]
+
+
+def device_block(node_id, name, sw_version, manufacturer=None, model=None, serial=None):
+    """The shared `device` object: one HA device per reader, described by the meter it reads."""
+    d = {"identifiers": [node_id], "name": name, "sw_version": sw_version}
+    if manufacturer:
+        d["manufacturer"] = manufacturer
+    if model:
+        d["model"] = model
+    if serial:
+        d["serial_number"] = serial
+    return d
+
+
+def config_payload(field, node_id, base_topic, device, expire_after_s):
+    """Discovery config JSON of one canonical numeric field (index into reading.NUMERIC_FIELDS)."""
+    name, device_class, state_class, unit = SENSORS[field]
+    key = R.NUMERIC_FIELDS[field]
+    c = {
+        "name": name,
+        "unique_id": "%s_%s" % (node_id, key),
+        "state_topic": base_topic + "/state",
+        "value_template": value_template(field),
+        "state_class": state_class,
+        "unit_of_measurement": unit,
+        "availability_topic": base_topic + "/status",
+        "payload_available": PAYLOAD_ONLINE,
+        "payload_not_available": PAYLOAD_OFFLINE,
+        "expire_after": expire_after_s,
+        "device": device,
+    }
+    if device_class:
+        c["device_class"] = device_class
+    return json.dumps(c)
+
+
+def fields_in_mask(mask):
+    """Field indexes whose bit is set in a seen-fields bit mask (bit f = field f)."""
+    return [f for f in range(R.N_NUMERIC) if mask & (1 << f)]
+
+
+def reading_mask(rd):
+    """Bit mask of the numeric fields a Reading carries."""
+    m = 0
+    fp = rd.field_present
+    for f in range(R.N_NUMERIC):
+        if fp[f]:
+            m |= 1 << f
+    return m
