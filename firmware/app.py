@@ -1,0 +1,314 @@
+# The device application: config, the decoder and the latest reading in one place, and the asyncio
+# tasks around them (UART reader, WiFi, MQTT, HTTP, ticker, watchdog), each supervised.
+import asyncio
+import gc
+import json
+import sys
+import time
+
+import config
+import machine
+from httpd import Http
+from log import log, set_secrets, uptime_ms
+from mqtt import Mqtt
+from net import Net
+from uart import UartTask
+
+import hanport
+from hanport import appjson, prom, render
+from hanport.latest import Latest
+
+VERSION = "0.1.0"
+QUIET_GAP_MS = 120  # the UART line counts as idle (between meter frames) after this long without bytes
+QUIET_MAX_WAIT_MS = 4000
+CRASH_LIMIT = 5  # a task that crashes this often within CRASH_WINDOW_MS makes the app unhealthy
+CRASH_WINDOW_MS = 60000
+MIN_FREE_HEAP = 4096  # below this after a collection the app is unhealthy (the watchdog resets it)
+
+
+class AccountingHook:
+    """Optional issue-4 wiring: hanport.accounting (hour/day/month energy, capacity tariff) when the
+    module is on the device. Its failures are counted here and never stop the UART reader."""
+
+    def __init__(self, acc):
+        self.acc = acc
+        self.errors = 0
+        self.last_error = None
+
+    def update(self, rd):
+        try:
+            self.acc.update(rd, int(time.time()))
+        except Exception as e:  # another module's bug must not take the reader down
+            self.errors += 1
+            self.last_error = repr(e)
+
+    def as_dict(self):
+        try:
+            d = self.acc.summary()
+        except Exception as e:
+            self.errors += 1
+            self.last_error = repr(e)
+            d = {}
+        d["hook_errors"] = self.errors
+        return d
+
+    def prometheus(self, out):
+        try:
+            out.extend(self.acc.prometheus_lines())
+        except Exception as e:
+            self.errors += 1
+            self.last_error = repr(e)
+
+
+def load_accounting(path="accounting"):
+    """AccountingHook around hanport.accounting.Accounting (state saved via hanport.persist), or None
+    when that module is not installed."""
+    try:
+        from hanport import accounting
+    except ImportError:
+        return None
+    store = None
+    try:
+        from hanport import persist
+
+        store = persist.Store(path)
+    except (ImportError, OSError, TypeError, ValueError) as e:
+        log("app", "accounting without flash storage: %r" % (e,))
+    try:
+        return AccountingHook(accounting.Accounting(store=store))
+    except Exception as e:  # a state file from another version, a missing class: run without it
+        log("app", "accounting not started: %r" % (e,))
+        return None
+
+
+class App:
+    def __init__(self, config_path="config.json"):
+        self.version = VERSION
+        self.config_path = config_path
+        self.cfg, self.user_cfg, self.config_problems, self.config_found = config.load(config_path)
+        set_secrets(config.secrets(self.cfg))
+        self.node_id = self.cfg["mqtt"]["node_id"] or "han_" + "".join("%02x" % b for b in machine.unique_id())
+        self.reader = hanport.HanReader(2048)
+        self.latest = Latest()
+        self.seq = 0
+        self.state_text = None  # the latest state message (MQTT payload; /data.json adds its age)
+        self.state_ms = 0
+        self.unpublished = False
+        self.superseded = 0  # states replaced before MQTT could send them (broker away or slow)
+        self.mqtt_event = asyncio.Event()
+        self.crashes = {}
+        self.crash_log = []
+        self.healthy = True
+        self.unhealthy_reason = None
+        self.heap_used_after_gc = 0
+        self.heap_free_after_gc = 0
+        self.wdt = None
+        self.wdt_feeds = 0
+        self.led = None
+        self.accounting = None
+        self.uart = UartTask(self, self.cfg["uart"])
+        self.net = Net(self, self.cfg)
+        self.mqtt = Mqtt(self, self.cfg, self.node_id)
+        self.http = Http(self, self.cfg)
+        self.metrics_content_type = prom.CONTENT_TYPE
+
+    # --- the one place readings land ---
+    def on_reading(self, rd):
+        now = time.ticks_ms()
+        if self.latest.update(rd, now):
+            self.mqtt.discovery_due = True
+        self.seq += 1
+        utc = appjson.utc_iso(time.gmtime()) if self.net.time_synced() else None
+        if self.unpublished:
+            self.superseded += 1
+        self.state_text = appjson.state_json(render.reading_json(rd), self.seq, utc)
+        self.state_ms = now
+        self.unpublished = True
+        if self.accounting is not None:
+            self.accounting.update(rd)
+        if self.led is not None:
+            self.led.value(not self.cfg["led"]["active_low"])
+        self.mqtt_event.set()
+
+    def reading_age_ms(self):
+        if self.state_text is None:
+            return None
+        return time.ticks_diff(time.ticks_ms(), self.state_ms)
+
+    async def wait_quiet(self):
+        """Return in the idle gap after a meter frame, so a blocking call (MQTT connect, NTP) does not
+        overlap incoming bytes; gives up waiting after QUIET_MAX_WAIT_MS (the UART rxbuf holds them)."""
+        start = time.ticks_ms()
+        while time.ticks_diff(time.ticks_ms(), self.uart.last_rx_ms) < QUIET_GAP_MS:
+            if time.ticks_diff(time.ticks_ms(), start) > QUIET_MAX_WAIT_MS:
+                return
+            await asyncio.sleep_ms(20)
+
+    # --- outputs ---
+    def data_json(self):
+        return appjson.data_json(self.state_text, self.reading_age_ms() or 0)
+
+    def status_dict(self):
+        d = {
+            "firmware": VERSION, "hanport": hanport.__version__, "platform": sys.platform,
+            "node_id": self.node_id, "uptime_s": uptime_ms() // 1000,
+            "heap_free": gc.mem_free(), "heap_used": gc.mem_alloc(),
+            "heap_used_after_gc": self.heap_used_after_gc, "heap_free_after_gc": self.heap_free_after_gc,
+            "healthy": self.healthy, "unhealthy_reason": self.unhealthy_reason,
+            "readings": self.seq, "reading_age_ms": self.reading_age_ms(),
+            "wifi": self.net.status(), "mqtt": self.mqtt.status(), "http": self.http.status(),
+            "uart": self.uart.status(), "decoder": self.reader.counters(),
+            "last_error": self.reader.last_error,
+            "messages_per_list": {"1": self.latest.per_list[1], "2": self.latest.per_list[2],
+                                  "3": self.latest.per_list[3], "unknown": self.latest.per_list[0]},
+            "watchdog": {"enabled": self.wdt is not None, "feeds": self.wdt_feeds},
+            "task_crashes": self.crashes, "recent_crashes": self.crash_log,
+            "config_problems": self.config_problems, "config": config.masked(self.cfg),
+        }
+        if self.accounting is not None:
+            d["accounting"] = self.accounting.as_dict()
+        return d
+
+    def status_json(self):
+        return json.dumps(self.status_dict())
+
+    def config_json(self):
+        return json.dumps({"config": config.masked(self.cfg), "problems": self.config_problems})
+
+    def metrics_text(self):
+        out = []
+        prom.meter_metrics(out, self.latest)
+        prom.decoder_metrics(out, self.reader.counters(), self.reader.last_error)
+        age = self.reading_age_ms()
+        m = self.mqtt
+        h = self.http
+        rows = [
+            ("han_up", "gauge", "1 while the app is healthy (the watchdog is fed)", "1" if self.healthy else "0"),
+            ("han_uptime_seconds", "gauge", "Seconds since boot", str(uptime_ms() // 1000)),
+            ("han_heap_free_bytes", "gauge", "Free heap", str(gc.mem_free())),
+            ("han_heap_used_after_gc_bytes", "gauge", "Heap in use after the last periodic collection",
+             str(self.heap_used_after_gc)),
+            ("han_uart_bytes_total", "counter", "Bytes read from the UART", str(self.uart.bytes)),
+            ("han_uart_autodetect_switches_total", "counter", "UART setting changes by auto-detection",
+             str(self.uart.auto.switches if self.uart.auto is not None else 0)),
+            ("han_readings_total", "counter", "Decoded meter messages", str(self.seq)),
+            ("han_wifi_connected", "gauge", "1 while the WiFi station is connected",
+             "1" if self.net.connected else "0"),
+            ("han_mqtt_connected", "gauge", "1 while connected to the MQTT broker",
+             "1" if m.state == "connected" else "0"),
+            ("han_mqtt_connects_total", "counter", "Successful MQTT connections", str(m.connects)),
+            ("han_mqtt_connect_failures_total", "counter", "Failed MQTT connection attempts",
+             str(m.connect_failures)),
+            ("han_mqtt_disconnects_total", "counter", "MQTT connections lost", str(m.disconnects)),
+            ("han_mqtt_published_total", "counter", "State messages published", str(m.published)),
+            ("han_mqtt_superseded_total", "counter", "States replaced by a newer one before being sent",
+             str(self.superseded)),
+            ("han_http_requests_total", "counter", "HTTP requests by status code",
+             [('code="%d"' % k, str(h.by_status[k])) for k in sorted(h.by_status)] or [('code="200"', "0")]),
+            ("han_http_timeouts_total", "counter", "HTTP requests that timed out", str(h.timeouts)),
+            ("han_http_rejected_busy_total", "counter", "HTTP clients turned away (too many at once)",
+             str(h.rejected_busy)),
+        ]
+        if age is not None:
+            rows.append(("han_reading_age_seconds", "gauge", "Seconds since the last decoded message",
+                         "%d.%03d" % (age // 1000, age % 1000)))
+        prom.plain_metrics(out, rows)
+        if self.accounting is not None:
+            self.accounting.prometheus(out)
+        return prom.text(out)
+
+    # --- settings ---
+    def save_config(self, user):
+        config.save(self.config_path, user)
+        self.user_cfg = user
+        log("app", "settings saved to %s" % self.config_path)
+
+    def restart_soon(self, delay_ms):
+        asyncio.create_task(self._restart(delay_ms))
+
+    async def _restart(self, delay_ms):
+        await asyncio.sleep_ms(delay_ms)
+        log("app", "restarting")
+        machine.reset()
+
+    # --- tasks ---
+    async def _supervise(self, name, fn):
+        """Run a task forever; a crash is logged, counted and the task restarted after a pause."""
+        recent = []
+        while True:
+            try:
+                await fn()
+                return
+            except Exception as e:  # a bug: keep the other tasks going, let the watchdog judge
+                now = time.ticks_ms()
+                self.crashes[name] = self.crashes.get(name, 0) + 1
+                self.crash_log = (self.crash_log + ["%s: %r" % (name, e)])[-5:]
+                log("app", "task %s crashed: %r" % (name, e))
+                sys.print_exception(e)
+                recent = [t for t in recent if time.ticks_diff(now, t) < CRASH_WINDOW_MS] + [now]
+                if len(recent) >= CRASH_LIMIT:
+                    self.healthy = False
+                    self.unhealthy_reason = "task %s keeps crashing" % name
+                await asyncio.sleep_ms(1000)
+
+    async def _ticker(self):
+        """1 s heartbeat: wakes the MQTT task (keepalive, incoming), collects garbage every 10 s."""
+        n = 0
+        while True:
+            await asyncio.sleep_ms(1000)
+            n += 1
+            self.mqtt_event.set()
+            self.uart.tick(time.ticks_ms())
+            if self.led is not None and self.state_text is not None:
+                self.led.value(self.cfg["led"]["active_low"])
+            if n % 10 == 0:
+                gc.collect()
+                self.heap_used_after_gc = gc.mem_alloc()
+                self.heap_free_after_gc = gc.mem_free()
+                if self.heap_free_after_gc < MIN_FREE_HEAP:
+                    self.healthy = False
+                    self.unhealthy_reason = "free heap %d bytes" % self.heap_free_after_gc
+
+    async def _watchdog(self):
+        w = self.cfg["wdt"]
+        if not w["enabled"]:
+            return
+        self.wdt = machine.WDT(timeout=w["timeout_ms"])
+        while True:
+            if self.healthy:
+                self.wdt.feed()
+                self.wdt_feeds += 1
+            await asyncio.sleep_ms(w["timeout_ms"] // 4)
+
+    async def run(self):
+        log("app", "HAN reader %s (hanport %s) on %s, node %s" % (VERSION, hanport.__version__, sys.platform,
+                                                                   self.node_id))
+        for p in self.config_problems:
+            log("config", p)
+        if not self.config_found:
+            log("config", "no %s: defaults (first boot)" % self.config_path)
+        if self.cfg["led"]["pin"] >= 0:
+            self.led = machine.Pin(self.cfg["led"]["pin"], machine.Pin.OUT)
+        self.accounting = load_accounting() if self.cfg["accounting"]["enabled"] else None
+        gc.collect()
+        self.heap_used_after_gc = gc.mem_alloc()
+        self.heap_free_after_gc = gc.mem_free()
+        sup = self._supervise
+        asyncio.create_task(sup("uart", self.uart.run))
+        asyncio.create_task(sup("wifi", self.net.run))
+        asyncio.create_task(sup("mqtt", self.mqtt.run))
+        asyncio.create_task(sup("ticker", self._ticker))
+        asyncio.create_task(sup("watchdog", self._watchdog))
+        await self.http.start()
+        log("app", "running; heap in use after boot %d bytes, free %d" % (self.heap_used_after_gc,
+                                                                          self.heap_free_after_gc))
+        while True:
+            await asyncio.sleep_ms(60000)
+
+
+def main(config_path="config.json"):
+    app = App(config_path)
+    try:
+        asyncio.run(app.run())
+    finally:
+        asyncio.new_event_loop()

@@ -1,0 +1,264 @@
+# Settings: one config.json on flash merged over the defaults below, every key validated against
+# SCHEMA; unknown keys and bad values are reported (never fatal); secrets are masked in any output.
+import json
+import os
+
+# Defaults for everything; config.json only needs what differs. Units are in the key names.
+DEFAULTS = {
+    "name": "HAN reader",
+    "wifi": {"ssid": "", "password": "", "hostname": "hanreader", "connect_timeout_s": 20, "backoff_max_s": 120},
+    "ap": {"ssid": "hanreader-setup", "password": "", "fallback_after_s": 180},
+    "uart": {"id": 2, "rx_pin": 16, "baud": 2400, "parity": "auto", "invert": False, "rxbuf": 2048,
+             "autodetect_trial_s": 25},
+    "mqtt": {
+        "enabled": True, "host": "", "port": 1883, "user": "", "password": "", "tls": False,
+        "client_id": "", "node_id": "", "base_topic": "han", "keepalive_s": 60, "timeout_s": 2,
+        "backoff_max_s": 60, "discovery": True, "discovery_prefix": "homeassistant", "expire_after_s": 120,
+    },
+    "http": {"enabled": True, "bind": "0.0.0.0", "port": 80, "token": "", "max_clients": 4, "timeout_s": 5},
+    "ntp": {"enabled": True, "host": "pool.ntp.org", "interval_s": 3600},
+    "wdt": {"enabled": True, "timeout_ms": 30000},
+    "led": {"pin": -1, "active_low": False},
+    "accounting": {"enabled": True},
+}
+
+# dotted key -> (kind, a, b): "str" length a..b, "secret" like str but never shown, "int" range a..b,
+# "bool", "choice" (a = allowed values), "topic" (MQTT topic without wildcards, length a..b).
+SCHEMA = {
+    "name": ("str", 1, 32),
+    "wifi.ssid": ("str", 0, 32),
+    "wifi.password": ("secret", 0, 64),
+    "wifi.hostname": ("str", 1, 32),
+    "wifi.connect_timeout_s": ("int", 5, 120),
+    "wifi.backoff_max_s": ("int", 5, 900),
+    "ap.ssid": ("str", 1, 32),
+    "ap.password": ("secret", 0, 63),
+    "ap.fallback_after_s": ("int", 0, 3600),
+    "uart.id": ("int", 0, 2),
+    "uart.rx_pin": ("int", 0, 48),
+    "uart.baud": ("int", 300, 115200),
+    "uart.parity": ("choice", ("auto", "E", "N"), None),
+    "uart.invert": ("bool", None, None),
+    "uart.rxbuf": ("int", 512, 16384),
+    "uart.autodetect_trial_s": ("int", 2, 600),
+    "mqtt.enabled": ("bool", None, None),
+    "mqtt.host": ("str", 0, 64),
+    "mqtt.port": ("int", 1, 65535),
+    "mqtt.user": ("str", 0, 64),
+    "mqtt.password": ("secret", 0, 128),
+    "mqtt.tls": ("bool", None, None),
+    "mqtt.client_id": ("str", 0, 23),
+    "mqtt.node_id": ("str", 0, 32),
+    "mqtt.base_topic": ("topic", 1, 64),
+    "mqtt.keepalive_s": ("int", 10, 3600),
+    "mqtt.timeout_s": ("int", 1, 10),
+    "mqtt.backoff_max_s": ("int", 5, 900),
+    "mqtt.discovery": ("bool", None, None),
+    "mqtt.discovery_prefix": ("topic", 1, 64),
+    "mqtt.expire_after_s": ("int", 0, 86400),
+    "http.enabled": ("bool", None, None),
+    "http.bind": ("str", 1, 45),
+    "http.port": ("int", 1, 65535),
+    "http.token": ("secret", 0, 64),
+    "http.max_clients": ("int", 1, 16),
+    "http.timeout_s": ("int", 1, 60),
+    "ntp.enabled": ("bool", None, None),
+    "ntp.host": ("str", 1, 64),
+    "ntp.interval_s": ("int", 60, 86400),
+    "wdt.enabled": ("bool", None, None),
+    "wdt.timeout_ms": ("int", 5000, 120000),
+    "led.pin": ("int", -1, 48),
+    "led.active_low": ("bool", None, None),
+    "accounting.enabled": ("bool", None, None),
+}
+
+MASK = "********"
+MIN_TOKEN_LEN = 8
+MIN_AP_PASSWORD_LEN = 8  # WPA2 minimum; empty = open setup network
+
+
+def copy_tree(d):
+    out = {}
+    for k in d:
+        v = d[k]
+        out[k] = copy_tree(v) if isinstance(v, dict) else v
+    return out
+
+
+def get(cfg, key):
+    """Value of a dotted key ("mqtt.host")."""
+    node = cfg
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def _set(cfg, key, value):
+    parts = key.split(".")
+    node = cfg
+    for part in parts[:-1]:
+        if part not in node or not isinstance(node[part], dict):
+            node[part] = {}
+        node = node[part]
+    node[parts[-1]] = value
+
+
+def check(key, value):
+    """Problem text for a value of a known key, None when valid. Never echoes a secret."""
+    kind, a, b = SCHEMA[key]
+    if kind == "bool":
+        return None if type(value) is bool else "%s: expected true or false" % key
+    if kind == "int":
+        if type(value) is not int or value < a or value > b:
+            return "%s: expected a whole number %d..%d" % (key, a, b)
+        return None
+    if kind == "choice":
+        return None if value in a else "%s: expected one of %s" % (key, ", ".join(a))
+    if not isinstance(value, str):
+        return "%s: expected text" % key
+    if len(value) < a or len(value) > b:
+        return "%s: expected %d..%d characters" % (key, a, b)
+    if kind == "topic":
+        if "#" in value or "+" in value or value.startswith("/") or value.endswith("/") or "//" in value:
+            return "%s: an MQTT topic without wildcards (+ #) and without empty levels" % key
+    if key == "http.token" and value and len(value) < MIN_TOKEN_LEN:
+        return "http.token: at least %d characters (or empty: settings cannot be changed)" % MIN_TOKEN_LEN
+    if key == "ap.password" and value and len(value) < MIN_AP_PASSWORD_LEN:
+        return "ap.password: at least %d characters (or empty for an open setup network)" % MIN_AP_PASSWORD_LEN
+    for ch in value:
+        if ord(ch) < 0x20:
+            return "%s: control characters are not allowed" % key
+    return None
+
+
+def _walk(user, prefix, out):
+    """Flatten a user dict into [(dotted key, value)]; sections stay sections."""
+    for k in user:
+        key = prefix + k
+        v = user[k]
+        if isinstance(v, dict) and key not in SCHEMA:
+            _walk(v, key + ".", out)
+        else:
+            out.append((key, v))
+
+
+def merge(user):
+    """(config, problems): user settings over the defaults. Unknown keys and invalid values are
+    reported and ignored (the default stays)."""
+    cfg = copy_tree(DEFAULTS)
+    problems = []
+    if not isinstance(user, dict):
+        return cfg, ["config.json: expected a JSON object at the top level"]
+    pairs = []
+    _walk(user, "", pairs)
+    for key, value in pairs:
+        if key not in SCHEMA:
+            if isinstance(DEFAULTS.get(key), dict):
+                problems.append("%s: expected an object of settings (ignored)" % key)
+            else:
+                problems.append("unknown key %s (ignored)" % key)
+            continue
+        p = check(key, value)
+        if p:
+            problems.append(p + " (default kept)")
+            continue
+        _set(cfg, key, value)
+    return cfg, problems
+
+
+def load(path="config.json"):
+    """(config, user dict, problems, found). A missing file is a first boot, not a problem."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        cfg, _ = merge({})
+        return cfg, {}, [], False
+    try:
+        user = json.loads(text)
+    except ValueError:
+        cfg, _ = merge({})
+        return cfg, {}, ["config.json: not valid JSON (defaults used)"], True
+    cfg, problems = merge(user)
+    if not isinstance(user, dict):
+        user = {}
+    return cfg, user, problems, True
+
+
+def save(path, user):
+    """Write the user settings (only what differs from the defaults is needed) atomically."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(json.dumps(user))
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+    os.rename(tmp, path)
+
+
+def parse_value(key, text):
+    """A form field (always text) as the schema's type; returns (value, problem)."""
+    kind = SCHEMA[key][0]
+    text = text.strip() if kind != "secret" else text
+    if kind == "bool":
+        t = text.lower()
+        if t in ("1", "true", "on", "yes"):
+            return True, None
+        if t in ("0", "false", "off", "no", ""):
+            return False, None
+        return None, "%s: expected true or false" % key
+    if kind == "int":
+        digits = text[1:] if text[:1] == "-" else text
+        if not digits or not digits.isdigit():
+            return None, "%s: expected a whole number" % key
+        return int(text), None
+    return text, None
+
+
+def apply_changes(user, changes):
+    """(new user dict, problems) for changes {dotted key: value}. An empty secret means "keep the
+    current one" (forms never echo secrets). Nothing is applied when anything is wrong."""
+    problems = []
+    new = copy_tree(user)
+    for key in changes:
+        if key not in SCHEMA:
+            problems.append("unknown key %s" % key)
+            continue
+        value = changes[key]
+        if SCHEMA[key][0] == "secret" and value == "":
+            continue
+        p = check(key, value)
+        if p:
+            problems.append(p)
+            continue
+        _set(new, key, value)
+    if problems:
+        return user, problems
+    _, more = merge(new)
+    return (user, more) if more else (new, [])
+
+
+def masked(cfg):
+    """Deep copy with every secret replaced by MASK (empty secrets stay empty: "not set")."""
+    out = copy_tree(cfg)
+    for key in SCHEMA:
+        if SCHEMA[key][0] == "secret":
+            try:
+                v = get(out, key)
+            except (KeyError, TypeError):
+                continue
+            if v:
+                _set(out, key, MASK)
+    return out
+
+
+def secrets(cfg):
+    """The secret values in use (non-empty), so log lines can be scrubbed of them."""
+    out = []
+    for key in SCHEMA:
+        if SCHEMA[key][0] == "secret":
+            v = get(cfg, key)
+            if v:
+                out.append(v)
+    return out

@@ -1,0 +1,84 @@
+# UART reader task: HAN bytes from machine.UART (2400 baud, 8E1/8N1, optional RX inversion) read
+# into one preallocated buffer and pushed into the HanReader as they arrive; line auto-detection.
+import asyncio
+import time
+
+from log import log
+from machine import UART
+
+from hanport import diagnose
+
+CHUNK_BYTES = 256  # one readinto; the UART driver's rxbuf (config uart.rxbuf) holds the rest
+
+
+class UartTask:
+    def __init__(self, app, ucfg):
+        self.app = app
+        self.cfg = ucfg
+        first = (ucfg["parity"] if ucfg["parity"] != "auto" else "E", ucfg["invert"])
+        self.auto = None
+        if ucfg["parity"] == "auto":  # walk 8E1/8N1 x inversion until a frame checks out (diagnose.py)
+            idx = diagnose.LINE_SETTINGS.index(first)
+            self.auto = diagnose.SerialAutodetect(first=idx, trial_ms=ucfg["autodetect_trial_s"] * 1000)
+        self.parity, self.invert = first
+        self.monitor = diagnose.LineMonitor()
+        self.buf = bytearray(CHUNK_BYTES)
+        self.uart = None
+        self.stream = None
+        self.bytes = 0
+        self.reads = 0
+        self.last_rx_ms = time.ticks_ms()
+
+    def open(self):
+        if self.uart is not None:
+            self.uart.deinit()
+        c = self.cfg
+        kw = {"baudrate": c["baud"], "bits": 8, "parity": 0 if self.parity == "E" else None, "stop": 1,
+              "rx": c["rx_pin"], "rxbuf": c["rxbuf"], "timeout": 0}
+        if self.invert:
+            kw["invert"] = UART.INV_RX
+        self.uart = UART(c["id"], **kw)
+        self.stream = asyncio.StreamReader(self.uart)
+        log("uart", "UART%d rx pin %d, %d baud 8%s1%s%s" % (
+            c["id"], c["rx_pin"], c["baud"], self.parity, ", RX inverted" if self.invert else "",
+            " (auto-detecting)" if self.auto is not None and not self.auto.locked else ""))
+
+    async def run(self):
+        self.open()
+        app = self.app
+        reader = app.reader
+        counts = reader.framer.counts
+        buf = self.buf
+        auto = self.auto
+        while True:
+            n = await self.stream.readinto(buf)
+            if not n:
+                await asyncio.sleep_ms(20)  # woken without data (source reconnecting): don't spin
+                continue
+            self.reads += 1
+            self.bytes += n
+            self.last_rx_ms = time.ticks_ms()
+            i = 0
+            while i < n:
+                i = reader.push(buf, i, n)
+                if reader.has_reading:
+                    app.on_reading(reader.reading)
+            if auto is not None and not auto.locked and auto.update(time.ticks_ms(), counts[0]):
+                self.parity, self.invert = auto.setting()
+                log("uart", "no good frame yet: trying %s" % auto.describe())
+                self.open()
+
+    def tick(self, now_ms):
+        """Once a second (app ticker): line diagnosis, also when no byte arrives at all."""
+        c = self.app.reader.framer.counts
+        self.monitor.update(now_ms, self.bytes, c[0], c[1] + c[2], self.app.reader.readings)
+
+    def status(self):
+        d = {"parity": self.parity, "invert": self.invert, "parity_setting": self.cfg["parity"],
+             "baud": self.cfg["baud"], "bytes": self.bytes, "reads": self.reads,
+             "idle_ms": time.ticks_diff(time.ticks_ms(), self.last_rx_ms),
+             "diagnosis": self.monitor.name(), "hint": self.monitor.hint()}
+        if self.auto is not None:
+            d["autodetect_locked"] = self.auto.locked
+            d["autodetect_switches"] = self.auto.switches
+        return d

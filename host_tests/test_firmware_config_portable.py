@@ -1,0 +1,89 @@
+# firmware/config.py on CPython and MicroPython: defaults, merge, validation messages, secret masking,
+# settings changes from the form. (The module has no device imports, so it runs on both.)
+import json
+import sys
+
+try:
+    import os
+
+    _FW = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware")
+except AttributeError:  # MicroPython: no os.path; mp_runner runs from the repository root
+    _FW = "firmware"
+if _FW not in sys.path:
+    sys.path.append(_FW)
+
+import config  # noqa: E402
+
+
+def test_defaults_are_valid_against_the_schema():
+    cfg, problems = config.merge({})
+    assert problems == []
+    for key in config.SCHEMA:
+        assert config.check(key, config.get(cfg, key)) is None, key
+
+
+def test_every_default_has_a_schema_entry():
+    pairs = []
+    config._walk(config.DEFAULTS, "", pairs)
+    assert sorted(k for k, _ in pairs) == sorted(config.SCHEMA)
+
+
+def test_merge_overrides_and_reports_without_echoing_secrets():
+    user = {"wifi": {"ssid": "home", "password": "s3cret-wifi"}, "mqtt": {"port": 70000, "host": "broker",
+            "password": 12345, "colour": "red"}, "bogus": 1, "uart": {"parity": "X"}}
+    cfg, problems = config.merge(user)
+    assert cfg["wifi"]["ssid"] == "home" and cfg["mqtt"]["host"] == "broker"
+    assert cfg["mqtt"]["port"] == 1883  # bad value: default kept
+    assert cfg["uart"]["parity"] == "auto"
+    text = "\n".join(problems)
+    assert "mqtt.port" in text and "unknown key mqtt.colour" in text and "unknown key bogus" in text
+    assert "uart.parity" in text and "mqtt.password" in text
+    assert "12345" not in text and "s3cret" not in text
+
+
+def test_types_are_strict():
+    assert config.check("mqtt.port", True) is not None  # a bool is not a port
+    assert config.check("mqtt.tls", 1) is not None
+    assert config.check("mqtt.base_topic", "han/#") is not None
+    assert config.check("mqtt.base_topic", "/han") is not None
+    assert config.check("mqtt.base_topic", "home/han") is None
+    assert config.check("http.token", "short") is not None
+    assert config.check("http.token", "") is None
+    assert config.check("wifi.ssid", "a\nb") is not None
+
+
+def test_masked_hides_every_secret_and_keeps_empty_ones_empty():
+    cfg, _ = config.merge({"wifi": {"password": "wifi-pass-1"}, "mqtt": {"password": "mqtt-pass-1"},
+                           "http": {"token": "token-123456"}})
+    m = config.masked(cfg)
+    text = json.dumps(m)
+    for s in ("wifi-pass-1", "mqtt-pass-1", "token-123456"):
+        assert s not in text
+    assert m["wifi"]["password"] == config.MASK
+    assert m["ap"]["password"] == ""
+    assert cfg["wifi"]["password"] == "wifi-pass-1"  # the original is untouched
+    assert sorted(config.secrets(cfg)) == ["mqtt-pass-1", "token-123456", "wifi-pass-1"]
+
+
+def test_form_values_are_parsed_by_schema_type():
+    assert config.parse_value("mqtt.port", " 1884 ") == (1884, None)
+    assert config.parse_value("mqtt.port", "18x")[1] is not None
+    assert config.parse_value("mqtt.tls", "on") == (True, None)
+    assert config.parse_value("mqtt.tls", "maybe")[1] is not None
+    assert config.parse_value("wifi.password", " spaced ") == (" spaced ", None)
+
+
+def test_apply_changes_all_or_nothing_and_empty_secret_keeps_old():
+    user = {"wifi": {"ssid": "a", "password": "old-password"}}
+    new, problems = config.apply_changes(user, {"wifi.ssid": "b", "wifi.password": "", "mqtt.port": 1884})
+    assert problems == []
+    assert new["wifi"] == {"ssid": "b", "password": "old-password"} and new["mqtt"]["port"] == 1884
+    same, problems = config.apply_changes(user, {"wifi.ssid": "c", "mqtt.port": 0})
+    assert problems and same is user
+    _, problems = config.apply_changes(user, {"no.such": 1})
+    assert problems == ["unknown key no.such"]
+
+
+def test_load_missing_and_broken_files():
+    cfg, user, problems, found = config.load("/nonexistent/dir/config.json")
+    assert not found and problems == [] and user == {} and cfg["mqtt"]["base_topic"] == "han"
