@@ -1,0 +1,248 @@
+# Runs the firmware on this machine: a loopback mosquitto, the meter simulator feeding the UART shim,
+# and firmware/ under the MicroPython unix port (`make run`). Also the process helpers the tests use.
+"""Usage: python tools/run_host.py [--meter aidon|kaifa|kamstrup] [--speed X] [--replay FILE]
+                                   [--serial /dev/ttyUSB0] [--http-port 8080] [--mqtt-port 1883]
+
+Environment (what `make run` passes): METER, PHASES, SPEED, REPLAY, SERIAL, PARITY, HTTP_PORT,
+MQTT_PORT, HEAP. Ctrl-C stops everything it started.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, "build")
+MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
+RESET_EXIT_CODE = 75  # tools/hostshim/machine.py: machine.reset()
+METER_PARITY = {"aidon": "E", "kaifa": "E", "kamstrup": "N"}  # han-facts §1
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def port_open(port, host="127.0.0.1", timeout_s=0.3):
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def wait_port(port, timeout_s=10.0, proc=None):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if port_open(port):
+            return True
+        if proc is not None and proc.poll() is not None:
+            return False
+        time.sleep(0.05)
+    return False
+
+
+def mosquitto_binary():
+    for p in (shutil.which("mosquitto"), "/usr/sbin/mosquitto"):
+        if p and os.path.exists(p):
+            return p
+    return None
+
+
+def stop(proc, timeout_s=5.0):
+    """Terminate one process we started (by its own handle), then kill it if it lingers."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout_s)
+
+
+def start_mosquitto(port, workdir, passwords=None, log_path=None):
+    """A private broker on 127.0.0.1:port; passwords {user: password} turns anonymous access off."""
+    binary = mosquitto_binary()
+    if binary is None:
+        return None
+    os.makedirs(workdir, exist_ok=True)
+    conf = os.path.join(workdir, "mosquitto-%d.conf" % port)
+    lines = ["listener %d 127.0.0.1" % port, "persistence false", "log_type error", "log_type warning"]
+    if passwords:
+        pwfile = os.path.join(workdir, "mosquitto-%d.passwd" % port)
+        open(pwfile, "w").close()
+        for user, pw in passwords.items():
+            subprocess.run(["mosquitto_passwd", "-b", pwfile, user, pw], check=True, capture_output=True)
+        os.chmod(pwfile, 0o600)
+        lines += ["allow_anonymous false", "password_file " + pwfile]
+    else:
+        lines.append("allow_anonymous true")
+    with open(conf, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    out = open(log_path or os.devnull, "ab")
+    proc = subprocess.Popen([binary, "-c", conf], stdout=out, stderr=subprocess.STDOUT)
+    if not wait_port(port, 10, proc):
+        stop(proc)
+        raise RuntimeError("mosquitto did not start on port %d" % port)
+    return proc
+
+
+def start_simulator(port, meter="aidon", speed=1.0, extra=(), log_path=None, out_path=None):
+    cmd = [sys.executable, os.path.join(ROOT, "tools", "simulate.py"), "--tcp", "127.0.0.1:%d" % port]
+    if meter:
+        cmd += ["--meter", meter]
+    cmd += ["--speed", str(speed)] + list(extra)
+    if log_path:
+        cmd += ["--log", log_path]
+    out = open(out_path or os.devnull, "ab")
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    if not wait_port(port, 10, proc):
+        stop(proc)
+        raise RuntimeError("simulator did not listen on %d" % port)
+    return proc
+
+
+def fetch_umqtt():
+    if not os.path.exists(os.path.join(BUILD, "umqtt", "simple.py")):
+        rc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "fetch_umqtt.py")]).returncode
+        if rc:
+            raise RuntimeError("could not fetch umqtt.simple (tools/fetch_umqtt.py)")
+
+
+def host_config(http_port, mqtt_port=None, parity="auto", token="host-admin-token", overrides=None):
+    """A config.json for the host run (the shims stand in for WiFi and NTP)."""
+    cfg = {
+        "name": "HAN reader (host)",
+        "wifi": {"ssid": "host-network", "password": "host-wifi-secret"},
+        "uart": {"parity": parity},
+        "mqtt": {"host": "127.0.0.1" if mqtt_port else "", "port": mqtt_port or 1883, "keepalive_s": 30},
+        "http": {"bind": "127.0.0.1", "port": http_port, "token": token},
+    }
+    for key, value in (overrides or {}).items():
+        node = cfg
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return cfg
+
+
+def micropath():
+    return os.pathsep.join([".frozen", os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib"),
+                            os.path.join(ROOT, "tools", "hostshim"), BUILD])
+
+
+def start_firmware(flash_dir, cfg, uart_source, heap="512K", line_parity="", env_extra=None, log_path=None):
+    """firmware/main.py under the MicroPython unix port, in flash_dir (holds config.json)."""
+    os.makedirs(flash_dir, exist_ok=True)
+    if cfg is not None:
+        with open(os.path.join(flash_dir, "config.json"), "w") as f:
+            json.dump(cfg, f, indent=1)
+    env = dict(os.environ)
+    env.update({"MICROPYPATH": micropath(), "HAN_UART": uart_source, "HAN_LINE_PARITY": line_parity})
+    env.update(env_extra or {})
+    out = open(log_path, "ab") if log_path else None
+    return subprocess.Popen([MICROPYTHON, "-X", "heapsize=" + heap, os.path.join(ROOT, "firmware", "main.py")],
+                            cwd=flash_dir, env=env, stdout=out, stderr=subprocess.STDOUT if out else None)
+
+
+def main(argv=None):
+    e = os.environ.get
+    ap = argparse.ArgumentParser(description="HAN reader firmware on the host", epilog=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--meter", default=e("METER") or "aidon", choices=sorted(METER_PARITY))
+    ap.add_argument("--phases", default=e("PHASES") or "3", choices=("1", "3"))
+    ap.add_argument("--speed", type=float, default=float(e("SPEED") or 1), help="meter clock acceleration")
+    ap.add_argument("--replay", default=e("REPLAY") or None, help="feed a capture file instead")
+    ap.add_argument("--serial", default=e("SERIAL") or None, help="feed from a real serial port")
+    ap.add_argument("--parity", default=e("PARITY") or "auto", choices=("auto", "E", "N"),
+                    help="firmware uart.parity (the line's own parity follows the meter)")
+    ap.add_argument("--http-port", type=int, default=int(e("HTTP_PORT") or 8080))
+    ap.add_argument("--mqtt-port", type=int, default=int(e("MQTT_PORT") or 1883))
+    ap.add_argument("--heap", default=e("HEAP") or "512K", help="MicroPython heap size (-X heapsize)")
+    args = ap.parse_args(argv)
+
+    fetch_umqtt()
+    workdir = os.path.join(BUILD, "host")
+    os.makedirs(workdir, exist_ok=True)
+    procs = []
+    broker = None
+    mqtt_port = args.mqtt_port
+    if port_open(mqtt_port):
+        print("run_host: using the MQTT broker already on 127.0.0.1:%d" % mqtt_port)
+    elif mosquitto_binary():
+        broker = start_mosquitto(mqtt_port, workdir, log_path=os.path.join(workdir, "mosquitto.log"))
+        procs.append(broker)
+        print("run_host: started mosquitto on 127.0.0.1:%d" % mqtt_port)
+    else:
+        mqtt_port = None
+        print("run_host: no MQTT broker on 127.0.0.1:%d and no mosquitto here: running with HTTP only.\n"
+              "          Add one with: sudo apt-get install mosquitto   (or: make mosquitto), then run again."
+              % args.mqtt_port)
+    sim_port = free_port()
+    line_parity = METER_PARITY[args.meter]
+    if args.replay:
+        sim = start_simulator(sim_port, None, args.speed, ["--replay", args.replay, "--loop"])
+        what = "replaying %s" % args.replay
+    elif args.serial:
+        line_parity = "" if args.parity == "auto" else args.parity
+        sim = start_simulator(sim_port, None, 1, ["--serial", args.serial, "--parity", line_parity or "E"])
+        what = "bridging %s" % args.serial
+    else:
+        sim = start_simulator(sim_port, args.meter, args.speed, ["--phases", args.phases],
+                              log_path=None)
+        what = "simulated %s meter (%s-phase, speed x%g)" % (args.meter, args.phases, args.speed)
+    procs.append(sim)
+    cfg = host_config(args.http_port, mqtt_port, args.parity)
+    print("run_host: UART <- %s on 127.0.0.1:%d" % (what, sim_port))
+    print("run_host: firmware flash dir %s (config.json there; settings saved by /config land there)" % workdir)
+    print()
+    print("  curl http://127.0.0.1:%d/data.json" % args.http_port)
+    print("  curl http://127.0.0.1:%d/status" % args.http_port)
+    print("  curl http://127.0.0.1:%d/metrics" % args.http_port)
+    print("  open http://127.0.0.1:%d/ in a browser" % args.http_port)
+    if mqtt_port:
+        print("  mosquitto_sub -h 127.0.0.1 -p %d -t 'han/#' -t 'homeassistant/#' -v" % mqtt_port)
+    print("  admin token for POST /config: %s\n" % cfg["http"]["token"])
+    fw = None
+    stopping = []
+
+    def on_signal(signum, frame):
+        stopping.append(signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    first = True
+    try:
+        while not stopping:
+            fw = start_firmware(workdir, cfg if first else None, "tcp:127.0.0.1:%d" % sim_port, args.heap,
+                                line_parity)
+            first = False
+            while fw.poll() is None and not stopping:
+                time.sleep(0.2)
+            if stopping:
+                break
+            if fw.returncode == RESET_EXIT_CODE:
+                print("run_host: firmware called machine.reset(): starting it again")
+                continue
+            print("run_host: firmware exited with code %s" % fw.returncode)
+            break
+    finally:
+        stop(fw)
+        for p in reversed(procs):
+            stop(p)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
