@@ -1,0 +1,130 @@
+# Build/flash/deploy/config helpers (tools/device.py, make mpy/flash/deploy/config/repl/logs):
+# the exact command lines in dry-run, config validation, manifest coverage, deployed files import.
+import ast
+import glob
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEVICE = os.path.join(ROOT, "tools", "device.py")
+BIN = os.path.dirname(sys.executable)
+# modules every ESP32 MicroPython firmware has built in or frozen (ntptime is frozen in the ESP32 port)
+BUILTIN = {"asyncio", "gc", "json", "sys", "time", "os", "machine", "network", "socket", "select", "struct",
+           "binascii", "micropython", "random", "ssl", "ntptime", "hashlib", "cryptolib", "array", "errno", "io",
+           "collections", "re", "usocket", "ussl", "esp", "esp32", "deflate", "platform", "math"}
+HOST_ONLY = {"cryptography"}  # gcm.py's CPython backend, imported lazily only where cryptolib is missing
+
+
+def device(*args, env=None):
+    e = dict(os.environ, DRY_RUN="1")
+    e.update(env or {})
+    return subprocess.run([sys.executable, DEVICE] + list(args), capture_output=True, text=True, env=e,
+                          cwd=ROOT, timeout=120)
+
+
+def commands(p):
+    return [line[2:] for line in p.stdout.splitlines() if line.startswith("+ ")]
+
+
+def test_flash_commands():
+    p = device("flash", "--port", "/dev/ttyUSB1", "--firmware", "ESP32_GENERIC-v1.28.0.bin")
+    assert p.returncode == 0
+    erase, write = commands(p)
+    assert erase.endswith("esptool --chip esp32 --port /dev/ttyUSB1 erase-flash")
+    assert write.endswith("esptool --chip esp32 --port /dev/ttyUSB1 --baud 460800 write-flash -z 0x1000 "
+                          "ESP32_GENERIC-v1.28.0.bin")
+    p = device("flash", "--chip", "esp32s3", "--firmware", "s3.bin")
+    assert commands(p)[1].endswith("write-flash -z 0x0 s3.bin")
+
+
+def test_flash_without_firmware_says_where_to_get_it():
+    p = device("flash")
+    assert p.returncode == 2 and "micropython.org/download" in p.stdout
+
+
+def test_deploy_repl_logs_commands():
+    (deploy,) = commands(device("deploy", "--port", "/dev/ttyACM0"))
+    assert "mpremote connect /dev/ttyACM0 cp -r build/device/lib : + cp " in deploy
+    assert "build/device/main.py" in deploy and "build/device/app.mpy" in deploy
+    assert deploy.endswith("+ cp config.json :config.json + reset")
+    (repl,) = commands(device("repl", "--port", "/dev/ttyACM0"))
+    assert repl.endswith("mpremote connect /dev/ttyACM0 repl")
+    (logs,) = commands(device("logs", "--port", "/dev/ttyACM0"))
+    assert logs.endswith("-m serial.tools.miniterm --raw /dev/ttyACM0 115200")
+
+
+def test_config_written_and_validated(tmp_path):
+    out = tmp_path / "config.json"
+    p = device("config", "wifi.ssid=Home", "wifi.password=hunter2hunter2", "mqtt.host=192.168.1.5",
+               "uart.parity=N", "uart.invert=true", "--output", str(out), env={"DRY_RUN": ""})
+    assert p.returncode == 0, p.stdout + p.stderr
+    cfg = json.loads(out.read_text())
+    assert cfg["uart"] == {"parity": "N", "invert": True} and cfg["mqtt"]["host"] == "192.168.1.5"
+    assert "hunter2hunter2" not in p.stdout + p.stderr
+
+
+def test_config_rejects_bad_values_and_masks_secrets():
+    p = device("config", "uart.parity=X", "mqtt.port=abc", "nosuch.key=1")
+    assert p.returncode == 2
+    assert "uart.parity" in p.stdout and "mqtt.port" in p.stdout and "nosuch.key" in p.stdout
+    p = device("config", "mqtt.password=s3cret-value")
+    assert p.returncode == 0 and "s3cret-value" not in p.stdout and "****" in p.stdout
+
+
+def _imports(path):
+    """Top-level modules a file imports, except those guarded by `except ImportError` (optional,
+    e.g. CPython-only fast paths)."""
+    tree = ast.parse(open(path).read())
+    guarded = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(
+                isinstance(h.type, ast.Name) and h.type.id == "ImportError" for h in node.handlers):
+            for inner in node.body:
+                for sub in ast.walk(inner):
+                    guarded.add(id(sub))
+    out = set()
+    for node in ast.walk(tree):
+        if id(node) in guarded:
+            continue
+        if isinstance(node, ast.Import):
+            out.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module.split(".")[0])
+    return out
+
+
+def test_manifest_and_package_json_are_current_and_complete():
+    p = device("manifest")
+    generated = p.stdout
+    manifest = open(os.path.join(ROOT, "manifest.py")).read()
+    package = json.load(open(os.path.join(ROOT, "package.json")))
+    assert manifest in generated, "manifest.py is stale: run python3 tools/device.py manifest"
+    assert json.dumps(package, indent=1) in generated, "package.json is stale"
+    firmware = glob.glob(os.path.join(ROOT, "firmware", "*.py"))
+    provided = {"hanport", "umqtt"} | {os.path.basename(f)[:-3] for f in firmware}
+    needed = set()
+    for f in firmware + glob.glob(os.path.join(ROOT, "lib", "hanport", "*.py")):
+        needed |= _imports(f)
+    missing = needed - provided - BUILTIN - HOST_ONLY
+    assert not missing, missing
+    for name in provided - {"hanport", "umqtt", "main"}:
+        assert 'module("%s.py", base_path="firmware")' % name in manifest
+    urls = {u[0] for u in package["urls"]}
+    assert "main.py" in urls and "lib/hanport/reader.py" in urls
+    assert package["deps"] == [["umqtt.simple", "latest"]]
+
+
+def test_deployed_files_import_under_micropython(tmp_path):
+    """make mpy output alone (plus the host shims for machine/network) imports the firmware app."""
+    build = tmp_path / "device"
+    p = device("mpy", "--build", str(build), env={"DRY_RUN": ""})
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert not list(build.rglob("*.py")) or [x.name for x in build.rglob("*.py")] == ["main.py"]
+    shim = os.path.join(ROOT, "tools", "hostshim")
+    env = dict(os.environ, MICROPYPATH=".frozen:%s:%s/lib:%s" % (build, build, shim))
+    code = "import app, hanport; print('imported', hanport.__version__)"
+    q = subprocess.run([os.path.join(BIN, "micropython"), "-c", code], capture_output=True, text=True, env=env,
+                       cwd=str(tmp_path), timeout=60)
+    assert q.returncode == 0 and "imported" in q.stdout, q.stdout + q.stderr
