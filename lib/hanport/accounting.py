@@ -1,0 +1,990 @@
+# Energy accounting from the meter's hourly list (han-facts §4-5): exact hourly import/export from counter
+# differences, hour/day/month history, the Norwegian capacity tariff, a running-hour estimate, saved to flash.
+import json
+import struct
+from array import array
+
+from hanport import localtime as LT
+from hanport import reading as R
+from hanport.render import decimal, number
+
+# --- history kept (issue 4: at least 72 hours, 62 days, 24 months) ---
+HOURS_KEPT = 72
+DAYS_KEPT = 62  # two whole months: the capacity tariff of this month and the last (han-facts §5)
+MONTHS_KEPT = 24
+
+# --- capacity tariff (han-facts §5: steps differ per grid company, so both are configurable) ---
+DEFAULT_STEPS_KW = (2, 5, 10, 15, 20, 25, 50, 75, 100)
+DEFAULT_TOP_DAYS = 3  # the month's value is the mean of the three highest daily maxima
+
+# --- robustness ---
+DEFAULT_MAX_POWER_W = 1000000  # a counter step above this mean power over its hours is a glitch, not energy
+MAX_SPREAD_HOURS = 744  # a gap between hourly lists up to 31 days is spread over its hours, longer is not
+RETRACT_MAX_HOURS = 24  # an accepted list later proven to be a glitch is undone if its span was this short
+REANCHOR_AFTER = 3  # this many consistent rejected lists in a row become the new reference (meter swap)
+MIN_LIST3_SPACING_S = 1800  # two hourly lists closer than this mark the same hour boundary
+DEFAULT_MAX_SAMPLE_GAP_S = 120  # power samples further apart are not integrated (estimate marked partial)
+HOUR_LATE_S = 120  # no hourly list this long after the expected boundary: the running hour rolls on
+DEFAULT_SAVE_INTERVAL_S = 900  # at most one flash write per 15 minutes (wear); hourly lists come hourly
+# Nominal message periods (han-facts §4), for timing readings that carry no clock when no now_s is given
+PERIOD_LIST1_AIDON_MS = 2500
+PERIOD_LIST1_MS = 2000  # Kaifa
+PERIOD_LIST2_MS = 10000
+
+HOUR_S = 3600
+HOUR_MS = 3600000
+DAY_S = 86400
+WMS_PER_WH = 3600000  # watt-milliseconds in a watt-hour
+
+# --- results of update() ---
+RES_NONE = 0  # not an hourly list: its power went into the running-hour estimate
+RES_HOUR = 1  # one or more hours were recorded
+RES_ANCHOR = 2  # first usable hourly list: the reference for the next hour, no hour yet
+RES_REPEAT = 3  # the same hourly list again (same clock, same counters): ignored
+RES_REJECT = 4  # the hourly list was rejected (see the rejects_* counters)
+RESULT_NAMES = ("none", "hour", "anchor", "repeat", "reject")
+
+# --- counters (index into Accounting.counts; kept on flash) ---
+C_LISTS = 0  # hourly lists seen
+C_HOURS = 1  # hours recorded from two consecutive hourly lists (exact)
+C_REPEATS = 2  # repeated hourly lists (han-facts §4: known Aidon bug)
+C_GAPS = 3  # gaps between accepted hourly lists (missing hours), spread over their hours
+C_GAP_HOURS = 4  # hours filled by spreading (marked estimated)
+C_REJ_BACKWARDS = 5  # a counter lower than the reference
+C_REJ_JUMP = 6  # a counter step above max_power_w over the hours it spans
+C_REJ_CLOCK = 7  # clock missing, not on the hour, skipped local time, earlier than the reference, ambiguous
+C_REJ_CONFLICT = 8  # same clock as the reference but different counters
+C_REJ_UNIT = 9  # counters missing or finer than 1 Wh
+C_RETRACTIONS = 10  # an accepted list found to be a glitch later: its hours redone as a spread
+C_REANCHORS = 11  # a new reference taken after REANCHOR_AFTER consistent rejected lists
+C_METER_CHANGES = 12  # the meter id changed: new reference
+C_UNASSIGNED = 13  # gaps longer than MAX_SPREAD_HOURS: their energy is in no hour
+COUNTER_NAMES = ("lists", "hours", "repeats", "gaps", "gap_hours", "rejects_backwards", "rejects_jump",
+                 "rejects_clock", "rejects_conflict", "rejects_unit", "retractions", "reanchors",
+                 "meter_changes", "unassigned_gaps")
+N_COUNTERS = 14
+_REJECTS = (C_REJ_BACKWARDS, C_REJ_JUMP, C_REJ_CLOCK, C_REJ_CONFLICT, C_REJ_UNIT)
+
+# --- flags ---
+F_EST = 1  # hour: spread over a gap; day/month: holds such an hour
+F_MAX_EST = 2  # day: its highest hour is an estimate
+
+# --- flash image ---
+STATE_VERSION = 1
+MAX_ID_BYTES = 24
+_HEAD = "<BBBB%ds" % MAX_ID_BYTES  # version, flags (1: reference, 2: previous), pending count, id length
+_REF = "<iqq"  # boundary hour (UTC hours since 1970), import Wh, export Wh
+_REF_BYTES = 20
+N_PENDING = REANCHOR_AFTER
+
+
+def _sizes():
+    n = struct.calcsize(_HEAD) + _REF_BYTES * (2 + N_PENDING) + 4 * N_COUNTERS
+    n += HOURS_KEPT * 13 + DAYS_KEPT * 19 + MONTHS_KEPT * 17
+    return n
+
+
+STATE_BYTES = _sizes()
+
+
+class Dec:
+    """An exact decimal value * 10**exp for JSON output (rendered from integers, never a float)."""
+
+    def __init__(self, value, exp):
+        self.value = value
+        self.exp = exp
+
+
+class Obj:
+    """An ordered JSON object (MicroPython dicts do not keep insertion order)."""
+
+    def __init__(self, pairs):
+        self.pairs = pairs
+
+
+def _kwh(wh):
+    return None if wh is None else Dec(wh, -3)
+
+
+def to_json(v):
+    """JSON text of a tree of Obj, list, Dec, str, int, bool and None; decimals exact."""
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, Dec):
+        return decimal(v.value, v.exp)
+    if isinstance(v, Obj):
+        return "{" + ",".join(json.dumps(k) + ":" + to_json(x) for k, x in v.pairs) + "}"
+    if isinstance(v, list):
+        return "[" + ",".join(to_json(x) for x in v) + "]"
+    if isinstance(v, int):
+        return str(v)
+    return json.dumps(v)
+
+
+def to_plain(v):
+    """The same tree as dicts, lists and numbers (decimals as the nearest float; exact text: to_json)."""
+    if isinstance(v, Dec):
+        return number(v.value, v.exp)
+    if isinstance(v, Obj):
+        d = {}
+        for k, x in v.pairs:
+            d[k] = to_plain(x)
+        return d
+    if isinstance(v, list):
+        return [to_plain(x) for x in v]
+    return v
+
+
+def counter_wh(fixed):
+    """Wh integer of a kWh register (integer, exponent) from Reading.fixed(); None if absent, negative
+    or finer than 1 Wh (no Norwegian meter is: Kaifa sends Wh, Aidon and Kamstrup 10 Wh)."""
+    if fixed is None:
+        return None
+    value, exp = fixed
+    shift = exp + 3
+    if value < 0 or shift < 0:
+        return None
+    return value * 10**shift
+
+
+def _watts(fixed):
+    value, exp = fixed
+    if exp >= 0:
+        return value * 10**exp
+    return value // 10 ** (-exp)
+
+
+def meter_clock(rd):
+    """(year, month, day, hour, minute, second, hundredths) of the reading's meter clock, None if absent
+    or unspecified. The deviation byte is ignored: meters disagree on it (han-facts §4)."""
+    o = rd.time_offset
+    if o < 0:
+        return None
+    p = rd.pool
+    year = (p[o] << 8) | p[o + 1]
+    if year < 2000 or year > 2199:
+        return None
+    second = p[o + 7]
+    if second == 0xFF:
+        second = 0
+    hundredths = p[o + 8]
+    if hundredths > 99:
+        hundredths = 0
+    return year, p[o + 2], p[o + 3], p[o + 5], p[o + 6], second, hundredths
+
+
+class Accounting:
+    """Hour, day and month energy and the capacity tariff from the hourly lists of one meter.
+
+    acc = Accounting(store=persist.Store("/acc"))     # loads the saved state
+    for each decoded Reading rd: acc.update(rd, now_s)  # saves by itself after an hourly list
+    acc.summary(), acc.prometheus_lines(), acc.state_json()
+    Energies are integer Wh throughout (exact on 32-bit-float MicroPython)."""
+
+    def __init__(self, store=None, steps_kw=DEFAULT_STEPS_KW, top_days=DEFAULT_TOP_DAYS,
+                 max_power_w=DEFAULT_MAX_POWER_W, max_sample_gap_s=DEFAULT_MAX_SAMPLE_GAP_S,
+                 save_interval_s=DEFAULT_SAVE_INTERVAL_S):
+        self.store = store
+        self.steps_w = [int(round(k * 1000)) for k in steps_kw]
+        self.top_n = top_days
+        self.max_wh_per_h = max_power_w
+        self.max_gap_ms = max_sample_gap_s * 1000
+        self.save_interval_ms = save_interval_s * 1000
+        self.counts = array("I", [0] * N_COUNTERS)
+        self.h_idx = array("i", [-1] * HOURS_KEPT)  # hour start, UTC hours since 1970; -1 = empty
+        self.h_imp = array("i", [0] * HOURS_KEPT)  # Wh
+        self.h_exp = array("i", [0] * HOURS_KEPT)
+        self.h_flags = bytearray(HOURS_KEPT)
+        self.d_idx = array("i", [-1] * DAYS_KEPT)  # local day number (days since 1970-01-01)
+        self.d_imp = array("i", [0] * DAYS_KEPT)
+        self.d_exp = array("i", [0] * DAYS_KEPT)
+        self.d_max = array("i", [0] * DAYS_KEPT)  # highest hourly import of the day, Wh
+        self.d_maxh = bytearray(DAYS_KEPT)  # that hour: hours after local midnight (0..24)
+        self.d_nh = bytearray(DAYS_KEPT)  # hours recorded
+        self.d_flags = bytearray(DAYS_KEPT)
+        self.m_idx = array("i", [-1] * MONTHS_KEPT)  # LT.month_index of the local month
+        self.m_imp = array("i", [0] * MONTHS_KEPT)
+        self.m_exp = array("i", [0] * MONTHS_KEPT)
+        self.m_cap = array("i", [0] * MONTHS_KEPT)  # capacity value, W (floor)
+        self.m_flags = bytearray(MONTHS_KEPT)
+        self.meter_id = ""
+        # reference (the last accepted hourly list), the one before it, rejected lists pending
+        self.a_ok = False
+        self.a_h = self.a_imp = self.a_exp = 0
+        self.p_ok = False
+        self.p_h = self.p_imp = self.p_exp = 0
+        self.r_n = 0
+        self.r_h = [0] * N_PENDING
+        self.r_imp = [0] * N_PENDING
+        self.r_exp = [0] * N_PENDING
+        # running hour (RAM only)
+        self.t_last = None  # time of the last reading, ms (now_s base, else meter clock)
+        self.period_ms = PERIOD_LIST2_MS  # time between messages, for readings without a clock
+        self.t_sure = False  # the last reading's time is not in doubt (see _time_ms)
+        self.run_t0 = None  # time of the last hour boundary seen
+        self.run_imp = 0  # integrated power since then, W*ms
+        self.run_exp = 0
+        self.run_partial = True  # the estimate does not cover the whole running hour
+        self.pi_t = None  # last import power sample: time, W
+        self.pi_w = 0
+        self.pe_t = None
+        self.pe_w = 0
+        self.cur_h = None  # start of the running hour, UTC hours
+        self.a_t = None  # arrival time of the reference list
+        self.dirty = 0  # 2: hours or references changed (save soon), 1: only counters (save with the next)
+        self.changed = False
+        self.saved_t = None
+        self.load_error = False  # the saved state was unreadable (wrong version): started empty
+        if store is not None:
+            self.load()
+
+    # ------------------------------------------------------------------ input
+    def update(self, rd, now_s=None):
+        """Account one decoded Reading. now_s: device time in seconds (int, e.g. time.time()); only
+        differences are used. Without it, the meter clock times the reading (or the nominal period of
+        its list). Returns a RES_ code; never raises on bad data."""
+        t = self._time_ms(rd, now_s)
+        if t is not None:
+            self.t_last = t
+            self._sample(rd, t)
+        if rd.list_number != 3:
+            self._autosave(t)
+            return RES_NONE
+        self.changed = False
+        res = self._hourly(rd, t)
+        # a new hour, reference or pending list is saved soon; a counter alone rides along later
+        if self.changed:
+            self.dirty = 2
+        elif not self.dirty:
+            self.dirty = 1
+        self._autosave(t)
+        return res
+
+    def _time_ms(self, rd, now_s):
+        """Time of a reading in ms; sets t_sure when it does not hinge on an ambiguous meter clock."""
+        self.t_sure = True
+        if now_s is not None:
+            return int(now_s * 1000)
+        last = self.t_last
+        f = meter_clock(rd)
+        if f is not None:
+            c = LT.utc_candidates(f[0], f[1], f[2], f[3], f[4], f[5])
+            if c:
+                u = c[0] * 1000 + f[6] * 10
+                if len(c) == 2:  # the repeated hour in autumn: the one nearer the last reading
+                    v = c[1] * 1000 + f[6] * 10
+                    if last is not None and abs(v - last) < abs(u - last):
+                        u = v
+                    self.t_sure = last is not None and abs(u - last) < MIN_LIST3_SPACING_S * 1000
+                return u
+        if rd.list_number == 1:  # the fastest list sets the pace: the others take its slots
+            self.period_ms = PERIOD_LIST1_AIDON_MS if rd.manufacturer == "Aidon" else PERIOD_LIST1_MS
+        if last is None:
+            self.t_sure = False
+            return None
+        return last + self.period_ms
+
+    def _sample(self, rd, t):
+        self._roll(t)
+        v = rd.fixed(R.F_P_IMPORT)
+        if v is not None:
+            if self.pi_t is not None:
+                dt = t - self.pi_t
+                if 0 < dt <= self.max_gap_ms:
+                    self.run_imp += self.pi_w * dt
+                elif dt:
+                    self.run_partial = True
+            self.pi_t = t
+            self.pi_w = _watts(v)
+        v = rd.fixed(R.F_P_EXPORT)
+        if v is not None:
+            if self.pe_t is not None:
+                dt = t - self.pe_t
+                if 0 < dt <= self.max_gap_ms:
+                    self.run_exp += self.pe_w * dt
+                elif dt:
+                    self.run_partial = True
+            self.pe_t = t
+            self.pe_w = _watts(v)
+
+    def _roll(self, t):
+        """No hourly list came for the boundary that was due: start the next running hour anyway."""
+        if self.run_t0 is None:
+            return
+        rolled = 0
+        while t >= self.run_t0 + HOUR_MS + HOUR_LATE_S * 1000:
+            self.run_t0 += HOUR_MS
+            rolled += 1
+            if self.cur_h is not None:
+                self.cur_h += 1
+        if rolled:
+            # the new hour began at b: it keeps the part of the last sample interval after b
+            b = self.run_t0
+            self.run_partial = rolled > 1
+            self.run_imp = 0
+            if self.pi_t is not None and t - self.pi_t <= self.max_gap_ms:
+                if self.pi_t > b:
+                    self.run_imp = self.pi_w * (self.pi_t - b)
+                else:
+                    self.pi_t = b
+            self.run_exp = 0
+            if self.pe_t is not None and t - self.pe_t <= self.max_gap_ms:
+                if self.pe_t > b:
+                    self.run_exp = self.pe_w * (self.pe_t - b)
+                else:
+                    self.pe_t = b
+
+    def _boundary(self, t):
+        """An hourly list arrived: an hour boundary passed. True if it is a new one."""
+        new = self.run_t0 is None or t is None or t - self.run_t0 >= MIN_LIST3_SPACING_S * 1000
+        if t is not None:
+            if new:
+                self.run_imp = 0
+                self.run_exp = 0
+                self.run_partial = self.pi_t is None
+            self.run_t0 = t
+        return new
+
+    def _hourly(self, rd, t):
+        c = self.counts
+        c[C_LISTS] += 1
+        new = self._boundary(t)
+        if new and self.cur_h is not None:
+            self.cur_h += 1  # corrected below when the list is accepted
+        imp = counter_wh(rd.fixed(R.F_E_IMPORT))
+        exp = counter_wh(rd.fixed(R.F_E_EXPORT))
+        if imp is None or exp is None:
+            c[C_REJ_UNIT] += 1
+            return RES_REJECT
+        f = meter_clock(rd)
+        if f is None or f[4] != 0:
+            c[C_REJ_CLOCK] += 1
+            return RES_REJECT
+        mid = rd.text(R.T_METER_ID)
+        if mid is not None:
+            mid = mid[:MAX_ID_BYTES]
+            if self.meter_id and mid != self.meter_id:
+                c[C_METER_CHANGES] += 1
+                self.a_ok = False
+                self.p_ok = False
+                self.r_n = 0
+            if mid != self.meter_id:
+                self.changed = True
+            self.meter_id = mid
+        # the same list again: the meter repeated it (han-facts §4), detected by its clock
+        if self.a_ok and imp == self.a_imp and exp == self.a_exp and self._shows(self.a_h, f):
+            c[C_REPEATS] += 1
+            if new and self.cur_h is None:
+                self.cur_h = self.a_h + 1
+            return RES_REPEAT
+        n = self.r_n
+        if n and imp == self.r_imp[n - 1] and exp == self.r_exp[n - 1] and self._shows(self.r_h[n - 1], f):
+            c[C_REPEATS] += 1
+            return RES_REPEAT
+        cand = LT.utc_candidates(f[0], f[1], f[2], f[3], 0, 0)
+        if not cand:
+            c[C_REJ_CLOCK] += 1
+            return RES_REJECT
+        h = cand[0] // HOUR_S
+        if len(cand) == 2:  # the repeated hour of the autumn switch (02:00 local twice)
+            h1 = cand[1] // HOUR_S
+            ref = self.a_h if self.a_ok else None
+            if n and (ref is None or self.r_h[n - 1] > ref):
+                ref = self.r_h[n - 1]
+            if ref is None:
+                c[C_REJ_CLOCK] += 1  # no reference to tell summer from winter time: skip one list
+                return RES_REJECT
+            if ref >= h:
+                h = h1  # the summer-time one was seen: this is the winter-time one
+            elif not (self.a_ok and ref == self.a_h and self.a_t is not None and self.t_sure
+                      and self.a_h + (t - self.a_t + HOUR_MS // 2) // HOUR_MS == h):
+                # Only a list that came on time after the reference is surely the summer-time one.
+                # Later, it may be the winter-time one or the summer-time one repeated late
+                # (han-facts §4): no way to tell, so no hour is built on it.
+                c[C_REJ_CLOCK] += 1
+                return RES_REJECT
+        sure_t = t if self.t_sure else None
+        if not self.a_ok:
+            self._set_ref(h, imp, exp)
+            self.p_ok = False
+            self.r_n = 0
+            self.a_t = sure_t
+            self.cur_h = h
+            return RES_ANCHOR
+        why = self._follows(self.a_h, self.a_imp, self.a_exp, h, imp, exp)
+        if why == 0:
+            self._advance(h, imp, exp)
+            self.a_t = sure_t
+            self.cur_h = h
+            return RES_HOUR
+        if why == C_REJ_CLOCK and h == self.a_h:
+            why = C_REJ_CONFLICT
+        c[why] += 1
+        res = self._pending(h, imp, exp)
+        if res == RES_HOUR:
+            self.a_t = sure_t
+            self.cur_h = self.a_h
+        return res
+
+    def _shows(self, h, f):
+        """True if boundary hour h reads as the local date and hour of clock fields f."""
+        y, m, d, hh = LT.local_fields(h * HOUR_S)[0:4]
+        return y == f[0] and m == f[1] and d == f[2] and hh == f[3]
+
+    def _follows(self, h0, i0, e0, h1, i1, e1):
+        """0 if list 1 can follow list 0 (later hour, counters not lower, plausible steps), else the
+        counter index of the reason it cannot."""
+        if h1 <= h0:
+            return C_REJ_CLOCK
+        if i1 < i0 or e1 < e0:
+            return C_REJ_BACKWARDS
+        limit = self.max_wh_per_h * (h1 - h0)
+        if i1 - i0 > limit or e1 - e0 > limit:
+            return C_REJ_JUMP
+        return 0
+
+    def _set_ref(self, h, imp, exp):
+        self.changed = True
+        self.a_ok = True
+        self.a_h = h
+        self.a_imp = imp
+        self.a_exp = exp
+
+    def _advance(self, h, imp, exp):
+        """Accept a list that follows the reference: record the hours between them."""
+        n = h - self.a_h
+        if n > MAX_SPREAD_HOURS:
+            self.counts[C_UNASSIGNED] += 1
+            self.p_ok = False
+        else:
+            self._write_span(self.a_h, self.a_imp, self.a_exp, h, imp, exp)
+            self.p_ok = True
+            self.p_h = self.a_h
+            self.p_imp = self.a_imp
+            self.p_exp = self.a_exp
+        self._set_ref(h, imp, exp)
+        self.r_n = 0
+
+    def _pending(self, h, imp, exp):
+        """A rejected list with a usable clock: keep it; consistent ones in a row overrule the reference."""
+        n = self.r_n
+        if n and n < N_PENDING and not self._follows(self.r_h[n - 1], self.r_imp[n - 1], self.r_exp[n - 1],
+                                                     h, imp, exp):
+            pass
+        else:
+            n = 0
+        self.r_h[n] = h
+        self.r_imp[n] = imp
+        self.r_exp[n] = exp
+        n += 1
+        self.changed = True
+        self.r_n = n
+        # two lists agree that the reference was a glitch upwards, and follow the list before it
+        if (n >= 2 and self.p_ok and self.a_h - self.p_h <= RETRACT_MAX_HOURS and self.r_h[0] > self.a_h
+                and (self.r_imp[0] < self.a_imp or self.r_exp[0] < self.a_exp)
+                and not self._follows(self.p_h, self.p_imp, self.p_exp, self.r_h[0], self.r_imp[0],
+                                      self.r_exp[0])):
+            self.counts[C_RETRACTIONS] += 1
+            self._set_ref(self.p_h, self.p_imp, self.p_exp)
+            self.p_ok = False
+            self._replay_pending(0, n)
+            return RES_HOUR
+        if n >= REANCHOR_AFTER:
+            self.counts[C_REANCHORS] += 1
+            self._set_ref(self.r_h[0], self.r_imp[0], self.r_exp[0])
+            self.p_ok = False
+            self._replay_pending(1, n)
+            return RES_HOUR
+        return RES_REJECT
+
+    def _replay_pending(self, first, n):
+        hs = self.r_h[:n]
+        ims = self.r_imp[:n]
+        exs = self.r_exp[:n]
+        for k in range(first, n):
+            self._advance(hs[k], ims[k], exs[k])
+        self.r_n = 0
+
+    # ------------------------------------------------------------------ history
+    def _write_span(self, h0, i0, e0, h1, i1, e1):
+        """Hours h0..h1-1 from the counters at both ends: exact for one hour; a longer gap is spread
+        evenly (integer Wh, the remainder one Wh each to the first hours) and marked estimated."""
+        n = h1 - h0
+        di = i1 - i0
+        de = e1 - e0
+        est = n > 1
+        if est:
+            self.counts[C_GAPS] += 1
+            self.counts[C_GAP_HOURS] += n
+        else:
+            self.counts[C_HOURS] += 1
+        qi, ri = di // n, di % n
+        qe, re = de // n, de % n
+        for j in range(n):
+            self._put_hour(h0 + j, qi + (1 if j < ri else 0), qe + (1 if j < re else 0), est)
+
+    def _put_hour(self, h, imp, exp, est):
+        s = h % HOURS_KEPT
+        held = self.h_idx[s]
+        if held > h:
+            return  # older than the hours kept: its day and month were counted already
+        old = held == h
+        oi = self.h_imp[s] if old else 0
+        oe = self.h_exp[s] if old else 0
+        self.h_idx[s] = h
+        self.h_imp[s] = imp
+        self.h_exp[s] = exp
+        self.h_flags[s] = F_EST if est else 0
+        u = h * HOUR_S
+        day = LT.local_day(u)
+        ds = self._day_slot(day)
+        if ds < 0:
+            return
+        self.d_imp[ds] += imp - oi
+        self.d_exp[ds] += exp - oe
+        start_h = LT.local_midnight_s(day) // HOUR_S
+        max_changed = old
+        if old:
+            self._recompute_day(ds, day, start_h)
+        else:
+            self.d_nh[ds] += 1
+            if est:
+                self.d_flags[ds] |= F_EST
+            if self.d_nh[ds] == 1 or imp > self.d_max[ds]:
+                self.d_max[ds] = imp
+                self.d_maxh[ds] = h - start_h
+                self.d_flags[ds] = (self.d_flags[ds] & ~F_MAX_EST) | (F_MAX_EST if est else 0)
+                max_changed = True
+        y, m, _ = LT.date_from_days(day)
+        mi = LT.month_index(y, m)
+        ms = self._month_slot(mi)
+        if ms < 0:
+            return
+        self.m_imp[ms] += imp - oi
+        self.m_exp[ms] += exp - oe
+        if est:
+            self.m_flags[ms] |= F_EST
+        if max_changed:
+            self.m_cap[ms] = self._capacity(mi)[1]
+
+    def _recompute_day(self, ds, day, start_h):
+        """Highest hour and flags of a day again from the hours kept (after an hour was rewritten)."""
+        end_h = LT.local_midnight_s(day + 1) // HOUR_S
+        best = -1
+        flags = 0
+        for h in range(start_h, end_h):
+            s = h % HOURS_KEPT
+            if self.h_idx[s] != h:
+                continue
+            e = self.h_flags[s] & F_EST
+            flags |= e
+            if self.h_imp[s] > best:
+                best = self.h_imp[s]
+                self.d_maxh[ds] = h - start_h
+                flags = (flags & ~F_MAX_EST) | (F_MAX_EST if e else 0)
+        if best >= 0:
+            self.d_max[ds] = best
+            self.d_flags[ds] = flags
+
+    def _day_slot(self, day):
+        s = day % DAYS_KEPT
+        held = self.d_idx[s]
+        if held == day:
+            return s
+        if held > day:
+            return -1
+        self.d_idx[s] = day
+        self.d_imp[s] = 0
+        self.d_exp[s] = 0
+        self.d_max[s] = 0
+        self.d_maxh[s] = 0
+        self.d_nh[s] = 0
+        self.d_flags[s] = 0
+        return s
+
+    def _month_slot(self, mi):
+        s = mi % MONTHS_KEPT
+        held = self.m_idx[s]
+        if held == mi:
+            return s
+        if held > mi:
+            return -1
+        self.m_idx[s] = mi
+        self.m_imp[s] = 0
+        self.m_exp[s] = 0
+        self.m_cap[s] = 0
+        self.m_flags[s] = 0
+        return s
+
+    # ------------------------------------------------------------------ capacity tariff
+    def _month_days(self, mi):
+        """[(max Wh, day number, slot)] of the days of month mi with recorded hours, highest first."""
+        y = mi // 12
+        m = mi % 12 + 1
+        first = LT.days_from_date(y, m, 1)
+        last = first + LT.days_in_month(y, m)
+        out = []
+        for s in range(DAYS_KEPT):
+            d = self.d_idx[s]
+            if first <= d < last and self.d_nh[s]:
+                out.append((self.d_max[s], d, s))
+        out.sort(key=lambda x: (-x[0], x[1]))
+        return out
+
+    def _capacity(self, mi):
+        """(days, value W floor, step index, sum of the top days Wh, their count) of month mi."""
+        days = self._month_days(mi)
+        k = min(self.top_n, len(days))
+        total = 0
+        for j in range(k):
+            total += days[j][0]
+        value = total // k if k else 0
+        step = 0
+        for w in self.steps_w:
+            if k and total >= w * k:
+                step += 1
+        return days, value, step, total, k
+
+    def _step_range(self, step):
+        lo = self.steps_w[step - 1] if step > 0 else 0
+        hi = self.steps_w[step] if step < len(self.steps_w) else None
+        return lo, hi
+
+    def headroom(self, mi, today, used_wh):
+        """(Wh more this hour before the month's value rises, Wh more before it reaches the next step
+        or None on the top step), given used_wh imported so far in the running hour of day `today`."""
+        days, _, step, total, k = self._capacity(mi)
+        others = [x[0] for x in days if x[1] != today]
+        k2 = min(self.top_n, len(others) + 1)  # days counted once this hour is part of today
+        a = 0
+        for j in range(k2 - 1):
+            a += others[j]
+        rise = 0
+        if k:
+            # (a + max(today, X)) / k2 <= total / k  <=>  X <= (total * k2 - a * k) / k
+            rise = max(0, (total * k2 - a * k) // k - used_wh)
+        nxt = None
+        if step < len(self.steps_w):
+            nxt = max(0, self.steps_w[step] * k2 - a - used_wh)
+        return rise, nxt
+
+    # ------------------------------------------------------------------ views
+    def now_hour(self):
+        """Start of the running hour (UTC hours since 1970), None before any hourly list."""
+        if self.cur_h is not None:
+            return self.cur_h
+        if self.a_ok:
+            return self.a_h
+        return None
+
+    def running_wh(self):
+        """(import Wh, export Wh, partial) integrated from power since the last hour boundary."""
+        return self.run_imp // WMS_PER_WH, self.run_exp // WMS_PER_WH, self.run_partial or self.run_t0 is None
+
+    def hours(self):
+        """[(start UTC s, import Wh, export Wh, estimated)] of the hours kept, oldest first."""
+        out = []
+        newest = max(self.h_idx)
+        for h in range(newest - HOURS_KEPT + 1, newest + 1):
+            s = h % HOURS_KEPT
+            if h >= 0 and self.h_idx[s] == h:
+                out.append((h * HOUR_S, self.h_imp[s], self.h_exp[s], bool(self.h_flags[s] & F_EST)))
+        return out
+
+    def days(self):
+        """[(day number, import Wh, export Wh, max hour Wh, max hour start UTC s, hours, flags)], oldest first."""
+        out = []
+        newest = max(self.d_idx)
+        for d in range(newest - DAYS_KEPT + 1, newest + 1):
+            s = d % DAYS_KEPT
+            if d >= 0 and self.d_idx[s] == d:
+                start = LT.local_midnight_s(d) + self.d_maxh[s] * HOUR_S
+                out.append((d, self.d_imp[s], self.d_exp[s], self.d_max[s], start, self.d_nh[s], self.d_flags[s]))
+        return out
+
+    def months(self):
+        """[(month index, import Wh, export Wh, capacity W, estimated)], oldest first."""
+        out = []
+        newest = max(self.m_idx)
+        for mi in range(newest - MONTHS_KEPT + 1, newest + 1):
+            s = mi % MONTHS_KEPT
+            if mi >= 0 and self.m_idx[s] == mi:
+                out.append((mi, self.m_imp[s], self.m_exp[s], self.m_cap[s], bool(self.m_flags[s] & F_EST)))
+        return out
+
+    def _day_totals(self, day):
+        s = day % DAYS_KEPT
+        if self.d_idx[s] == day:
+            return self.d_imp[s], self.d_exp[s]
+        return 0, 0
+
+    def _month_of_day(self, day):
+        y, m, _ = LT.date_from_days(day)
+        return LT.month_index(y, m)
+
+    def summary(self):
+        """Flat dict of the values for MQTT / Home Assistant and /data.json: integers in Wh and W
+        (exact on every platform), booleans, text; None when not known yet."""
+        last = None
+        hs = self.hours()
+        if hs:
+            last = hs[-1]
+        ri, re, partial = self.running_wh()
+        d = {
+            "last_hour_start": LT.iso_local(last[0]) if last else None,
+            "last_hour_import_wh": last[1] if last else None,
+            "last_hour_export_wh": last[2] if last else None,
+            "last_hour_estimated": last[3] if last else None,
+            "current_hour_import_wh_est": ri,
+            "current_hour_export_wh_est": re,
+            "current_hour_partial": partial,
+        }
+        nh = self.now_hour()
+        keys = ("today_import_wh", "today_export_wh", "month_import_wh", "month_export_wh", "capacity_w",
+                "capacity_step", "capacity_step_low_w", "capacity_step_high_w", "capacity_headroom_wh",
+                "capacity_next_step_headroom_wh", "last_month_capacity_w")
+        for k in keys:
+            d[k] = None
+        if nh is not None:
+            today = LT.local_day(nh * HOUR_S)
+            mi = self._month_of_day(today)
+            d["today_import_wh"], d["today_export_wh"] = self._day_totals(today)
+            s = mi % MONTHS_KEPT
+            have = self.m_idx[s] == mi
+            d["month_import_wh"] = self.m_imp[s] if have else 0
+            d["month_export_wh"] = self.m_exp[s] if have else 0
+            _, value, step, _, _ = self._capacity(mi)
+            lo, hi = self._step_range(step)
+            d["capacity_w"] = value
+            d["capacity_step"] = step
+            d["capacity_step_low_w"] = lo
+            d["capacity_step_high_w"] = hi
+            d["capacity_headroom_wh"], d["capacity_next_step_headroom_wh"] = self.headroom(mi, today, ri)
+            d["last_month_capacity_w"] = self._capacity(mi - 1)[1]
+        c = self.counts
+        d["repeats"] = c[C_REPEATS]
+        d["gaps"] = c[C_GAPS]
+        d["rejects"] = self.rejects()
+        return d
+
+    def rejects(self):
+        n = 0
+        for k in _REJECTS:
+            n += self.counts[k]
+        return n
+
+    def prometheus_lines(self, prefix="han_"):
+        """Prometheus text exposition lines (han-facts §6): gauges of summary() and the counters."""
+        s = self.summary()
+        out = []
+        gauges = (
+            ("last_hour_import_wh", "Import in the last complete hour (meter counters), Wh"),
+            ("last_hour_export_wh", "Export in the last complete hour (meter counters), Wh"),
+            ("current_hour_import_wh_est", "Import so far in the running hour, estimated from power, Wh"),
+            ("today_import_wh", "Import today, complete hours, Wh"),
+            ("today_export_wh", "Export today, complete hours, Wh"),
+            ("month_import_wh", "Import this month, complete hours, Wh"),
+            ("capacity_w", "Capacity tariff value of this month: mean of the top daily hourly maxima, W"),
+            ("capacity_step", "Capacity tariff step index (0 = lowest)"),
+            ("capacity_headroom_wh", "Import left in this hour before the month's capacity value rises, Wh"),
+            ("capacity_next_step_headroom_wh", "Import left in this hour before the next capacity step, Wh"),
+            ("last_month_capacity_w", "Capacity tariff value of last month, W"),
+        )
+        for name, text in gauges:
+            v = s[name]
+            if v is None:
+                continue
+            out.append("# HELP %s%s %s" % (prefix, name, text))
+            out.append("# TYPE %s%s gauge" % (prefix, name))
+            out.append("%s%s %d" % (prefix, name, v))
+        for k in range(N_COUNTERS):
+            name = "%saccounting_%s_total" % (prefix, COUNTER_NAMES[k])
+            out.append("# HELP %s Hourly-list accounting: %s" % (name, COUNTER_NAMES[k].replace("_", " ")))
+            out.append("# TYPE %s counter" % name)
+            out.append("%s %d" % (name, self.counts[k]))
+        return out
+
+    def _capacity_obj(self, mi):
+        days, value, step, _, k = self._capacity(mi)
+        top = []
+        for j in range(k):
+            mx, d, s = days[j]
+            hh = LT.local_fields(LT.local_midnight_s(d) + self.d_maxh[s] * HOUR_S)[3]
+            top.append(Obj([("date", LT.iso_date(d)), ("hour", hh), ("kwh", _kwh(mx)),
+                            ("estimated", bool(self.d_flags[s] & F_MAX_EST))]))
+        lo, hi = self._step_range(step)
+        pairs = [("month", LT.iso_month(mi)), ("top_days", top), ("value_kw", Dec(value, -3)),
+                 ("step_index", step), ("step_range_kw", [Dec(lo, -3), None if hi is None else Dec(hi, -3)])]
+        return pairs
+
+    def state(self):
+        """The whole state as a tree for to_json()/to_plain() (tools/decode.py --accounting)."""
+        s = self.summary()
+        hours = [Obj([("start", LT.iso_local(u)), ("import_kwh", _kwh(i)), ("export_kwh", _kwh(e)),
+                      ("estimated", est)]) for u, i, e, est in self.hours()]
+        days = []
+        for d, i, e, mx, mx_u, nh, fl in self.days():
+            days.append(Obj([("date", LT.iso_date(d)), ("import_kwh", _kwh(i)), ("export_kwh", _kwh(e)),
+                             ("max_hour_kwh", _kwh(mx)), ("max_hour", LT.local_fields(mx_u)[3]), ("hours", nh),
+                             ("estimated", bool(fl & F_EST))]))
+        months = [Obj([("month", LT.iso_month(mi)), ("import_kwh", _kwh(i)), ("export_kwh", _kwh(e)),
+                       ("capacity_kw", Dec(cap, -3)), ("estimated", est)])
+                  for mi, i, e, cap, est in self.months()]
+        pairs = [("last_hour_import_kwh", _kwh(s["last_hour_import_wh"])),
+                 ("last_hour_export_kwh", _kwh(s["last_hour_export_wh"])),
+                 ("last_hour_start", s["last_hour_start"]),
+                 ("last_hour_estimated", s["last_hour_estimated"])]
+        nh = self.now_hour()
+        if nh is not None:
+            today = LT.local_day(nh * HOUR_S)
+            mi = self._month_of_day(today)
+            cap = self._capacity_obj(mi)
+            cap.append(("headroom_kwh", _kwh(s["capacity_headroom_wh"])))
+            cap.append(("next_step_headroom_kwh", _kwh(s["capacity_next_step_headroom_wh"])))
+            pairs.append(("current_hour", Obj([
+                ("start", LT.iso_local(nh * HOUR_S)),
+                ("import_kwh_estimate", _kwh(s["current_hour_import_wh_est"])),
+                ("export_kwh_estimate", _kwh(s["current_hour_export_wh_est"])),
+                ("partial", s["current_hour_partial"])])))
+            pairs.append(("today", Obj([("date", LT.iso_date(today)),
+                                        ("import_kwh", _kwh(s["today_import_wh"])),
+                                        ("export_kwh", _kwh(s["today_export_wh"]))])))
+            pairs.append(("capacity", Obj(cap)))
+            pairs.append(("last_month_capacity", Obj(self._capacity_obj(mi - 1))))
+        else:
+            pairs.append(("capacity", None))
+        pairs.append(("hours", hours))
+        pairs.append(("days", days))
+        pairs.append(("months", months))
+        pairs.append(("repeats", s["repeats"]))
+        pairs.append(("gaps", s["gaps"]))
+        pairs.append(("rejects", s["rejects"]))
+        pairs.append(("counters", Obj([(COUNTER_NAMES[k], self.counts[k]) for k in range(N_COUNTERS)])))
+        pairs.append(("meter_id", self.meter_id or None))
+        return Obj(pairs)
+
+    def state_json(self):
+        """The state as one line of JSON, decimals exact."""
+        return to_json(self.state())
+
+    def state_dict(self):
+        """The state as plain dicts/lists (kWh as floats: exact text is in state_json())."""
+        return to_plain(self.state())
+
+    # ------------------------------------------------------------------ flash
+    def _autosave(self, t):
+        if self.dirty < 2 or self.store is None:
+            return
+        if self.saved_t is not None and t is not None and 0 <= t - self.saved_t < self.save_interval_ms:
+            return
+        if self.save():
+            self.saved_t = t
+
+    def save(self):
+        """Write the state to the store now (also: before a planned reboot). True on success."""
+        if self.store is None:
+            return False
+        ok = self.store.save(self.pack())
+        if ok:
+            self.dirty = 0
+        return ok
+
+    def load(self):
+        """Read the state from the store. True if a saved state was restored."""
+        data = self.store.load()
+        if data is None:
+            return False
+        if not self.unpack(data):
+            self.load_error = True
+            return False
+        self.cur_h = None
+        return True
+
+    def pack(self):
+        """The persistent state as bytes (little endian, STATE_BYTES long)."""
+        buf = bytearray(STATE_BYTES)
+        mid = self.meter_id.encode()[:MAX_ID_BYTES]
+        flags = (1 if self.a_ok else 0) | (2 if self.p_ok else 0)
+        struct.pack_into(_HEAD, buf, 0, STATE_VERSION, flags, self.r_n, len(mid), mid)
+        o = struct.calcsize(_HEAD)
+        struct.pack_into(_REF, buf, o, self.a_h, self.a_imp, self.a_exp)
+        o += _REF_BYTES
+        struct.pack_into(_REF, buf, o, self.p_h, self.p_imp, self.p_exp)
+        o += _REF_BYTES
+        for k in range(N_PENDING):
+            struct.pack_into(_REF, buf, o, self.r_h[k], self.r_imp[k], self.r_exp[k])
+            o += _REF_BYTES
+        o = _put(buf, o, "I", self.counts)
+        for arr in (self.h_idx, self.h_imp, self.h_exp):
+            o = _put(buf, o, "i", arr)
+        o = _put_bytes(buf, o, self.h_flags)
+        for arr in (self.d_idx, self.d_imp, self.d_exp, self.d_max):
+            o = _put(buf, o, "i", arr)
+        for arr in (self.d_maxh, self.d_nh, self.d_flags):
+            o = _put_bytes(buf, o, arr)
+        for arr in (self.m_idx, self.m_imp, self.m_exp, self.m_cap):
+            o = _put(buf, o, "i", arr)
+        _put_bytes(buf, o, self.m_flags)
+        return buf
+
+    def unpack(self, data):
+        """Restore the state from pack() bytes. False (state untouched) if they are not of this version."""
+        if len(data) != STATE_BYTES or data[0] != STATE_VERSION:
+            return False
+        _, flags, rn, idlen, mid = struct.unpack_from(_HEAD, data, 0)
+        if rn > N_PENDING or idlen > MAX_ID_BYTES:
+            return False
+        self.meter_id = bytes(mid[:idlen]).decode()
+        self.a_ok = bool(flags & 1)
+        self.p_ok = bool(flags & 2)
+        self.r_n = rn
+        o = struct.calcsize(_HEAD)
+        self.a_h, self.a_imp, self.a_exp = struct.unpack_from(_REF, data, o)
+        o += _REF_BYTES
+        self.p_h, self.p_imp, self.p_exp = struct.unpack_from(_REF, data, o)
+        o += _REF_BYTES
+        for k in range(N_PENDING):
+            self.r_h[k], self.r_imp[k], self.r_exp[k] = struct.unpack_from(_REF, data, o)
+            o += _REF_BYTES
+        o = _get(data, o, "I", self.counts)
+        for arr in (self.h_idx, self.h_imp, self.h_exp):
+            o = _get(data, o, "i", arr)
+        o = _get_bytes(data, o, self.h_flags)
+        for arr in (self.d_idx, self.d_imp, self.d_exp, self.d_max):
+            o = _get(data, o, "i", arr)
+        for arr in (self.d_maxh, self.d_nh, self.d_flags):
+            o = _get_bytes(data, o, arr)
+        for arr in (self.m_idx, self.m_imp, self.m_exp, self.m_cap):
+            o = _get(data, o, "i", arr)
+        _get_bytes(data, o, self.m_flags)
+        return True
+
+
+def _put(buf, o, code, arr):
+    for v in arr:
+        struct.pack_into("<" + code, buf, o, v)
+        o += 4
+    return o
+
+
+def _get(data, o, code, arr):
+    for k in range(len(arr)):
+        arr[k] = struct.unpack_from("<" + code, data, o)[0]
+        o += 4
+    return o
+
+
+def _put_bytes(buf, o, arr):
+    n = len(arr)
+    buf[o : o + n] = arr
+    return o + n
+
+
+def _get_bytes(data, o, arr):
+    n = len(arr)
+    arr[0:n] = data[o : o + n]
+    return o + n
