@@ -3,6 +3,7 @@
 # one canonical reading per valid frame; layer counters as a summary on stderr.
 """usage: decode.py [--hex] [FILE|-]
        decode.py --serial /dev/ttyUSB0 [--baud 2400] [--parity E|N] [--count N]
+       decode.py --accounting [--hex] FILE   (final energy-accounting state as one JSON object)
 
 Prints one JSON object per valid frame (README "Reading schema"); counters go to stderr.
 FILE may be raw bytes, hex text (--hex), or a capture text file from tools/capture.py or the
@@ -88,9 +89,16 @@ def main(argv=None):
     ap.add_argument("--baud", type=int, default=2400, help="serial baud rate (default 2400)")
     ap.add_argument("--parity", choices="ENO", default="E", help="E (Aidon, Kaifa) or N (Kamstrup)")
     ap.add_argument("--count", type=int, default=0, help="stop after N readings (0 = no limit)")
+    ap.add_argument("--accounting", action="store_true",
+                    help="replay through the energy accounting (docs/accounting.md); print its final state")
     args = ap.parse_args(argv)
 
     reader = HanReader()
+    acc = None
+    if args.accounting:
+        from hanport.accounting import Accounting
+
+        acc = Accounting()  # no store: nothing is written; time from the meter clock
     out = sys.stdout
     readings = 0
     try:
@@ -100,7 +108,10 @@ def main(argv=None):
             while pos < end and not (args.count and readings >= args.count):
                 pos = reader.push(chunk, pos, end)
                 if reader.has_reading:
-                    out.write(reading_json(reader.reading) + "\n")
+                    if acc is not None:
+                        acc.update(reader.reading)
+                    else:
+                        out.write(reading_json(reader.reading) + "\n")
                     readings += 1
             if args.count and readings >= args.count:
                 break
@@ -109,6 +120,8 @@ def main(argv=None):
         return 2
     except KeyboardInterrupt:
         pass
+    if acc is not None:
+        out.write(acc.state_json() + "\n")
     out.flush()
     counters = reader.counters()
     if reader.last_error:
