@@ -386,3 +386,20 @@ def test_encrypted_and_foreign_apdus_are_counted():
     out, r = decode_all(build_frame(b"\xe6\xe7\x00\xdb\x08" + bytes(30)) + build_frame(b"\xe6\xe7\x00\x60\x01\x02"))
     c = r.counters()
     assert out == [] and c["apdu_encrypted"] == 1 and c["apdu_not_notification"] == 1
+
+
+def test_resync_at_the_end_of_a_full_buffer():
+    """A frame that fills the whole buffer, fails, and has a flag two bytes before the end: the
+    next candidate starts at the last byte and must be moved down, never written past the end."""
+    from hanport.crc import crc16_x25
+
+    hdr = bytearray(b"\xa0\x1f\x41\x08\x83\x13")
+    h = crc16_x25(hdr, 0, len(hdr))
+    hdr.append(h & 0xFF)
+    hdr.append(h >> 8)
+    body = bytes(hdr) + bytes(range(1, 23)) + b"\x7e\xa0"  # 32 bytes: a flag at 30, a format byte at 31
+    good = norwegian_frames()[0]
+    out, r = decode_all(b"\x7e" + body + b"\x05" + bytes(40) + good, 0, capacity=256)
+    assert out == decode_all(good)[0]
+    out, r = decode_all(b"\x7e" + body + b"\x05" + bytes(40), 0, capacity=32)
+    assert len(r.framer.buf) == 32 and out == []

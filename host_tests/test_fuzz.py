@@ -60,3 +60,27 @@ def test_mutated_apdu_never_raises(index, pos, patch):
     info[p : p + len(patch)] = patch
     out, r = decode_all(build_frame(bytes(info)))
     assert len(out) <= 1 and r.counters()["frames_ok"] == 1
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from([0x7E, 0xA0, 0xA1, 0xA8, 0x00, 0x05, 0x09, 0x13, 0x41, 0xFF]), max_size=400),
+       st.integers(min_value=1, max_value=40), st.sampled_from([16, 24, 33, 64]))
+def test_small_buffer_never_overflows(symbols, chunk, capacity):
+    """Flag- and header-like bytes against a tiny buffer: the frame buffer never grows past its
+    capacity (on MicroPython an overflow would be an exception, on CPython a silent resize)."""
+    out, r = decode_all(bytes(symbols), chunk, capacity=capacity)
+    assert len(r.framer.buf) == capacity
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.binary(min_size=1, max_size=60), st.integers(0, 80), st.booleans()), max_size=10),
+       st.integers(min_value=1, max_value=40), st.sampled_from([24, 33, 48, 64]))
+def test_cut_and_segmented_frames_in_a_small_buffer(parts, chunk, capacity):
+    """Frames with valid header checks, cut anywhere, some with the segmentation bit, against a
+    small buffer: no exception, no growth, and every frame that fits and is whole decodes."""
+    stream = b""
+    for info, cut, seg in parts:
+        f = build_frame(b"\xe6\xe7\x00\x0f\x40\x00\x00\x00\x00" + info, segmented=seg)
+        stream += f[: max(2, len(f) - cut)] if cut < len(f) else f
+    out, r = decode_all(stream, chunk, capacity=capacity)
+    assert len(r.framer.buf) == capacity

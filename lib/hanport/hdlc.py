@@ -95,6 +95,13 @@ class HdlcReader:
                     want = hdr
             if want > end - pos:
                 want = end - pos
+            if fill + want > self.capacity:
+                # a resync left the next frame's start at the buffer's end: move it down first
+                self._compact()
+                fill = self.end
+                if fill + want > self.capacity:  # assembled segments leave no room at all
+                    self._fail(ERR_OVERSIZE)
+                    continue
             if _SLICE_COPY:
                 buf[fill : fill + want] = data[pos : pos + want]
             else:
