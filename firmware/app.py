@@ -175,7 +175,8 @@ class App:
     def config_json(self):
         return json.dumps({"config": config.masked(self.cfg), "problems": self.config_problems})
 
-    def metrics_text(self):
+    def metrics_lines(self):
+        """/metrics as a list of lines (sent in small pieces: no large contiguous block needed)."""
         out = []
         prom.meter_metrics(out, self.latest)
         prom.decoder_metrics(out, self.reader.counters(), self.reader.last_error)
@@ -215,7 +216,7 @@ class App:
         prom.plain_metrics(out, rows)
         if self.accounting is not None:
             self.accounting.prometheus(out)
-        return prom.text(out)
+        return out
 
     # --- settings ---
     def save_config(self, user):
@@ -262,12 +263,15 @@ class App:
             if self.led is not None and self.state_text is not None:
                 self.led.value(self.cfg["led"]["active_low"])
             if n % 10 == 0:
-                gc.collect()
-                self.heap_used_after_gc = gc.mem_alloc()
-                self.heap_free_after_gc = gc.mem_free()
+                self.collect()
                 if self.heap_free_after_gc < MIN_FREE_HEAP:
                     self.healthy = False
                     self.unhealthy_reason = "free heap %d bytes" % self.heap_free_after_gc
+
+    def collect(self):
+        gc.collect()
+        self.heap_used_after_gc = gc.mem_alloc()
+        self.heap_free_after_gc = gc.mem_free()
 
     async def _watchdog(self):
         w = self.cfg["wdt"]
@@ -290,9 +294,7 @@ class App:
         if self.cfg["led"]["pin"] >= 0:
             self.led = machine.Pin(self.cfg["led"]["pin"], machine.Pin.OUT)
         self.accounting = load_accounting() if self.cfg["accounting"]["enabled"] else None
-        gc.collect()
-        self.heap_used_after_gc = gc.mem_alloc()
-        self.heap_free_after_gc = gc.mem_free()
+        self.collect()
         sup = self._supervise
         asyncio.create_task(sup("uart", self.uart.run))
         asyncio.create_task(sup("wifi", self.net.run))

@@ -1,6 +1,7 @@
 # HTTP server (asyncio): /data.json, /status, /metrics, a small page and the settings form.
 # Bounded: request head and body sizes, read deadlines, concurrent clients; errors are answers.
 import asyncio
+import json
 import time
 
 import config
@@ -12,6 +13,7 @@ MAX_LINE_BYTES = 512  # request line alone (414 beyond)
 MAX_HEADERS = 32
 MAX_BODY_BYTES = 2048  # settings form / JSON
 READ_CHUNK = 256
+SEND_CHUNK = 768  # bytes per write+drain of a long answer (/metrics)
 
 REASONS = {
     200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
@@ -31,6 +33,26 @@ ROUTES = {  # path -> allowed methods
 JSON = "application/json"
 HTML = "text/html; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
+
+
+def json_pieces(d):
+    """A dict as JSON text in pieces (one per top-level key), for _send."""
+    out = ["{"]
+    first = True
+    for k in d:
+        if not first:
+            out.append(",")
+        first = False
+        out.append(json.dumps(k) + ":" + json.dumps(d[k]))
+    out.append("}")
+    return out
+
+
+def lines_pieces(lines):
+    """Lines as newline-terminated pieces, in place (Prometheus text)."""
+    for i in range(len(lines)):
+        lines[i] += "\n"
+    return lines
 
 
 class Request:
@@ -277,9 +299,11 @@ class Http:
         if p == "/data.json":
             return 200, JSON, app.data_json(), ""
         if p == "/status":
-            return 200, JSON, app.status_json(), ""
+            if req.query == "gc=1":  # collect first: "heap in use" then means live data only
+                app.collect()
+            return 200, JSON, json_pieces(app.status_dict()), ""
         if p == "/metrics":
-            return 200, app.metrics_content_type, app.metrics_text(), ""
+            return 200, app.metrics_content_type, lines_pieces(app.metrics_lines()), ""
         if p == "/":
             return 200, HTML, pages.index(app), ""
         if p == "/setup":
@@ -340,8 +364,6 @@ class Http:
             if "token" in form:
                 auth_view["token"] = form["token"]
         elif ctype == "application/json":
-            import json
-
             try:
                 doc = json.loads(req.body)
             except ValueError:
@@ -370,13 +392,39 @@ class Http:
         return 200, TEXT, "saved; restarting in 2 s\n", ""
 
     async def _send(self, writer, code, ctype, text, head_only=False, extra=""):
+        """One response. text: str, or a list of str pieces sent in writes of about SEND_CHUNK bytes,
+        so a long answer (/metrics, /status) never needs one large contiguous heap block."""
         self._count(code)
-        body = text.encode() if isinstance(text, str) else text
+        if isinstance(text, list):
+            length = 0
+            for piece in text:
+                length += len(piece.encode())
+            body = None
+        else:
+            body = text.encode()
+            length = len(body)
         head = "HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nCache-Control: no-store\r\n" \
-               "Connection: close\r\n%s\r\n" % (code, REASONS.get(code, ""), ctype, len(body), extra)
+               "Connection: close\r\n%s\r\n" % (code, REASONS.get(code, ""), ctype, length, extra)
         writer.write(head.encode())
-        if not head_only:
+        if head_only:
+            await writer.drain()
+            return
+        if body is not None:
             writer.write(body)
+            await writer.drain()
+            return
+        group = []
+        size = 0
+        for piece in text:
+            group.append(piece)
+            size += len(piece)
+            if size >= SEND_CHUNK:
+                writer.write("".join(group).encode())
+                await writer.drain()
+                group = []
+                size = 0
+        if group:
+            writer.write("".join(group).encode())
         await writer.drain()
 
     def status(self):

@@ -106,6 +106,7 @@ class Mqtt:
         self.ha_online_seen = 0
         self.last_error = None
         self.backoff_ms = 0
+        self.rounds = 0
         self._last_tx_ms = time.ticks_ms()
         TimedSocket.timeout_s = m["timeout_s"]
 
@@ -173,6 +174,7 @@ class Mqtt:
                 self.discovery_due = True
                 self.state = "connected"
                 log("mqtt", "connected to %s:%d as %s" % (self.cfg["host"], self.cfg["port"], self.client_id))
+            self.rounds += 1
             try:
                 self._service()
             except Exception as e:  # a broken connection surfaces as OSError, IndexError, ...
@@ -228,4 +230,4 @@ class Mqtt:
                 "disconnects": self.disconnects, "published": self.published,
                 "publish_errors": self.publish_errors, "superseded": self.app.superseded,
                 "discovery_sent": self.discovery_sent, "ha_online_seen": self.ha_online_seen,
-                "backoff_ms": self.backoff_ms, "last_error": self.last_error}
+                "backoff_ms": self.backoff_ms, "rounds": self.rounds, "last_error": self.last_error}

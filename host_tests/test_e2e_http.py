@@ -1,0 +1,225 @@
+# End to end over HTTP: firmware/ under the MicroPython unix port fed by the meter simulator;
+# /data.json, /status, /metrics, the page, bad requests, many clients, settings with a token.
+import json
+import os
+import sys
+import threading
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+import run_host  # noqa: E402
+
+from hanport import HanReader  # noqa: E402
+from hanport.render import reading_json  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory):
+    r = run_host.Rig(str(tmp_path_factory.mktemp("http")), meter="aidon", speed=20, mqtt=False,
+                     overrides={"http.timeout_s": 2, "http.max_clients": 4})
+    try:
+        r.start()
+        deadline = time.monotonic() + 20
+        while r.status()["readings"] < 5 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        yield r
+    finally:
+        r.close()
+
+
+def _canonical(frame_hex):
+    return [json.loads(reading_json(rd)) for rd in HanReader().feed(bytes.fromhex(frame_hex))][0]
+
+
+def test_data_json_is_the_latest_frame(rig):
+    code, headers, body = rig.http("/data.json")
+    assert code == 200 and headers["Content-Type"].startswith("application/json")
+    d = json.loads(body)
+    assert d["age_ms"] >= 0 and d["seq"] >= 1
+    sent = [_canonical(f["hex"]) for f in rig.frames_sent()]
+    core = {k: v for k, v in d.items() if k not in ("age_ms", "seq", "received")}
+    assert core in sent
+    assert d["meter_manufacturer"] == "Aidon"
+
+
+def test_status_reports_the_app(rig):
+    st = rig.status()
+    assert st["firmware"] and st["uptime_s"] >= 0 and st["heap_free"] > 0 and st["heap_used_after_gc"] > 0
+    assert st["wifi"]["state"] == "up" and st["wifi"]["time_synced"] is True
+    assert st["mqtt"]["state"] == "disabled"
+    assert st["decoder"]["frames_ok"] >= 5 and st["decoder"]["fcs_error"] == 0
+    assert st["readings"] == st["decoder"]["readings"]
+    assert st["uart"]["parity"] == "E" and st["uart"]["diagnosis"] in ("ok", "starting")
+    assert st["healthy"] is True and st["task_crashes"] == {}
+    assert st["config"]["http"]["token"] == "********" and st["config"]["wifi"]["password"] == "********"
+    assert "test-admin-token" not in json.dumps(st) and "host-wifi-secret" not in json.dumps(st)
+    assert st["config_problems"] == []
+
+
+def test_metrics_exposition(rig):
+    code, headers, body = rig.http("/metrics")
+    assert code == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    text = body.decode()
+    fams = {}
+    samples = {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            assert name not in fams
+            fams[name] = kind
+        elif line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            float(value)
+            samples[name] = value
+            assert name.split("{")[0] in fams
+    assert fams["han_readings_total"] == "counter" and int(samples["han_readings_total"]) >= 5
+    assert fams["han_active_power_import_watts"] == "gauge"
+    assert 'han_current_amperes{phase="l1"}' in samples
+    assert 'han_current_amperes{phase="l2"}' not in samples  # Aidon 6525 sends no IL2
+    assert samples["han_up"] == "1"
+    assert int(samples['han_decoder_events_total{event="frames_ok"}']) >= 5
+
+
+def test_page_and_setup_form(rig):
+    code, headers, body = rig.http("/")
+    assert code == 200 and headers["Content-Type"].startswith("text/html")
+    assert b'http-equiv="refresh"' in body and b"active_import_w" in body
+    code, _, body = rig.http("/setup")
+    assert code == 200 and b"Admin token (required)" in body
+    assert b"host-wifi-secret" not in body and b"test-admin-token" not in body
+    code, headers, body = rig.http("/status", method="HEAD")
+    assert code == 200 and body == b"" and int(headers["Content-Length"]) > 100
+
+
+def _status_line(resp):
+    return resp.split(b"\r\n", 1)[0]
+
+
+def test_bad_requests_get_errors_while_decoding_goes_on(rig):
+    before = rig.status()["readings"]
+    cases = [
+        (b"\x00\xff\xfe garbage\r\n\r\n", b"400"),
+        (b"GET /status\r\n\r\n", b"400"),
+        (b"get /status HTTP/1.1\r\n\r\n", b"400"),
+        (b"GET status HTTP/1.1\r\n\r\n", b"400"),
+        (b"GET /status HTTP/1.1\r\nNo colon here\r\n\r\n", b"400"),
+        (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\n\r\n", b"414"),
+        (b"GET / HTTP/1.1\r\n" + b"X-Big: " + b"b" * 3000 + b"\r\n\r\n", b"431"),
+        (b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(60)) + b"\r\n", b"431"),
+        (b"GET /nope HTTP/1.1\r\n\r\n", b"404"),
+        (b"DELETE /data.json HTTP/1.1\r\n\r\n", b"405"),
+        (b"POST /config HTTP/1.1\r\n\r\n", b"411"),
+        (b"POST /config HTTP/1.1\r\nContent-Length: x\r\n\r\n", b"400"),
+        (b"POST /config HTTP/1.1\r\nContent-Length: 999999\r\n\r\n", b"413"),
+        (b"POST /config HTTP/1.1\r\nContent-Type: text/csv\r\nContent-Length: 1\r\n\r\nx", b"415"),
+    ]
+    for req, want in cases:
+        resp = rig.raw(req)
+        assert _status_line(resp).split(b" ")[1] == want, (req[:60], resp[:200])
+    resp = rig.raw(b"DELETE /data.json HTTP/1.1\r\n\r\n")
+    assert b"Allow: GET, HEAD" in resp
+    # a client that stops mid-request gets 408 after http.timeout_s (2 s here)
+    t0 = time.monotonic()
+    resp = rig.raw(b"GET /status HTTP/1.1\r\nHost: x\r\n")
+    assert _status_line(resp).split(b" ")[1] == b"408" and 1.5 < time.monotonic() - t0 < 10
+    # a client that connects and says nothing is dropped, and half-closed clients do no harm
+    assert rig.raw(b"", timeout_s=10) == b""
+    rig.raw(b"GET /status HT", read=False)
+    st = rig.status()
+    assert st["readings"] > before, "decoding stalled during the bad requests"
+    assert st["task_crashes"] == {} and st["healthy"] is True
+    assert st["http"]["by_status"]["400"] >= 5 and st["http"]["timeouts"] >= 2
+
+
+def test_many_clients_at_once(rig):
+    before = rig.status()["readings"]
+    results = []
+    lock = threading.Lock()
+
+    def worker():
+        for _ in range(15):
+            try:
+                code, _, body = rig.http("/data.json", timeout_s=10)
+                if code == 200:
+                    json.loads(body)
+            except OSError as e:
+                code = repr(e)
+            with lock:
+                results.append(code)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(results) == 8 * 15
+    assert set(results) <= {200, 503}, set(results)
+    assert results.count(200) >= len(results) // 2
+    time.sleep(1.0)
+    assert rig.status()["readings"] > before
+
+
+def test_settings_need_the_token(rig):
+    form = "mqtt.port=1999&mqtt.host=broker.local"
+    hdr = {"Content-Type": "application/x-www-form-urlencoded"}
+    code, _, body = rig.http("/config", "POST", form, hdr)
+    assert code == 403 and b"token" in body
+    code, _, _ = rig.http("/config", "POST", form + "&token=wrong-token-1", hdr)
+    assert code == 403
+    code, _, body = rig.http("/config", "POST", json.dumps({"mqtt.port": 0}),
+                             {"Content-Type": "application/json", "Authorization": "Bearer test-admin-token"})
+    assert code == 400 and b"mqtt.port" in body
+    code, _, body = rig.http("/config", "POST", "mqtt.port=%zz&token=test-admin-token", hdr)
+    assert code == 400
+    assert rig.fw.poll() is None  # nothing saved, nothing restarted
+    code, _, body = rig.http("/config", "GET")
+    assert code == 200 and json.loads(body)["config"]["http"]["token"] == "********"
+
+
+def test_setting_change_saves_and_restarts(tmp_path):
+    r = run_host.Rig(str(tmp_path), meter="kamstrup", speed=20, mqtt=False)
+    try:
+        r.start()
+        code, _, body = r.http("/config", "POST", "mqtt.host=broker.lan&mqtt.port=1884&wifi.password=",
+                               {"Content-Type": "application/x-www-form-urlencoded",
+                                "Authorization": "Bearer test-admin-token"})
+        assert code == 200, body
+        assert r.fw.wait(15) == run_host.RESET_EXIT_CODE  # machine.reset() after saving
+        with open(os.path.join(str(tmp_path), "flash", "config.json")) as f:
+            saved = json.load(f)
+        assert saved["mqtt"]["host"] == "broker.lan" and saved["mqtt"]["port"] == 1884
+        assert saved["wifi"]["password"] == "host-wifi-secret"  # empty form field: unchanged
+    finally:
+        r.close()
+
+
+def test_first_boot_setup_portal(tmp_path):
+    r = run_host.Rig(str(tmp_path), meter="aidon", speed=20, mqtt=False, token="",
+                     overrides={"wifi.ssid": ""})
+    try:
+        r.start()
+        st = r.status()
+        assert st["wifi"]["state"] == "setup" and st["wifi"]["ap"] is True
+        code, _, body = r.http("/setup")
+        assert b"First setup" in body and b"New admin token" in body
+        hdr = {"Content-Type": "application/x-www-form-urlencoded"}
+        code, _, body = r.http("/config", "POST", "wifi.ssid=Home&wifi.password=pw12345678", hdr)
+        assert code == 403 and b"admin token" in body
+        code, _, body = r.http("/config", "POST", "wifi.ssid=Home&wifi.password=pw12345678&http.token=abc", hdr)
+        assert code == 400 and b"http.token" in body
+        code, _, body = r.http("/config", "POST",
+                               "wifi.ssid=Home&wifi.password=pw12345678&http.token=new-token-123", hdr)
+        assert code == 200, body
+        assert r.fw.wait(15) == run_host.RESET_EXIT_CODE
+        with open(os.path.join(str(tmp_path), "flash", "config.json")) as f:
+            saved = json.load(f)
+        assert saved["wifi"]["ssid"] == "Home" and saved["http"]["token"] == "new-token-123"
+        with open(r.fw_log, "rb") as f:
+            log = f.read()
+        assert b"pw12345678" not in log and b"new-token-123" not in log
+    finally:
+        r.close()
