@@ -1,0 +1,219 @@
+# M-Bus long-frame stream reader (EN 13757-2): 68 L L 68 C A CI data CS 16, checksum checked; DLMS
+# APDUs split over several frames (CI 0x00-0x1F, IEC 62056-7-3) joined in one preallocated buffer.
+import sys
+
+START = 0x68  # long frame start character (EN 13757-2 §5)
+STOP = 0x16  # stop character
+HEADER_LEN = 4  # 68 L L 68
+MIN_L = 3  # L counts C, A, CI and the data
+FRAME_OVERHEAD = 6  # 68 L L 68 ... CS 16 around the L counted bytes
+# CI field 0x00-0x1F: a DLMS/COSEM APDU segment (IEC 62056-7-3 M-Bus profile, as sent by the Austrian
+# meters, e.g. "53 FF 00 01 67 DB ..." then "53 FF 11 01 67 ..."): bit 4 = last segment (FIN),
+# bits 0-3 = segment sequence number; then STSAP and DTSAP (1 byte each), then the APDU bytes.
+CI_DLMS_MAX = 0x1F
+CI_FIN = 0x10
+CI_SEQUENCE = 0x0F
+TPDU_HEADER = 2  # STSAP, DTSAP
+
+# Result of the last completed or failed frame (also the index into MbusReader.counts).
+OK = 0
+ERR_CHECKSUM = 1
+ERR_NO_STOP = 2  # the length does not land on the stop character (lost or extra bytes)
+ERR_FORMAT = 3  # the two L fields differ, the second start character is missing, or L is too small
+ERR_OVERSIZE = 4  # the joined message would not fit the buffer
+ERR_SEGMENT = 5  # a segment of a split APDU lost, repeated or out of order: the APDU is dropped
+ERR_NOT_DLMS = 6  # a valid frame whose CI field is not a DLMS segment (plain M-Bus data): skipped
+ERROR_NAMES = ("ok", "checksum_error", "no_stop_byte", "format_error", "oversize", "segment_lost",
+               "not_dlms")
+
+_SLICE_COPY = sys.implementation.name != "micropython"
+
+
+class MbusReader:
+    """Feed chunks with push(); when .ready, the joined APDU is buf[info_start:info_end].
+    Same interface as hdlc.HdlcReader, so hanport.HanReader can sit on either framer."""
+
+    ERROR_NAMES = ERROR_NAMES
+
+    def __init__(self, capacity=2048):
+        self.buf = bytearray(capacity)
+        self.capacity = capacity
+        self.counts = [0] * len(ERROR_NAMES)  # frames ok and each error, by result code
+        self.bytes_skipped = 0  # bytes dropped while hunting for a start character
+        self.resyncs = 0
+        self.segments = 0  # frames that carried a non-final segment
+        self.last_error = OK
+        self.ready = False
+        self.info_start = 0
+        self.info_end = 0
+        self.reset()
+
+    def reset(self):
+        self.base = 0  # end of the APDU bytes joined from earlier segments; the frame being read starts here
+        self.end = 0  # end of buffered bytes
+        self.need = 0  # length of the frame being read (L + 6) once its header checked out, 0 = not yet
+        self.next_seq = -1  # sequence number the next segment must carry, -1 = not assembling
+        self.ready = False
+
+    def push(self, data, pos=0, end=-1):
+        """Consume data[pos:end] until an APDU completes. Returns the index of the first byte not
+        consumed (== end when all were). Check .ready after each call."""
+        if end < 0:
+            end = len(data)
+        if self.ready:
+            self.ready = False
+            self.base = 0
+            self.end = 0
+        buf = self.buf
+        while pos < end:
+            fill = self.end
+            have = fill - self.base
+            if have == 0 and data[pos] != START:
+                self.bytes_skipped += 1
+                pos += 1
+                continue
+            want = self.need - have if self.need else HEADER_LEN - have
+            if want > end - pos:
+                want = end - pos
+            if _SLICE_COPY:
+                buf[fill : fill + want] = data[pos : pos + want]
+            else:
+                for k in range(want):
+                    buf[fill + k] = data[pos + k]
+            pos += want
+            self.end = fill + want
+            if self._advance():
+                return pos
+        return pos
+
+    def counters(self):
+        """Counter name -> count (allocates a dict)."""
+        d = {"frames_ok": self.counts[OK]}
+        for i in range(1, len(ERROR_NAMES)):
+            d[ERROR_NAMES[i]] = self.counts[i]
+        d["resyncs"] = self.resyncs
+        d["bytes_skipped"] = self.bytes_skipped
+        d["segments"] = self.segments
+        return d
+
+    # --- internals ---
+    def _fail(self, code):
+        """Drop the frame at self.base; rescan the bytes buffered after its start character."""
+        self.counts[code] += 1
+        self.last_error = code
+        self.resyncs += 1
+        buf = self.buf
+        base = self.base
+        i = base + 1
+        end = self.end
+        while i < end and buf[i] != START:
+            i += 1
+        self.bytes_skipped += i - base
+        n = end - i
+        for k in range(n):
+            buf[base + k] = buf[i + k]
+        self.end = base + n
+        self.need = 0
+
+    def _drop_apdu(self, code):
+        """Forget the segments joined so far (counted under code)."""
+        self.counts[code] += 1
+        self.last_error = code
+        self.next_seq = -1
+
+    def _advance(self):
+        """Check what is buffered from self.base; True when an APDU is ready."""
+        buf = self.buf
+        while True:
+            start = self.base
+            have = self.end - start
+            if have <= 0:
+                return False
+            if not self.need:
+                if have < HEADER_LEN:
+                    return False
+                n = buf[start + 1]
+                if buf[start + 2] != n or buf[start + 3] != START or n < MIN_L:
+                    self._fail(ERR_FORMAT)
+                    continue
+                if start + n + FRAME_OVERHEAD > self.capacity:
+                    if self.next_seq >= 0:
+                        self.next_seq = -1
+                    self._fail(ERR_OVERSIZE)
+                    continue
+                self.need = n + FRAME_OVERHEAD
+            need = self.need
+            if have < need:
+                return False
+            n = need - FRAME_OVERHEAD
+            if buf[start + need - 1] != STOP:
+                self._fail(ERR_NO_STOP)
+                continue
+            cs = 0
+            for i in range(start + HEADER_LEN, start + HEADER_LEN + n):
+                cs += buf[i]
+            if cs & 0xFF != buf[start + HEADER_LEN + n]:
+                self._fail(ERR_CHECKSUM)
+                continue
+            self.counts[OK] += 1
+            self.last_error = OK
+            self.need = 0
+            self.end = start  # the frame is consumed; its APDU bytes are copied down below
+            ci = buf[start + HEADER_LEN + 2]
+            if ci > CI_DLMS_MAX or n < MIN_L + TPDU_HEADER:
+                self.counts[ERR_NOT_DLMS] += 1
+                self.last_error = ERR_NOT_DLMS
+                continue
+            seq = ci & CI_SEQUENCE
+            if seq == 0:
+                if self.next_seq >= 0:
+                    self._drop_apdu(ERR_SEGMENT)  # the previous APDU never got its last segment
+                dst = 0
+            elif seq == self.next_seq:
+                dst = start
+            else:
+                if self.next_seq >= 0:
+                    self._drop_apdu(ERR_SEGMENT)
+                else:
+                    self.counts[ERR_SEGMENT] += 1
+                    self.last_error = ERR_SEGMENT
+                self.base = 0
+                self.end = 0
+                continue
+            src = start + HEADER_LEN + 3 + TPDU_HEADER
+            count = n - 3 - TPDU_HEADER
+            if _SLICE_COPY:
+                buf[dst : dst + count] = buf[src : src + count]
+            else:
+                for k in range(count):
+                    buf[dst + k] = buf[src + k]
+            self.base = dst + count
+            self.end = self.base
+            if not ci & CI_FIN:
+                self.segments += 1
+                self.next_seq = (seq + 1) & CI_SEQUENCE
+                continue
+            self.next_seq = -1
+            self.info_start = 0
+            self.info_end = self.base
+            self.ready = True
+            return True
+
+
+def build_frames(apdu, max_data=250 - 5, control=0x53, address=0xFF, stsap=0x01, dtsap=0x67):
+    """M-Bus long frames carrying apdu in DLMS segments of at most max_data APDU bytes each
+    (for tests and benchmarks; allocates). Defaults follow the Austrian meters' frames."""
+    out = bytearray()
+    n = len(apdu)
+    seq = 0
+    p = 0
+    while True:
+        piece = apdu[p : p + max_data]
+        p += len(piece)
+        last = p >= n
+        ci = (CI_FIN if last else 0) | (seq & CI_SEQUENCE)
+        body = bytes((control, address, ci, stsap, dtsap)) + bytes(piece)
+        out += bytes((START, len(body), len(body), START)) + body + bytes((sum(body) & 0xFF, STOP))
+        seq += 1
+        if last:
+            return bytes(out)
