@@ -94,6 +94,7 @@ class Walker:
         self.position = 0  # count of untagged values seen
         self.error = OK
         self.count = 0  # last A-XDR length read by _length()
+        self.stop = 0  # offset after the body of the last APDU decoded OK (trailing bytes: stop < end)
         self.capture_obis = [0] * MAX_CAPTURE_OBJECTS  # buffer offsets of a push list's OBIS codes
         self.stack = [0] * MAX_DEPTH  # elements left at each open nesting level
 
@@ -156,6 +157,7 @@ class Walker:
             p = self._element(p, 0)
         if p < 0:
             return self.error
+        self.stop = p
         if rd.n_items == 0:
             return ERR_EMPTY
         return OK

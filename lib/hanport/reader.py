@@ -1,6 +1,6 @@
 # The streaming HAN reader: bytes in (any chunk size), Readings out. Glues framing (hdlc),
 # APDU decoding (dlms) and meter mapping (meters) over one buffer, and keeps their counters.
-from hanport import dlms, hdlc, meters
+from hanport import dlms, envelope, hdlc, meters
 from hanport.reading import Reading
 
 
@@ -15,8 +15,13 @@ class HanReader:
     The same Reading object is refilled for every message: copy what you keep (as_dict()).
     """
 
-    def __init__(self, capacity=2048):
-        self.framer = hdlc.HdlcReader(capacity)
+    def __init__(self, capacity=2048, key=None, auth_key=None, framer=None):
+        """key, auth_key: the meter's AES-128 encryption and authentication keys (32 hex digits or
+        16 bytes) for ciphered APDUs (han-facts §3), never logged; framer: hdlc.HdlcReader(capacity)
+        by default, or mbus.MbusReader for meters that send M-Bus long frames."""
+        self.framer = framer if framer is not None else hdlc.HdlcReader(capacity)
+        self._frame_errors = getattr(self.framer, "ERROR_NAMES", hdlc.ERROR_NAMES)
+        self.envelope = envelope.Envelope(key, auth_key, capacity)  # block transfer, deciphering
         self.walker = dlms.Walker(meters.FIELD_BY_OBIS)
         self.reading = Reading()
         self.has_reading = False
@@ -33,15 +38,26 @@ class HanReader:
         pos = f.push(data, pos, end)
         self.has_reading = False
         if f.last_error and f.counts[0] == skipped:
-            self.last_error = hdlc.ERROR_NAMES[f.last_error]
+            self.last_error = self._frame_errors[f.last_error]
         if f.ready:
             self._decode(f.buf, f.info_start, f.info_end)
         return pos
 
     def _decode(self, buf, start, end):
+        env = self.envelope
+        code = env.open(buf, start, end)
+        if code:
+            if code != envelope.PENDING:
+                self.last_error = envelope.NAMES[code]
+            return
         rd = self.reading
         w = self.walker
-        code = w.decode_apdu(buf, start, end, rd)
+        code = w.decode_apdu(env.buf, env.start, env.end, rd)
+        if env.ciphered and not env.authenticated and (code or w.stop != env.end):
+            # decrypted without a tag to check, and not one whole valid APDU: the key is wrong
+            env.reject()
+            self.last_error = envelope.NAMES[envelope.ERR_WRONG_KEY]
+            return
         if code:
             self.apdu_errors[code] += 1
             self.last_error = dlms.RESULT_NAMES[code]
@@ -70,19 +86,20 @@ class HanReader:
             d["apdu_" + dlms.RESULT_NAMES[i]] = self.apdu_errors[i]
         for i in range(1, len(meters.MAP_NAMES)):
             d["map_" + meters.MAP_NAMES[i]] = self.map_problems[i]
+        d.update(self.envelope.counters())
         return d
 
 
-def decode_frame(data):
+def decode_frame(data, key=None, auth_key=None):
     """Decode one complete HDLC frame (flags included) to the canonical dict; None if invalid."""
-    r = HanReader(len(data) + 8)
+    r = HanReader(len(data) + 8, key, auth_key)
     for reading in r.feed(data):
         return reading.as_dict()
     return None
 
 
-def decode_apdu(data):
+def decode_apdu(data, key=None, auth_key=None):
     """Decode an LLC/APDU message without HDLC framing (E6 E7 00 0F ...) to the canonical dict."""
-    r = HanReader(8)
+    r = HanReader(8, key, auth_key)
     r._decode(data, 0, len(data))
     return r.reading.as_dict() if r.has_reading else None
