@@ -31,6 +31,7 @@ demo: setup
 ## bench: decoder speed vs amshan, allocations under MicroPython
 bench: setup
 	$(PY) tools/bench.py
+	$(PY) tools/bench_firmware.py
 
 ## umqtt: umqtt.simple for the firmware's host runs (PyPI sdist -> build/umqtt, sha256-checked)
 UMQTT := build/umqtt/simple.py

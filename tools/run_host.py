@@ -361,7 +361,10 @@ def main(argv=None):
     print("  open http://127.0.0.1:%d/ in a browser" % args.http_port)
     if mqtt_port:
         print("  mosquitto_sub -h 127.0.0.1 -p %d -t 'han/#' -t 'homeassistant/#' -v" % mqtt_port)
-    print("  admin token for POST /config: %s\n" % cfg["http"]["token"])
+    print("  admin token for POST /config: %s" % cfg["http"]["token"])
+    if args.parity == "auto" and line_parity == "N":
+        print("  (PARITY=auto: the app starts at 8E1 and switches to the Kamstrup's 8N1 after its 25 s trial)")
+    print()
     fw = None
     stopping = []
 
