@@ -88,7 +88,16 @@ class App:
         self.cfg, self.user_cfg, self.config_problems, self.config_found = config.load(config_path)
         set_secrets(config.secrets(self.cfg))
         self.node_id = self.cfg["mqtt"]["node_id"] or "han_" + "".join("%02x" % b for b in machine.unique_id())
-        self.reader = hanport.HanReader(2048)
+        m = self.cfg["meter"]
+        self.reader = hanport.HanReader(2048, key=m["key"] or None, auth_key=m["auth_key"] or None)
+        self.rawlog = None
+        try:  # the last raw frames for GET /raw (bug reports, docs/troubleshooting.md)
+            from hanport import rawlog
+
+            self.rawlog = rawlog.RawLog(clock_ms=uptime_ms)
+            self.reader.framer.tap = self.rawlog
+        except ImportError:
+            pass
         self.latest = Latest()
         self.seq = 0
         self.state_text = None  # the latest state message (MQTT payload; /data.json adds its age)

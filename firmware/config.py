@@ -20,6 +20,7 @@ DEFAULTS = {
     "wdt": {"enabled": True, "timeout_ms": 30000},
     "led": {"pin": -1, "active_low": False},
     "accounting": {"enabled": True},
+    "meter": {"key": "", "auth_key": ""},
 }
 
 # dotted key -> (kind, a, b): "str" length a..b, "secret" like str but never shown, "int" range a..b,
@@ -70,6 +71,8 @@ SCHEMA = {
     "led.pin": ("int", -1, 48),
     "led.active_low": ("bool", None, None),
     "accounting.enabled": ("bool", None, None),
+    "meter.key": ("secret", 0, 32),  # AES-128 keys from the grid company, for encrypted meters (hex)
+    "meter.auth_key": ("secret", 0, 32),
 }
 
 MASK = "********"
@@ -123,12 +126,21 @@ def check(key, value):
             return "%s: an MQTT topic without wildcards (+ #) and without empty levels" % key
     if key == "http.token" and value and len(value) < MIN_TOKEN_LEN:
         return "http.token: at least %d characters (or empty: settings cannot be changed)" % MIN_TOKEN_LEN
+    if key in ("meter.key", "meter.auth_key") and value and (len(value) != 32 or not _is_hex(value)):
+        return "%s: 32 hexadecimal digits (16 bytes) or empty" % key
     if key == "ap.password" and value and len(value) < MIN_AP_PASSWORD_LEN:
         return "ap.password: at least %d characters (or empty for an open setup network)" % MIN_AP_PASSWORD_LEN
     for ch in value:
         if ord(ch) < 0x20:
             return "%s: control characters are not allowed" % key
     return None
+
+
+def _is_hex(s):
+    for ch in s:
+        if ch not in "0123456789abcdefABCDEF":
+            return False
+    return True
 
 
 def _walk(user, prefix, out):

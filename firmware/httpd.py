@@ -29,6 +29,7 @@ ROUTES = {  # path -> allowed methods
     "/setup": ("GET", "HEAD"),
     "/config": ("GET", "HEAD", "POST"),
     "/restart": ("POST",),
+    "/raw": ("GET", "HEAD"),
 }
 JSON = "application/json"
 HTML = "text/html; charset=utf-8"
@@ -306,6 +307,10 @@ class Http:
             return 200, app.metrics_content_type, lines_pieces(app.metrics_lines()), ""
         if p == "/":
             return 200, HTML, pages.index(app), ""
+        if p == "/raw":
+            if app.rawlog is None:
+                return 404, TEXT, "no raw frame log in this build\n", ""
+            return 200, TEXT, app.rawlog.capture_text(), ""
         if p == "/setup":
             return 200, HTML, pages.setup(app), ""
         if p == "/config":

@@ -95,6 +95,14 @@ def test_page_and_setup_form(rig):
     assert code == 200 and body == b"" and int(headers["Content-Length"]) > 100
 
 
+def test_raw_frames_for_bug_reports(rig):
+    code, headers, body = rig.http("/raw")
+    assert code == 200 and headers["Content-Type"].startswith("text/plain")
+    lines = body.decode().splitlines()
+    assert lines[0].startswith("# hanport-capture v1")
+    assert any(line.endswith("# ok") and " 7e" in line for line in lines[1:])
+
+
 def _status_line(resp):
     return resp.split(b"\r\n", 1)[0]
 

@@ -50,6 +50,9 @@ def test_types_are_strict():
     assert config.check("http.token", "short") is not None
     assert config.check("http.token", "") is None
     assert config.check("wifi.ssid", "a\nb") is not None
+    assert config.check("meter.key", "00112233445566778899aabbccddeeff") is None
+    assert config.check("meter.key", "0011") is not None
+    assert config.check("meter.key", "zz112233445566778899aabbccddeeff") is not None
 
 
 def test_masked_hides_every_secret_and_keeps_empty_ones_empty():
