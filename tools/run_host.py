@@ -72,8 +72,9 @@ def stop(proc, timeout_s=5.0):
         proc.wait(timeout=timeout_s)
 
 
-def start_mosquitto(port, workdir, passwords=None, log_path=None):
-    """A private broker on 127.0.0.1:port; passwords {user: password} turns anonymous access off."""
+def start_mosquitto(port, workdir, passwords=None, log_path=None, tls=None):
+    """A private broker on 127.0.0.1:port; passwords {user: password} turns anonymous access off;
+    tls (port, certfile, keyfile) adds a TLS listener."""
     binary = mosquitto_binary()
     if binary is None:
         return None
@@ -91,6 +92,11 @@ def start_mosquitto(port, workdir, passwords=None, log_path=None):
         lines += ["allow_anonymous false", "password_file " + pwfile]
     else:
         lines.append("allow_anonymous true")
+    if tls:
+        lines += ["listener %d 127.0.0.1" % tls[0], "certfile " + tls[1], "keyfile " + tls[2],
+                  "allow_anonymous %s" % ("false" if passwords else "true")]
+        if passwords:
+            lines.append("password_file " + pwfile)
     with open(conf, "w") as f:
         f.write("\n".join(lines) + "\n")
     out = open(log_path or os.devnull, "ab")
