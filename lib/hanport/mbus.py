@@ -137,8 +137,13 @@ class MbusReader:
                     self._fail(ERR_FORMAT)
                     continue
                 if start + n + FRAME_OVERHEAD > self.capacity:
-                    if self.next_seq >= 0:
-                        self.next_seq = -1
+                    if start:  # the joined segments leave no room: drop them, keep this frame
+                        self._drop_apdu(ERR_OVERSIZE)
+                        for k in range(have):
+                            buf[k] = buf[start + k]
+                        self.base = 0
+                        self.end = have
+                        continue
                     self._fail(ERR_OVERSIZE)
                     continue
                 self.need = n + FRAME_OVERHEAD
@@ -165,12 +170,12 @@ class MbusReader:
                 self.last_error = ERR_NOT_DLMS
                 continue
             seq = ci & CI_SEQUENCE
-            if seq == 0:
+            if seq == self.next_seq:  # the next segment (the number wraps after 15)
+                dst = start
+            elif seq == 0:
                 if self.next_seq >= 0:
                     self._drop_apdu(ERR_SEGMENT)  # the previous APDU never got its last segment
                 dst = 0
-            elif seq == self.next_seq:
-                dst = start
             else:
                 if self.next_seq >= 0:
                     self._drop_apdu(ERR_SEGMENT)
