@@ -113,9 +113,9 @@ class Mqtt:
     # --- connection ---
     def _connect(self):
         m = self.cfg
-        user = m["user"] or None
+        user = m["user"].encode() if m["user"] else None  # bytes: umqtt sends len() as the length
         c = umqtt.MQTTClient(self.client_id.encode(), m["host"], m["port"], user=user,
-                             password=(m["password"] if user else None), keepalive=m["keepalive_s"],
+                             password=(m["password"].encode() if user else None), keepalive=m["keepalive_s"],
                              ssl=m["tls"], ssl_params={"server_hostname": m["host"]})
         c.set_callback(self._on_message)
         c.set_last_will(self.t_status, hass.PAYLOAD_OFFLINE.encode(), retain=True)

@@ -49,7 +49,10 @@ class Net:
             self.ap.active(True)
             pw = self.acfg["password"]
             if pw:
-                self.ap.config(essid=self.acfg["ssid"], password=pw, authmode=network.AUTH_WPA2_PSK)
+                try:
+                    self.ap.config(essid=self.acfg["ssid"], password=pw, authmode=network.AUTH_WPA2_PSK)
+                except (TypeError, ValueError):  # older ports name it `key`
+                    self.ap.config(essid=self.acfg["ssid"], key=pw, authmode=network.AUTH_WPA2_PSK)
             else:
                 self.ap.config(essid=self.acfg["ssid"], authmode=network.AUTH_OPEN)
             log("wifi", "setup access point '%s' up at %s (%s)" % (self.acfg["ssid"], self.ap.ifconfig()[0], reason))
