@@ -114,8 +114,11 @@ class P1Reader:
             pos += 1
             st = self.state
             if st == _LINE:
-                if b == SLASH and self.n == 0:  # a new telegram before this one ended
-                    self._error(ERR_TRUNCATED)
+                if b == SLASH and (self.n == 0 or self.lines == 0 or self.binary):
+                    # a new telegram: at a line start, inside the identification line (which holds
+                    # no "/"), or after binary bytes (the "/" before was noise)
+                    if self.lines and not self.binary:
+                        self._error(ERR_TRUNCATED)
                     self._begin()
                     continue
                 self.crc = (self.crc >> 8) ^ t[(self.crc ^ b) & 0xFF]
