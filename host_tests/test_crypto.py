@@ -79,3 +79,33 @@ def test_swiss_vectors_decrypt_identically_on_both_paths(backend):
         assert len(out) == 1
         env = r.envelope
         assert bytes(env.buf[env.start : env.end]).hex() == rec["decrypted_apdu_hex"]
+
+
+def test_decode_cli_detects_p1_and_decrypts_with_key(tmp_path):
+    """tools/decode.py FILE: P1 text and binary frames detected by themselves; --key decrypts."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cli = [sys.executable, os.path.join(root, "tools", "decode.py")]
+    with open(VECTORS + "/ndokter__dsmr_parser.json") as f:
+        text = [r for r in json.load(f) if r["id"] == "dsmr-parser-v4-2"][0]["text"]
+    p1_file = tmp_path / "p1.txt"
+    p1_file.write_bytes(text.encode())
+    p = subprocess.run(cli + [str(p1_file)], capture_output=True, text=True, check=True)
+    assert json.loads(p.stdout)["active_import_w"] == 2027
+    assert json.loads(p.stderr.splitlines()[-1])["protocol"] == "p1"
+    with open(VECTORS + "/scs__smartmeter-datacollector.json") as f:
+        rec = [r for r in json.load(f) if r["id"] == "scs-lg-e570-encrypted-valid-data"][0]
+    hex_file = tmp_path / "e570.hex"
+    hex_file.write_text(rec["hex"])
+    p = subprocess.run(cli + ["--hex", str(hex_file), "--key", rec["key_hex"], "--auth-key", "00" * 16],
+                       capture_output=True, text=True, check=True)
+    assert json.loads(p.stdout)["obis"]["0-0:42.0.0.255"] == "LGZ1030769231253"
+    assert rec["key_hex"] not in (p.stdout + p.stderr).lower()
+    p = subprocess.run(cli + ["--hex", str(hex_file)], capture_output=True, text=True, check=True)
+    counters = json.loads(p.stderr.splitlines()[-1])
+    assert p.stdout == "" and counters["protocol"] == "hdlc" and counters["apdu_encrypted"] == 1
+    p = subprocess.run(cli + ["--hex", str(hex_file), "--key", "abc"], capture_output=True, text=True)
+    assert p.returncode == 2 and "32 hex digits" in p.stderr

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 # Decode HAN-port bytes (capture file, stdin, hex text or a live serial port) to JSON Lines,
 # one canonical reading per valid frame; layer counters as a summary on stderr.
-"""usage: decode.py [--hex] [FILE|-]
+"""usage: decode.py [--hex] [--key HEX [--auth-key HEX]] [--protocol auto|hdlc|mbus|p1] [FILE|-]
        decode.py --serial /dev/ttyUSB0 [--baud 2400] [--parity E|N] [--count N]
        decode.py --accounting [--hex] FILE   (final energy-accounting state as one JSON object)
 
-Prints one JSON object per valid frame (README "Reading schema"); counters go to stderr.
+Prints one JSON object per valid frame or P1 telegram (README "Reading schema"); counters go to
+stderr. HDLC frames, M-Bus long frames and P1 telegrams are told apart by themselves (docs/protocols.md);
+--key/--auth-key decrypt and authenticate ciphered DLMS APDUs (the keys are never printed).
 FILE may be raw bytes, hex text (--hex), or a capture text file from tools/capture.py or the
 firmware's GET /raw (recognised by its '# hanport-capture' first line)."""
 import argparse
@@ -16,7 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
-from hanport import HanReader  # noqa: E402
+from hanport.autodetect import PROTOCOLS, AutoReader  # noqa: E402
 from hanport.rawlog import CAPTURE_HEADER  # noqa: E402
 from hanport.render import reading_json  # noqa: E402
 
@@ -91,9 +93,17 @@ def main(argv=None):
     ap.add_argument("--count", type=int, default=0, help="stop after N readings (0 = no limit)")
     ap.add_argument("--accounting", action="store_true",
                     help="replay through the energy accounting (docs/accounting.md); print its final state")
+    ap.add_argument("--key", metavar="HEX", help="AES-128 encryption key of ciphered meters (32 hex digits)")
+    ap.add_argument("--auth-key", metavar="HEX", help="AES-128 authentication key (32 hex digits)")
+    ap.add_argument("--protocol", choices=("auto",) + PROTOCOLS, default="auto",
+                    help="hdlc, mbus, p1, or auto (default): detected from the bytes")
     args = ap.parse_args(argv)
 
-    reader = HanReader()
+    try:
+        reader = AutoReader(None if args.protocol == "auto" else args.protocol, args.key, args.auth_key)
+    except ValueError as e:
+        print("decode.py: %s" % e, file=sys.stderr)
+        return 2
     acc = None
     if args.accounting:
         from hanport.accounting import Accounting
@@ -120,10 +130,20 @@ def main(argv=None):
         return 2
     except KeyboardInterrupt:
         pass
+    if reader.flush() and not (args.count and readings >= args.count):  # a P1 telegram cut after "!"
+        if acc is not None:
+            acc.update(reader.reading)
+        else:
+            out.write(reading_json(reader.reading) + "\n")
+        readings += 1
     if acc is not None:
         out.write(acc.state_json() + "\n")
     out.flush()
-    counters = reader.counters()
+    if reader.protocol is not None:  # the parser that found the frames: its counters, unprefixed
+        counters = reader.readers[reader.protocol].counters()
+        counters["protocol"] = reader.protocol
+    else:
+        counters = reader.counters()
     if reader.last_error:
         counters["last_error"] = reader.last_error
     print(json.dumps(counters), file=sys.stderr)

@@ -94,19 +94,26 @@ class AutoReader:
                 self.relocks += 1
                 self._start()  # the line changed (another meter, other settings): detect again
             return q
-        # detecting: every parser reads the bytes; the first one with a valid message wins
+        # detecting: every parser reads the bytes; the first one with a checked frame (FCS, checksum
+        # or CRC) wins, even if the frame gives no reading (ciphered without a key, foreign APDU)
         for k in range(len(readers)):
             r = readers[k]
             q = pos
             while q < end:
                 q = r.push(data, q, end)
-                if r.has_reading:
-                    self.protocol = self._names[k]
-                    self._names = (self._names[k],)
-                    self._readers = (r,)
-                    return self._got(r, q, pos)
+                if r.has_reading or (self._names[k] != P1 and r.framer.counts[0]):
+                    self._lock(k)
+                    if r.has_reading:
+                        return self._got(r, q, pos)
+                    self.stale += q - pos
+                    return q
         self.stale += end - pos
         return end
+
+    def _lock(self, k):
+        self.protocol = self._names[k]
+        self._names = (self._names[k],)
+        self._readers = (self._readers[k],)
 
     def _got(self, r, q, pos):
         self.stale = 0
@@ -121,9 +128,7 @@ class AutoReader:
         for k in range(len(self._readers)):
             r = self._readers[k]
             if self._names[k] == P1 and r.flush():
-                self.protocol = P1
-                self._names = (P1,)
-                self._readers = (r,)
+                self._lock(k)
                 self._got(r, 0, 0)
                 return True
         return False
