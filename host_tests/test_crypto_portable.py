@@ -214,3 +214,36 @@ def test_keys_are_parsed_and_never_shown():
     for secret in (KEY, AUTH_KEY, KEY.upper(), AUTH_KEY.upper()):
         assert secret not in shown.lower()
     assert "key=set" in repr(r.envelope)
+
+
+def test_decrypting_reader_allocates_nothing_in_steady_state():
+    """MicroPython only (heap_lock): ciphered frames (tag checked, and block transfer + keystream
+    only) decode without one allocation once the reader is warm. A no-op on CPython."""
+    try:
+        import micropython
+    except ImportError:
+        return
+    from hanvectors import frame_info
+
+    rec = _scs("scs-lg-e570-encrypted-valid-data")
+    info = frame_info(norwegian_frames()[-1])
+    cases = ((_cipher_frame(info, 0x30), KEY, AUTH_KEY), (unhex(rec["hex"]), rec["key_hex"], None))
+    for data, key, auth in cases:
+        r = HanReader(2048, key, auth)
+        n = len(data)
+        for _ in range(2):  # warm up: the block-transfer buffer is made on first use
+            pos = 0
+            while pos < n:
+                pos = r.push(data, pos, n)
+        got = 0
+        micropython.heap_lock()
+        try:
+            for _ in range(3):
+                pos = 0
+                while pos < n:
+                    pos = r.push(data, pos, n)
+                    if r.has_reading:
+                        got += 1
+        finally:
+            micropython.heap_unlock()
+        assert got == 3
