@@ -202,7 +202,7 @@ def test_keys_are_parsed_and_never_shown():
     assert gcm.parse_key(KEY) == unhex(KEY)
     assert gcm.parse_key("0x" + KEY.upper()) == unhex(KEY)
     assert gcm.parse_key(unhex(KEY)) == unhex(KEY)
-    assert gcm.parse_key(None) is None
+    assert gcm.parse_key(None) is None and gcm.parse_key("") is None
     for bad in ("00", KEY + "00", "zz" + KEY[2:], b"\x00" * 15):
         try:
             gcm.parse_key(bad)

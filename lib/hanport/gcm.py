@@ -416,9 +416,9 @@ def new(key, backend=None):
 
 
 def parse_key(key):
-    """A key given as 32 hex digits (str or bytes) or 16 raw bytes -> 16 bytes; None stays None.
-    Raises ValueError for anything else (a configuration error, reported once at start-up)."""
-    if key is None:
+    """A key given as 32 hex digits (str or bytes) or 16 raw bytes -> 16 bytes; None and "" (not
+    configured) give None. Raises ValueError for anything else (a configuration error)."""
+    if key is None or len(key) == 0:
         return None
     if isinstance(key, str):
         key = key.strip()
