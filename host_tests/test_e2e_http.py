@@ -82,6 +82,9 @@ def test_metrics_exposition(rig):
     assert 'han_current_amperes{phase="l2"}' not in samples  # Aidon 6525 sends no IL2
     assert samples["han_up"] == "1"
     assert int(samples['han_decoder_events_total{event="frames_ok"}']) >= 5
+    diagnosis = [k for k, v in samples.items() if k.startswith("han_uart_line_diagnosis{") and v == "1"]
+    assert len(diagnosis) == 1 and diagnosis[0] in ('han_uart_line_diagnosis{diagnosis="ok"}',
+                                                    'han_uart_line_diagnosis{diagnosis="starting"}')
 
 
 def test_page_and_setup_form(rig):
