@@ -75,10 +75,16 @@ class Envelope:
         self.authenticated = False  # ... and its tag matched
         self.security = 0  # security control byte of the last ciphered APDU
         self.system_title = bytearray(SYSTEM_TITLE_LEN)  # of the last ciphered APDU
-        self.frame_counter = 0
 
     def __repr__(self):
         return "<Envelope key=%s auth_key=%s>" % ("set" if self._gcm else "none", "set" if self._aad else "none")
+
+    @property
+    def frame_counter(self):
+        """Invocation (frame) counter of the last ciphered APDU (an int made on demand: it may not
+        fit a small int on a 32-bit port, and the decode path allocates nothing)."""
+        iv = self._iv
+        return (iv[8] << 24) | (iv[9] << 16) | (iv[10] << 8) | iv[11]
 
     @property
     def has_key(self):
@@ -222,7 +228,6 @@ class Envelope:
         for i in range(FRAME_COUNTER_LEN):
             iv[SYSTEM_TITLE_LEN + i] = buf[fc + i]
         self.security = sc
-        self.frame_counter = (buf[fc] << 24) | (buf[fc + 1] << 16) | (buf[fc + 2] << 8) | buf[fc + 3]
         g = self._gcm
         aad = self._aad
         if sc & SC_AUTH and aad is not None:
