@@ -81,6 +81,23 @@ def load_accounting(path="accounting"):
         return None
 
 
+def make_reader(m):
+    """The decoder for meter.protocol: HDLC frames (Norway), M-Bus long frames (Austria), P1/DSMR
+    telegrams (Sweden, Netherlands, Belgium: set uart.baud 115200). Keys decrypt ciphered DLMS."""
+    key = m["key"] or None
+    auth_key = m["auth_key"] or None
+    if m["protocol"] == "p1":
+        from hanport.p1 import P1Reader
+
+        return P1Reader()
+    framer = None
+    if m["protocol"] == "mbus":
+        from hanport.mbus import MbusReader
+
+        framer = MbusReader(2048)
+    return hanport.HanReader(2048, key=key, auth_key=auth_key, framer=framer)
+
+
 class App:
     def __init__(self, config_path="config.json"):
         self.version = VERSION
@@ -88,16 +105,16 @@ class App:
         self.cfg, self.user_cfg, self.config_problems, self.config_found = config.load(config_path)
         set_secrets(config.secrets(self.cfg))
         self.node_id = self.cfg["mqtt"]["node_id"] or "han_" + "".join("%02x" % b for b in machine.unique_id())
-        m = self.cfg["meter"]
-        self.reader = hanport.HanReader(2048, key=m["key"] or None, auth_key=m["auth_key"] or None)
+        self.reader = make_reader(self.cfg["meter"])
         self.rawlog = None
-        try:  # the last raw frames for GET /raw (bug reports, docs/troubleshooting.md)
-            from hanport import rawlog
+        if self.cfg["meter"]["protocol"] == "hdlc":
+            try:  # the last raw frames for GET /raw (bug reports, docs/troubleshooting.md)
+                from hanport import rawlog
 
-            self.rawlog = rawlog.RawLog(clock_ms=uptime_ms)
-            self.reader.framer.tap = self.rawlog
-        except ImportError:
-            pass
+                self.rawlog = rawlog.RawLog(clock_ms=uptime_ms)
+                self.reader.framer.tap = self.rawlog
+            except ImportError:
+                pass
         self.latest = Latest()
         self.seq = 0
         self.state_text = None  # the latest state message (MQTT payload; /data.json adds its age)

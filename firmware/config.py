@@ -20,7 +20,7 @@ DEFAULTS = {
     "wdt": {"enabled": True, "timeout_ms": 30000},
     "led": {"pin": -1, "active_low": False},
     "accounting": {"enabled": True},
-    "meter": {"key": "", "auth_key": ""},
+    "meter": {"protocol": "hdlc", "key": "", "auth_key": ""},
 }
 
 # dotted key -> (kind, a, b): "str" length a..b, "secret" like str but never shown, "int" range a..b,
@@ -71,6 +71,7 @@ SCHEMA = {
     "led.pin": ("int", -1, 48),
     "led.active_low": ("bool", None, None),
     "accounting.enabled": ("bool", None, None),
+    "meter.protocol": ("choice", ("hdlc", "mbus", "p1"), None),  # HDLC (Norway), M-Bus long frames, DSMR P1
     "meter.key": ("secret", 0, 32),  # AES-128 keys from the grid company, for encrypted meters (hex)
     "meter.auth_key": ("secret", 0, 32),
 }

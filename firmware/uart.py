@@ -8,6 +8,14 @@ from machine import UART
 
 from hanport import diagnose
 
+
+def frame_counts(reader):
+    """[messages with valid checks, check errors...] of the reader's framing layer: the HDLC or
+    M-Bus framer of a HanReader, or a P1Reader's own telegram counters."""
+    framer = getattr(reader, "framer", None)
+    return framer.counts if framer is not None else reader.counts
+
+
 CHUNK_BYTES = 256  # one readinto; the UART driver's rxbuf (config uart.rxbuf) holds the rest
 
 
@@ -47,7 +55,7 @@ class UartTask:
         self.open()
         app = self.app
         reader = app.reader
-        counts = reader.framer.counts
+        counts = frame_counts(reader)
         buf = self.buf
         auto = self.auto
         while True:
@@ -70,7 +78,7 @@ class UartTask:
 
     def tick(self, now_ms):
         """Once a second (app ticker): line diagnosis, also when no byte arrives at all."""
-        c = self.app.reader.framer.counts
+        c = frame_counts(self.app.reader)
         self.monitor.update(now_ms, self.bytes, c[0], c[1] + c[2], self.app.reader.readings)
 
     def status(self):

@@ -1,0 +1,74 @@
+# The firmware with meter.protocol = p1 or mbus (issue 6 in the device): a DSMR telegram capture and
+# the encrypted Austrian M-Bus sample fed as the UART; /data.json must equal the library's decoding.
+import json
+import os
+import sys
+import time
+import urllib.request
+
+from hanvectors import unhex
+from test_mbus_portable import EVN, EVN_KEY
+
+from hanport import HanReader, mbus
+from hanport.p1 import P1Reader
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import run_host  # noqa: E402
+
+
+def _telegram(vid):
+    with open(os.path.join(ROOT, "host_tests", "vectors", "ndokter__dsmr_parser.json")) as f:
+        return [r for r in json.load(f) if r["id"] == vid][0]["text"].encode()
+
+
+def _expected(reader, data):
+    got = None
+    for rd in reader.feed(data):
+        got = rd.as_dict()
+    return got
+
+
+def _run(tmp_path, data, parity, overrides, wait_for):
+    cap = str(tmp_path / "capture.bin")
+    with open(cap, "wb") as f:
+        f.write(data)
+    http_port = run_host.free_port()
+    cfg = run_host.host_config(http_port, None, parity, overrides=overrides)
+    fw = run_host.start_firmware(str(tmp_path / "flash"), cfg, "file:" + cap, "512K", parity,
+                                 {"HAN_UART_SPEED": "0"}, str(tmp_path / "fw.log"))
+    try:
+        assert run_host.wait_port(http_port, 20, fw)
+        deadline = time.monotonic() + 30
+        while True:
+            st = json.loads(urllib.request.urlopen("http://127.0.0.1:%d/status" % http_port, timeout=10).read())
+            if st["readings"] >= wait_for or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        body = urllib.request.urlopen("http://127.0.0.1:%d/data.json" % http_port, timeout=10).read()
+        return st, json.loads(body)
+    finally:
+        run_host.stop(fw)
+
+
+def _core(d):
+    return {k: v for k, v in d.items() if k not in ("age_ms", "seq", "received")}
+
+
+def test_p1_telegrams_through_the_firmware(tmp_path):
+    telegram = _telegram("dsmr-parser-v5")
+    want = _expected(P1Reader(), telegram * 2)
+    assert want and "active_import_kwh" in want
+    st, got = _run(tmp_path, telegram * 3, "N", {"meter.protocol": "p1", "uart.baud": 115200}, 3)
+    assert st["readings"] == 3 and st["task_crashes"] == {}, st
+    assert _core(got) == want
+
+
+def test_encrypted_mbus_through_the_firmware(tmp_path):
+    data = unhex("".join(EVN.split()))
+    want = _expected(HanReader(2048, EVN_KEY, None, mbus.MbusReader(2048)), data)
+    assert want and "active_import_kwh" in want
+    st, got = _run(tmp_path, data * 3, "E", {"meter.protocol": "mbus", "meter.key": EVN_KEY}, 3)
+    assert st["readings"] == 3 and st["task_crashes"] == {}, st
+    assert _core(got) == want
+    assert EVN_KEY not in json.dumps(st) and EVN_KEY.lower() not in json.dumps(st)
