@@ -403,3 +403,19 @@ def test_resync_at_the_end_of_a_full_buffer():
     assert out == decode_all(good)[0]
     out, r = decode_all(b"\x7e" + body + b"\x05" + bytes(40), 0, capacity=32)
     assert len(r.framer.buf) == 32 and out == []
+
+
+def test_leading_bare_datetime_is_the_clock_not_a_list_id():
+    """The Austrian EVN sample's body starts with a bare 12-byte COSEM date-time (07 E5 09 1B ...,
+    2021-09-27 09:47:15 by the bytes): it is the meter time, and no manufacturer is guessed."""
+    from test_mbus_portable import EVN, EVN_KEY
+
+    from hanport import mbus
+
+    r = HanReader(2048, EVN_KEY, None, mbus.MbusReader(2048))
+    got = [rd.as_dict() for rd in r.feed(unhex("".join(EVN.split())))]
+    assert len(got) == 1
+    d = got[0]
+    assert d["meter_time"] == "2021-09-27T09:47:15"
+    assert "list_version" not in d and "meter_manufacturer" not in d
+    assert d["obis"]["0-0:1.0.0.255"] == "2021-09-27T09:47:15"

@@ -120,7 +120,8 @@ LANDIS_GYR = Meter("Landis+Gyr", b"EMBRIQ", None)  # E350, Aidon-like layout
 GENERIC = Meter(None, b"", None)  # unknown meter: values by OBIS code, scaled only if the frame says
 
 METERS = (AIDON, KAMSTRUP_CT, KAMSTRUP, KAIFA, LANDIS_GYR)
-# Lists that carry no identifier: Kaifa list 1 (one bare value), Aidon list 1 (tagged, with scaler)
+# Lists that carry no identifier: Kaifa list 1 (one bare value), Aidon list 1 and the Swedish Aidon list
+# (OBIS-tagged structures with scalers from the first value on); anything else stays unnamed
 ANONYMOUS_POSITIONAL = KAIFA
 ANONYMOUS_TAGGED = AIDON
 
@@ -138,6 +139,17 @@ def _starts_with(pool, offset, length, prefix):
         return False
     for k in range(n):
         if pool[offset + k] != prefix[k]:
+            return False
+    return True
+
+
+def _printable(rd, i):
+    """True when string item i is printable ASCII (a list identifier, not binary like a date-time)."""
+    pool = rd.pool
+    o = rd.item_value[i]
+    for k in range(o, o + rd.item_len[i]):
+        b = pool[k]
+        if b < 0x20 or b > 0x7E:
             return False
     return True
 
@@ -186,8 +198,9 @@ def _name_by_position(rd, obis, layout_codes):
 def identify(rd, positional):
     """Pick the Meter for a decoded body (list identifier first, then layout)."""
     pool = rd.pool
-    if rd.n_items and rd.item_kind[0] == R.KIND_STR and not rd.item_tagged[0] and rd.item_position[0] == 0:
-        lid = 0  # bare leading string: Kamstrup list id, Kaifa list id
+    if (rd.n_items and rd.item_kind[0] == R.KIND_STR and not rd.item_tagged[0] and rd.item_position[0] == 0
+            and _printable(rd, 0)):
+        lid = 0  # bare leading text: Kamstrup list id, Kaifa list id
     else:
         lid = _text_item(rd, TEXT_BASE + R.T_LIST_VERSION)
     if lid >= 0:
@@ -204,9 +217,12 @@ def identify(rd, positional):
         return GENERIC
     if positional:
         return ANONYMOUS_POSITIONAL if rd.element_count == 1 else GENERIC
-    for i in range(rd.n_items):
-        if rd.item_has_scaler[i]:
-            return ANONYMOUS_TAGGED
+    if rd.n_items and rd.item_tagged[0] == 1:
+        # Aidon's identifier-less lists (list 1, Swedish list): every value in its own
+        # {OBIS, value, {scaler, unit}} structure from the first one on
+        for i in range(rd.n_items):
+            if rd.item_has_scaler[i]:
+                return ANONYMOUS_TAGGED
     return GENERIC
 
 
@@ -216,8 +232,12 @@ def map_reading(rd, positional):
     result = MAP_OK
     n = rd.n_items
     if not positional and n and not rd.item_tagged[0] and rd.item_kind[0] == R.KIND_STR:
-        _set_obis(rd, 0, LIST_VERSION)  # Kamstrup: the list id comes first, without its OBIS code
-        rd.item_code[0] = TEXT_BASE + R.T_LIST_VERSION
+        if _printable(rd, 0):
+            _set_obis(rd, 0, LIST_VERSION)  # Kamstrup: the list id comes first, without its OBIS code
+            rd.item_code[0] = TEXT_BASE + R.T_LIST_VERSION
+        elif rd.item_len[0] == 12:
+            _set_obis(rd, 0, CLOCK)  # EVN, L+G E450: the body starts with a bare COSEM date-time
+            rd.item_code[0] = CODE_CLOCK
     meter = identify(rd, positional)
     rd.manufacturer = meter.manufacturer
     if positional:
