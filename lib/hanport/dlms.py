@@ -1,11 +1,7 @@
 # DLMS/COSEM layer: LLC header, data-notification APDU and its A-XDR body (han-facts §3),
 # walked in place over (buf, start, end) into the items of a Reading, without allocating.
-import sys
-
 from hanport import reading as R
-
-# MicroPython: copy byte by byte (a slice would allocate); CPython: slices are faster.
-_SLICE_COPY = sys.implementation.name != "micropython"
+from hanport.buffers import copy
 
 # --- APDU tags (IEC 62056-5-3) ---
 LLC_DST = 0xE6  # LLC header E6 E7 00 (command) / E6 E6 00 (response), han-facts §2
@@ -184,13 +180,7 @@ class Walker:
         o = rd.pool_used
         if o + n > len(rd.pool):
             return -2
-        if _SLICE_COPY:
-            rd.pool[o : o + n] = self.buf[p : p + n]
-        else:
-            pool = rd.pool
-            buf = self.buf
-            for k in range(n):
-                pool[o + k] = buf[p + k]
+        copy(rd.pool, o, self.buf, p, n)
         rd.pool_used = o + n
         return o
 
@@ -369,12 +359,7 @@ class Walker:
             rd.item_has_scaler[i] = 0  # item_scaler/item_unit are read only when this is set
             if pending >= 0:
                 o = 6 * i
-                if _SLICE_COPY:
-                    rd.item_obis[o : o + 6] = buf[pending : pending + 6]
-                else:
-                    ob = rd.item_obis
-                    for k in range(6):
-                        ob[o + k] = buf[pending + k]
+                copy(rd.item_obis, o, buf, pending, 6)
                 rd.item_tagged[i] = 1
                 rd.item_position[i] = 255
                 # canonical code now, while the OBIS bytes are at hand (key: see meters.obis_key)

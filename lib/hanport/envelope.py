@@ -1,8 +1,7 @@
 # DLMS envelopes around a data-notification: general-block-transfer reassembly and general-glo/ded
 # ciphering (AES-128-GCM), unwrapped in place into (buf, start, end) before the A-XDR walk (dlms.py).
-import sys
-
 from hanport import gcm
+from hanport.buffers import copy
 
 # --- APDU tags (IEC 62056-5-3 / DLMS Green Book, xDLMS APDUs) ---
 LLC_DST = 0xE6  # LLC header E6 E7 00 / E6 E6 00 (han-facts §2)
@@ -38,7 +37,6 @@ ERR_BLOCK_OVERSIZE = 7  # reassembled blocks larger than the buffer
 NAMES = ("ok", "pending", "auth_failed", "wrong_key", "security_unsupported", "cipher_truncated",
          "block_sequence", "block_oversize")
 
-_SLICE_COPY = sys.implementation.name != "micropython"
 
 
 class Envelope:
@@ -173,11 +171,7 @@ class Envelope:
             self._next_block = 0
             return self._error(ERR_BLOCK_OVERSIZE)
         dst = self._blocks
-        if _SLICE_COPY:
-            dst[fill : fill + n] = buf[q : q + n]
-        else:
-            for i in range(n):
-                dst[fill + i] = buf[q + i]
+        copy(dst, fill, buf, q, n)
         self._fill = fill + n
         self.blocks += 1
         if not control & GBT_LAST:

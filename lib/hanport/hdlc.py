@@ -1,7 +1,6 @@
 # HDLC frame type 3 (IEC 62056-46) stream reader: hunts flags, checks HCS/FCS, joins segments.
 # One preallocated buffer; a complete message is handed on as (buf, info_start, info_end).
-import sys
-
+from hanport.buffers import copy, counter_dict
 from hanport.crc import crc16_x25
 
 FLAG = 0x7E  # han-facts §2: opening/closing flag, may be shared by two frames
@@ -21,8 +20,6 @@ ERR_NO_END_FLAG = 5  # length field does not land on a closing flag (lost or ext
 ERR_SEGMENT = 6  # a segmented message lost one of its parts
 ERROR_NAMES = ("ok", "hcs_error", "fcs_error", "oversize", "format_error", "no_end_flag", "segment_lost")
 
-# MicroPython: copy byte by byte (a slice would allocate); CPython: slices are faster.
-_SLICE_COPY = sys.implementation.name != "micropython"
 
 
 class HdlcReader:
@@ -102,11 +99,7 @@ class HdlcReader:
                 if fill + want > self.capacity:  # assembled segments leave no room at all
                     self._fail(ERR_OVERSIZE)
                     continue
-            if _SLICE_COPY:
-                buf[fill : fill + want] = data[pos : pos + want]
-            else:
-                for k in range(want):
-                    buf[fill + k] = data[pos + k]
+            copy(buf, fill, data, pos, want)
             pos += want
             self.end = fill + want
             if self._advance():
@@ -115,13 +108,9 @@ class HdlcReader:
 
     def counters(self):
         """Counter name -> count (allocates a dict)."""
-        d = {"frames_ok": self.counts[OK]}
-        for i in range(1, len(ERROR_NAMES)):
-            d[ERROR_NAMES[i]] = self.counts[i]
-        d["resyncs"] = self.resyncs
-        d["bytes_skipped"] = self.bytes_skipped
-        d["segments"] = self.segments
-        return d
+        return counter_dict(self.counts, ERROR_NAMES, (("resyncs", self.resyncs),
+                                                       ("bytes_skipped", self.bytes_skipped),
+                                                       ("segments", self.segments)))
 
     # --- internals ---
     def _release(self):
@@ -164,11 +153,7 @@ class HdlcReader:
         src = self.start
         dst = self.base
         n = self.end - src
-        if _SLICE_COPY:
-            buf[dst : dst + n] = buf[src : src + n]
-        else:
-            for k in range(n):
-                buf[dst + k] = buf[src + k]
+        copy(buf, dst, buf, src, n)
         self.start = dst
         self.end = dst + n
 
@@ -258,11 +243,7 @@ class HdlcReader:
                 # append this frame's information to the earlier segments, in place
                 dst = self.base
                 n = i1 - i0
-                if _SLICE_COPY:
-                    buf[dst : dst + n] = buf[i0:i1]
-                else:
-                    for k in range(n):
-                        buf[dst + k] = buf[i0 + k]
+                copy(buf, dst, buf, i0, n)
                 self.base = dst + n
                 if segmented:
                     self.start = stop  # the closing flag opens the next segment

@@ -1,6 +1,6 @@
 # M-Bus long-frame stream reader (EN 13757-2): 68 L L 68 C A CI data CS 16, checksum checked; DLMS
 # APDUs split over several frames (CI 0x00-0x1F, IEC 62056-7-3) joined in one preallocated buffer.
-import sys
+from hanport.buffers import copy, counter_dict
 
 START = 0x68  # long frame start character (EN 13757-2 §5)
 STOP = 0x16  # stop character
@@ -26,7 +26,6 @@ ERR_NOT_DLMS = 6  # a valid frame whose CI field is not a DLMS segment (plain M-
 ERROR_NAMES = ("ok", "checksum_error", "no_stop_byte", "format_error", "oversize", "segment_lost",
                "not_dlms")
 
-_SLICE_COPY = sys.implementation.name != "micropython"
 
 
 class MbusReader:
@@ -75,11 +74,7 @@ class MbusReader:
             want = self.need - have if self.need else HEADER_LEN - have
             if want > end - pos:
                 want = end - pos
-            if _SLICE_COPY:
-                buf[fill : fill + want] = data[pos : pos + want]
-            else:
-                for k in range(want):
-                    buf[fill + k] = data[pos + k]
+            copy(buf, fill, data, pos, want)
             pos += want
             self.end = fill + want
             if self._advance():
@@ -88,13 +83,9 @@ class MbusReader:
 
     def counters(self):
         """Counter name -> count (allocates a dict)."""
-        d = {"frames_ok": self.counts[OK]}
-        for i in range(1, len(ERROR_NAMES)):
-            d[ERROR_NAMES[i]] = self.counts[i]
-        d["resyncs"] = self.resyncs
-        d["bytes_skipped"] = self.bytes_skipped
-        d["segments"] = self.segments
-        return d
+        return counter_dict(self.counts, ERROR_NAMES, (("resyncs", self.resyncs),
+                                                       ("bytes_skipped", self.bytes_skipped),
+                                                       ("segments", self.segments)))
 
     # --- internals ---
     def _fail(self, code):
@@ -187,11 +178,7 @@ class MbusReader:
                 continue
             src = start + HEADER_LEN + 3 + TPDU_HEADER
             count = n - 3 - TPDU_HEADER
-            if _SLICE_COPY:
-                buf[dst : dst + count] = buf[src : src + count]
-            else:
-                for k in range(count):
-                    buf[dst + k] = buf[src + k]
+            copy(buf, dst, buf, src, count)
             self.base = dst + count
             self.end = self.base
             if not ci & CI_FIN:

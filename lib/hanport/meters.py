@@ -1,10 +1,7 @@
 # Meter knowledge as data: which OBIS code is which canonical field, each meter's fixed scalers
 # and positional layouts (han-facts §4); map() applies them to a decoded Reading in place.
-import sys
-
 from hanport import reading as R
-
-_SLICE_COPY = sys.implementation.name != "micropython"  # see hdlc.py
+from hanport.buffers import SLICE_COPY, copy
 
 # --- OBIS codes (A B C D E F) of han-facts §4 ---
 LIST_VERSION = b"\x01\x01\x00\x02\x81\xff"  # 1-1:0.2.129.255
@@ -167,18 +164,14 @@ def _text_item(rd, code):
 def _set_obis(rd, i, code):
     o = 6 * i
     ob = rd.item_obis
-    if _SLICE_COPY:
-        ob[o : o + 6] = code
-    else:
-        for k in range(6):
-            ob[o + k] = code[k]
+    copy(ob, o, code, 0, 6)
     rd.item_tagged[i] = 2
 
 
 def _name_by_position(rd, obis, layout_codes):
     """Give each untagged item the OBIS code and canonical code of its position in the layout."""
     n = rd.n_items
-    if _SLICE_COPY and n == len(layout_codes):  # CPython, no null slots: positions 0..n-1
+    if SLICE_COPY and n == len(layout_codes):  # CPython, no null slots: positions 0..n-1
         rd.item_obis[0 : 6 * n] = obis
         rd.item_code[0:n] = layout_codes
         rd.item_tagged[0:n] = b"\x02" * n
