@@ -1,6 +1,5 @@
 # DLMS envelopes around a data-notification: general-block-transfer reassembly and general-glo/ded
 # ciphering (AES-128-GCM), unwrapped in place into (buf, start, end) before the A-XDR walk (dlms.py).
-from hanport import gcm
 from hanport.buffers import copy
 
 # --- APDU tags (IEC 62056-5-3 / DLMS Green Book, xDLMS APDUs) ---
@@ -47,15 +46,20 @@ class Envelope:
     readable attribute and never appear in repr() or counters."""
 
     def __init__(self, key=None, auth_key=None, capacity=2048, backend=None):
-        k = gcm.parse_key(key)
-        a = gcm.parse_key(auth_key)
-        self._gcm = gcm.new(k, backend) if k is not None else None
+        self._gcm = None
         self._aad = None  # SC || AK, the additional authenticated data of suite 0/1
-        if a is not None:
-            self._aad = bytearray(1 + gcm.KEY_LEN)
-            for i in range(gcm.KEY_LEN):
-                self._aad[1 + i] = a[i]
-        self._iv = bytearray(gcm.IV_LEN)
+        self._iv = None
+        if key or auth_key:  # AES-GCM is loaded only for meters that encrypt (saves RAM otherwise)
+            from hanport import gcm
+
+            k = gcm.parse_key(key)
+            a = gcm.parse_key(auth_key)
+            self._gcm = gcm.new(k, backend) if k is not None else None
+            if a is not None:
+                self._aad = bytearray(1 + gcm.KEY_LEN)
+                for i in range(gcm.KEY_LEN):
+                    self._aad[1 + i] = a[i]
+            self._iv = bytearray(gcm.IV_LEN)
         self.capacity = capacity
         self._blocks = None  # reassembly buffer, allocated with the first block transfer
         self._fill = 0
@@ -82,6 +86,8 @@ class Envelope:
         """Invocation (frame) counter of the last ciphered APDU (an int made on demand: it may not
         fit a small int on a 32-bit port, and the decode path allocates nothing)."""
         iv = self._iv
+        if iv is None:
+            return None  # no key configured: nothing was deciphered
         return (iv[8] << 24) | (iv[9] << 16) | (iv[10] << 8) | iv[11]
 
     @property
@@ -248,6 +254,8 @@ def encrypt_apdu(apdu, key, system_title, frame_counter, security=SC_AUTH | SC_E
                  tag=GENERAL_GLO_CIPHERING, backend=None):
     """The general-glo-ciphering APDU of a plain APDU (for tests and benchmarks; allocates).
     With SC_AUTH the tag needs auth_key (AAD = SC || AK)."""
+    from hanport import gcm
+
     g = gcm.new(gcm.parse_key(key), backend)
     iv = bytes(system_title) + bytes(
         ((frame_counter >> 24) & 0xFF, (frame_counter >> 16) & 0xFF, (frame_counter >> 8) & 0xFF,
