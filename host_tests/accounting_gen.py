@@ -236,7 +236,7 @@ class Meter:
 NORMAL = "normal"
 DROP = "drop"  # nothing (a lost or missing hourly list)
 REPEAT = "repeat"  # the previous hourly list again (han-facts §4, Aidon)
-BACK = "back"  # import register below the previous list's
+BACK = "back"  # import register below any list of the last two days (a plausible value would go unseen)
 JUMP = "jump"  # import register far too high (implausible)
 UP = "up"  # import register too high but plausible; the next two lists are below it
 
@@ -254,7 +254,7 @@ def frames(meter, start_h, end_h, events, list2_per_hour=QUARTERS):
         elif ev == REPEAT:
             data = prev
         elif ev == BACK:
-            data = meter.list3(h, imp=meter.registers(h - 1)[0] - 123)
+            data = meter.list3(h, imp=meter.registers(max(meter.start_h, h - 48))[0] - 123)
         elif ev == JUMP:
             data = meter.list3(h, imp=meter.registers(h)[0] + 20000000)
         elif ev == UP:

@@ -200,7 +200,7 @@ def test_meter_swap_without_id_change_reanchors():
     c = dev.acc.counts
     assert c[C_REJ_BACKWARDS] == 3 and c[C_REANCHORS] == 1
     hours = [(u // 3600 - h, i) for u, i, _, _ in dev.acc.hours()]
-    assert hours == [(0, 1000), (1, 1300), (3, 1300), (4, 1700), (5, 1800)]
+    assert hours == [(0, 1000), (1, 1300), (4, 1700), (5, 1800)]  # the first list after the swap not trusted
 
 
 def test_meter_id_change_starts_over():

@@ -21,10 +21,11 @@ DEFAULT_TOP_DAYS = 3  # the month's value is the mean of the three highest daily
 DEFAULT_MAX_POWER_W = 1000000  # a counter step above this mean power over its hours is a glitch, not energy
 MAX_SPREAD_HOURS = 744  # a gap between hourly lists up to 31 days is spread over its hours, longer is not
 RETRACT_MAX_HOURS = 24  # an accepted list later proven to be a glitch is undone if its span was this short
-REANCHOR_AFTER = 3  # this many consistent rejected lists in a row become the new reference (meter swap)
-MIN_LIST3_SPACING_S = 1800  # two hourly lists closer than this mark the same hour boundary
+REANCHOR_AFTER = 3  # this many consistent rejected lists in a row: the last two are the new reference
+MIN_LIST3_SPACING_S = 1800  # two hourly lists closer than this mark the same boundary (hourly, han-facts §4)
 DEFAULT_MAX_SAMPLE_GAP_S = 120  # power samples further apart are not integrated (estimate marked partial)
-HOUR_LATE_S = 120  # no hourly list this long after the expected boundary: the running hour rolls on
+HOUR_LATE_S = 120  # list 3 comes at xx:00:05-10 (han-facts §4); this late, the running hour rolls on
+MAX_ROLL_HOURS = 48  # a longer step in reading time is a jump of the time base, not hours without lists
 DEFAULT_SAVE_INTERVAL_S = 900  # at most one flash write per 15 minutes (wear); hourly lists come hourly
 # Nominal message periods (han-facts §4), for timing readings that carry no clock when no now_s is given
 PERIOD_LIST1_AIDON_MS = 2500
@@ -151,8 +152,7 @@ def counter_wh(fixed):
     return value * 10**shift
 
 
-def _watts(fixed):
-    value, exp = fixed
+def _watts(value, exp):
     if exp >= 0:
         return value * 10**exp
     return value // 10 ** (-exp)
@@ -189,8 +189,8 @@ class Accounting:
                  max_power_w=DEFAULT_MAX_POWER_W, max_sample_gap_s=DEFAULT_MAX_SAMPLE_GAP_S,
                  save_interval_s=DEFAULT_SAVE_INTERVAL_S):
         self.store = store
-        self.steps_w = [int(round(k * 1000)) for k in steps_kw]
-        self.top_n = top_days
+        self.steps_w = sorted(int(round(k * 1000)) for k in steps_kw)  # kW thresholds as W, ascending
+        self.top_n = max(1, int(top_days))
         self.max_wh_per_h = max_power_w
         self.max_gap_ms = max_sample_gap_s * 1000
         self.save_interval_ms = save_interval_s * 1000
@@ -234,7 +234,9 @@ class Accounting:
         self.pe_t = None
         self.pe_w = 0
         self.cur_h = None  # start of the running hour, UTC hours
-        self.a_t = None  # arrival time of the reference list
+        self.l_h = None  # newest hour boundary of an accepted or pending list, and when it came (sure
+        self.l_t = None  # times only); RAM only: after a boot the first 02:00 of autumn is not guessed
+        self.l_on_time = False  # that list came as long after the one before as their clocks differ
         self.dirty = 0  # 2: hours or references changed (save soon), 1: only counters (save with the next)
         self.changed = False
         self.saved_t = None
@@ -290,8 +292,7 @@ class Accounting:
 
     def _sample(self, rd, t):
         self._roll(t)
-        v = rd.fixed(R.F_P_IMPORT)
-        if v is not None:
+        if rd.field_present[R.F_P_IMPORT]:  # (not fixed(): no tuple per reading)
             if self.pi_t is not None:
                 dt = t - self.pi_t
                 if 0 < dt <= self.max_gap_ms:
@@ -299,9 +300,8 @@ class Accounting:
                 elif dt:
                     self.run_partial = True
             self.pi_t = t
-            self.pi_w = _watts(v)
-        v = rd.fixed(R.F_P_EXPORT)
-        if v is not None:
+            self.pi_w = _watts(rd.field_value[R.F_P_IMPORT], rd.field_exp[R.F_P_IMPORT])
+        if rd.field_present[R.F_P_EXPORT]:
             if self.pe_t is not None:
                 dt = t - self.pe_t
                 if 0 < dt <= self.max_gap_ms:
@@ -309,11 +309,15 @@ class Accounting:
                 elif dt:
                     self.run_partial = True
             self.pe_t = t
-            self.pe_w = _watts(v)
+            self.pe_w = _watts(rd.field_value[R.F_P_EXPORT], rd.field_exp[R.F_P_EXPORT])
 
     def _roll(self, t):
         """No hourly list came for the boundary that was due: start the next running hour anyway."""
         if self.run_t0 is None:
+            return
+        if t < self.run_t0 or t - self.run_t0 > MAX_ROLL_HOURS * HOUR_MS:
+            self.run_t0 = None  # the time base jumped (clock set): the boundary is unknown until a list
+            self.run_partial = True
             return
         rolled = 0
         while t >= self.run_t0 + HOUR_MS + HOUR_LATE_S * 1000:
@@ -340,7 +344,7 @@ class Accounting:
 
     def _boundary(self, t):
         """An hourly list arrived: an hour boundary passed. True if it is a new one."""
-        new = self.run_t0 is None or t is None or t - self.run_t0 >= MIN_LIST3_SPACING_S * 1000
+        new = self.run_t0 is None or t is None or abs(t - self.run_t0) >= MIN_LIST3_SPACING_S * 1000
         if t is not None:
             if new:
                 self.run_imp = 0
@@ -400,25 +404,28 @@ class Accounting:
                 return RES_REJECT
             if ref >= h:
                 h = h1  # the summer-time one was seen: this is the winter-time one
-            elif not (self.a_ok and ref == self.a_h and self.a_t is not None and self.t_sure
-                      and self.a_h + (t - self.a_t + HOUR_MS // 2) // HOUR_MS == h):
-                # Only a list that came on time after the reference is surely the summer-time one.
-                # Later, it may be the winter-time one or the summer-time one repeated late
+            elif not (ref == self.l_h and self.l_on_time and self.t_sure
+                      and ref + (t - self.l_t + HOUR_MS // 2) // HOUR_MS == h):
+                # Only a list that came on time after an on-time list is surely the summer-time one.
+                # Otherwise it may be the winter-time one or the summer-time one repeated late
                 # (han-facts §4): no way to tell, so no hour is built on it.
                 c[C_REJ_CLOCK] += 1
                 return RES_REJECT
-        sure_t = t if self.t_sure else None
+        if self.l_h is None or h > self.l_h:
+            # on time: as many hours after the previous list as its clock says (a late repeat is not)
+            self.l_on_time = (self.t_sure and self.l_t is not None
+                              and (t - self.l_t + HOUR_MS // 2) // HOUR_MS == h - self.l_h)
+            self.l_h = h
+            self.l_t = t if self.t_sure else None
         if not self.a_ok:
             self._set_ref(h, imp, exp)
             self.p_ok = False
             self.r_n = 0
-            self.a_t = sure_t
             self.cur_h = h
             return RES_ANCHOR
         why = self._follows(self.a_h, self.a_imp, self.a_exp, h, imp, exp)
         if why == 0:
             self._advance(h, imp, exp)
-            self.a_t = sure_t
             self.cur_h = h
             return RES_HOUR
         if why == C_REJ_CLOCK and h == self.a_h:
@@ -426,7 +433,6 @@ class Accounting:
         c[why] += 1
         res = self._pending(h, imp, exp)
         if res == RES_HOUR:
-            self.a_t = sure_t
             self.cur_h = self.a_h
         return res
 
@@ -494,10 +500,12 @@ class Accounting:
             self._replay_pending(0, n)
             return RES_HOUR
         if n >= REANCHOR_AFTER:
+            # the first of them may itself be a glitch that happens to lead into the others: only the
+            # steps between the later ones are trusted
             self.counts[C_REANCHORS] += 1
-            self._set_ref(self.r_h[0], self.r_imp[0], self.r_exp[0])
+            self._set_ref(self.r_h[n - 2], self.r_imp[n - 2], self.r_exp[n - 2])
             self.p_ok = False
-            self._replay_pending(1, n)
+            self._replay_pending(n - 1, n)
             return RES_HOUR
         return RES_REJECT
 
@@ -902,6 +910,9 @@ class Accounting:
             self.load_error = True
             return False
         self.cur_h = None
+        self.l_h = None
+        self.l_t = None
+        self.l_on_time = False
         return True
 
     def pack(self):

@@ -1,7 +1,7 @@
 # Norwegian local time (CET/CEST) without a time-zone database: civil date arithmetic on day numbers
 # since 1970-01-01 and the EU daylight saving rule. The meter clock is Norwegian local time (han-facts §4).
 
-CET_OFFSET_S = 3600  # UTC+1 in winter
+CET_OFFSET_S = 3600  # UTC+1 in winter (the meter clock is CET/CEST, han-facts §4)
 CEST_OFFSET_S = 7200  # UTC+2 in summer
 DST_SWITCH_UTC_S = 3600  # EU rule: both switches at 01:00 UTC, on the last Sunday of March / October
 DAY_S = 86400
