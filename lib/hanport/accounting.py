@@ -747,27 +747,36 @@ class Accounting:
             "last_hour_import_wh": last[1] if last else None,
             "last_hour_export_wh": last[2] if last else None,
             "last_hour_estimated": last[3] if last else None,
-            "current_hour_import_wh_est": ri,
-            "current_hour_export_wh_est": re,
+            "current_hour_import_wh_est": ri if self.pi_t is not None else None,  # None: no power seen yet
+            "current_hour_export_wh_est": re if self.pe_t is not None else None,
             "current_hour_partial": partial,
         }
         nh = self.now_hour()
-        keys = ("today_import_wh", "today_export_wh", "month_import_wh", "month_export_wh", "capacity_w",
-                "capacity_step", "capacity_step_low_w", "capacity_step_high_w", "capacity_headroom_wh",
-                "capacity_next_step_headroom_wh", "last_month_capacity_w")
+        keys = ("today_import_wh", "today_export_wh", "today_estimated", "month_import_wh", "month_export_wh",
+                "month_estimated", "capacity_w", "capacity_estimated", "capacity_step", "capacity_step_low_w",
+                "capacity_step_high_w", "capacity_headroom_wh", "capacity_next_step_headroom_wh",
+                "last_month_capacity_w")
         for k in keys:
             d[k] = None
         if nh is not None:
             today = LT.local_day(nh * HOUR_S)
             mi = self._month_of_day(today)
             d["today_import_wh"], d["today_export_wh"] = self._day_totals(today)
+            s = today % DAYS_KEPT
+            d["today_estimated"] = self.d_idx[s] == today and bool(self.d_flags[s] & F_EST)
             s = mi % MONTHS_KEPT
             have = self.m_idx[s] == mi
             d["month_import_wh"] = self.m_imp[s] if have else 0
             d["month_export_wh"] = self.m_exp[s] if have else 0
-            _, value, step, _, _ = self._capacity(mi)
+            d["month_estimated"] = have and bool(self.m_flags[s] & F_EST)
+            days, value, step, _, k = self._capacity(mi)
+            est = False
+            for j in range(k):  # a top day whose highest hour was spread over a gap
+                if self.d_flags[days[j][2]] & F_MAX_EST:
+                    est = True
             lo, hi = self._step_range(step)
             d["capacity_w"] = value
+            d["capacity_estimated"] = est
             d["capacity_step"] = step
             d["capacity_step_low_w"] = lo
             d["capacity_step_high_w"] = hi

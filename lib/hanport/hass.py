@@ -1,5 +1,5 @@
-# Home Assistant MQTT discovery: one retained config message per canonical field (han-facts §6).
-# Pure text building (no MQTT I/O), the same on CPython and MicroPython.
+# Home Assistant MQTT discovery: one retained config message per canonical field and per accounting
+# sensor (han-facts §6). Pure text building (no MQTT I/O), the same on CPython and MicroPython.
 import json
 
 from hanport import reading as R
@@ -24,6 +24,22 @@ SENSORS = (
     ("Reactive energy import", None, "total_increasing", "kvarh"),
     ("Reactive energy export", None, "total_increasing", "kvarh"),
 )
+
+# Accounting sensors, read from the <base>/accounting message (appjson.accounting_json keys):
+# (key, display name, device_class or None, unit or None, icon or None). Derived values, not meter
+# counters: state_class measurement and no energy device_class, so they never feed the energy
+# dashboard (han-facts §6; the meter's own kWh counters do). The capacity value is a power (kW).
+ACCOUNTING_SENSORS = (
+    ("last_hour_import_kwh", "Last hour import", None, "kWh", "mdi:transmission-tower-import"),
+    ("last_hour_export_kwh", "Last hour export", None, "kWh", "mdi:transmission-tower-export"),
+    ("today_import_kwh", "Import today", None, "kWh", "mdi:transmission-tower-import"),
+    ("today_export_kwh", "Export today", None, "kWh", "mdi:transmission-tower-export"),
+    ("month_capacity_kw", "Capacity value this month", "power", "kW", None),
+    ("capacity_step", "Capacity step", None, None, "mdi:stairs"),
+    ("capacity_headroom_kwh", "Headroom this hour", None, "kWh", "mdi:gauge"),
+    ("next_step_headroom_kwh", "Headroom to next step", None, "kWh", "mdi:gauge"),
+)
+ACCOUNTING_TOPIC = "accounting"  # <base>/accounting
 
 PAYLOAD_ONLINE = "online"
 PAYLOAD_OFFLINE = "offline"
@@ -88,3 +104,39 @@ def reading_mask(rd):
         if fp[f]:
             m |= 1 << f
     return m
+
+
+def accounting_config_topic(prefix, node_id, i):
+    """Discovery topic of accounting sensor i: <prefix>/sensor/<node_id>/<key>/config."""
+    return "%s/sensor/%s/%s/config" % (prefix, node_id, ACCOUNTING_SENSORS[i][0])
+
+
+def accounting_config_payload(i, node_id, base_topic, device):
+    """Discovery config JSON of accounting sensor i (index into ACCOUNTING_SENSORS). The state topic
+    is retained and updated only when a value changes, so no expire_after: availability follows
+    <base>/status. A null value renders "None", which Home Assistant shows as unknown."""
+    key, name, device_class, unit, icon = ACCOUNTING_SENSORS[i]
+    c = {
+        "name": name,
+        "unique_id": "%s_%s" % (node_id, key),
+        "state_topic": "%s/%s" % (base_topic, ACCOUNTING_TOPIC),
+        "value_template": "{{ value_json.%s }}" % key,
+        "state_class": "measurement",
+        "availability_topic": base_topic + "/status",
+        "payload_available": PAYLOAD_ONLINE,
+        "payload_not_available": PAYLOAD_OFFLINE,
+        "device": device,
+    }
+    if unit:
+        c["unit_of_measurement"] = unit
+    if device_class:
+        c["device_class"] = device_class
+    if icon:
+        c["icon"] = icon
+    return json.dumps(c)
+
+
+def accounting_ready(mask):
+    """True once the meter has sent its import energy counter (the hourly list the accounting is
+    built on): only then do the accounting sensors get discovery configs."""
+    return bool(mask & (1 << R.F_E_IMPORT))
