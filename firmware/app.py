@@ -34,6 +34,7 @@ class AccountingHook:
         self.acc = acc
         self.errors = 0
         self.last_error = None
+        self.hour_due = True  # an hourly list came (or boot): publish the accounting message soon
 
     def update(self, rd):
         try:
@@ -41,6 +42,18 @@ class AccountingHook:
         except Exception as e:  # another module's bug must not take the reader down
             self.errors += 1
             self.last_error = repr(e)
+        if rd.list_number == 3:
+            self.hour_due = True
+
+    def json(self):
+        """The accounting object for /data.json and <base>/accounting (appjson.accounting_json), None
+        if the accounting failed (counted)."""
+        try:
+            return appjson.accounting_json(self.acc.summary())
+        except Exception as e:
+            self.errors += 1
+            self.last_error = repr(e)
+            return None
 
     def as_dict(self):
         try:
@@ -172,7 +185,8 @@ class App:
 
     # --- outputs ---
     def data_json(self):
-        return appjson.data_json(self.state_text, self.reading_age_ms() or 0)
+        acc = self.accounting.json() if self.accounting is not None else None
+        return appjson.data_json(self.state_text, self.reading_age_ms() or 0, acc)
 
     def status_dict(self):
         d = {
@@ -231,6 +245,8 @@ class App:
              str(m.connect_failures)),
             ("han_mqtt_disconnects_total", "counter", "MQTT connections lost", str(m.disconnects)),
             ("han_mqtt_published_total", "counter", "State messages published", str(m.published)),
+            ("han_mqtt_accounting_published_total", "counter", "Accounting messages published",
+             str(m.acc_published)),
             ("han_mqtt_superseded_total", "counter", "States replaced by a newer one before being sent",
              str(self.superseded)),
             ("han_http_requests_total", "counter", "HTTP requests by status code",

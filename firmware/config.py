@@ -14,6 +14,7 @@ DEFAULTS = {
         "enabled": True, "host": "", "port": 1883, "user": "", "password": "", "tls": False,
         "client_id": "", "node_id": "", "base_topic": "han", "keepalive_s": 60, "timeout_s": 2,
         "backoff_max_s": 60, "discovery": True, "discovery_prefix": "homeassistant", "expire_after_s": 120,
+        "accounting_interval_s": 15,
     },
     "http": {"enabled": True, "bind": "0.0.0.0", "port": 80, "token": "", "max_clients": 4, "timeout_s": 5},
     "ntp": {"enabled": True, "host": "pool.ntp.org", "interval_s": 3600},
@@ -57,6 +58,7 @@ SCHEMA = {
     "mqtt.discovery": ("bool", None, None),
     "mqtt.discovery_prefix": ("topic", 1, 64),
     "mqtt.expire_after_s": ("int", 0, 86400),
+    "mqtt.accounting_interval_s": ("int", 1, 3600),  # <base>/accounting at most this often (hours: 1 s)
     "http.enabled": ("bool", None, None),
     "http.bind": ("str", 1, 45),
     "http.port": ("int", 1, 65535),

@@ -1,5 +1,5 @@
-# MQTT publisher on umqtt.simple: state per reading, Home Assistant discovery, online/offline will;
-# blocking calls are bounded by socket timeouts and run in the meter's idle gap between frames.
+# MQTT publisher on umqtt.simple: state per reading, accounting (rate-limited), Home Assistant discovery,
+# online/offline will; blocking calls are bounded by socket timeouts and run in the meter's idle gap.
 import asyncio
 import random
 import socket
@@ -11,6 +11,7 @@ from log import log
 from hanport import hass
 
 _getaddrinfo = socket.getaddrinfo
+ACC_HOUR_GAP_MS = 1000  # after an hourly list the accounting message goes out this soon (at the earliest)
 
 
 class _TlsCompat:
@@ -93,6 +94,11 @@ class Mqtt:
         self.t_state = (base + "/state").encode()
         self.t_status = (base + "/status").encode()
         self.t_ha_status = (m["discovery_prefix"] + "/status").encode()
+        self.t_acc = (base + "/" + hass.ACCOUNTING_TOPIC).encode()
+        self.acc_interval_ms = m["accounting_interval_s"] * 1000
+        self.acc_text = None  # the accounting message last sent on this connection (None: send anew)
+        self.acc_checked_ms = time.ticks_ms()
+        self.acc_published = 0
         self.device_name = cfg["name"]
         self.client = None
         self.state = "disabled" if not self.enabled else "waiting_network"
@@ -172,6 +178,7 @@ class Mqtt:
                 self.backoff_ms = 0
                 self.connects += 1
                 self.discovery_due = True
+                self.acc_text = None  # a broker without persistence lost the retained one
                 self.state = "connected"
                 log("mqtt", "connected to %s:%d as %s" % (self.cfg["host"], self.cfg["port"], self.client_id))
             self.rounds += 1
@@ -196,6 +203,8 @@ class Mqtt:
             app.unpublished = False  # only once sent: a failed publish is retried after reconnecting
             self.published += 1
             self._last_tx_ms = time.ticks_ms()
+        if app.accounting is not None:
+            self._publish_accounting(app.accounting)
         if self.discovery_due and self.cfg["discovery"] and app.latest.mask:
             self.discovery_due = False
             self._send_discovery()
@@ -210,6 +219,24 @@ class Mqtt:
         if time.ticks_diff(now, c.sock.rx_ms) > ka_ms + ka_ms // 2:
             raise OSError(110)  # nothing from the broker (not even PINGRESP) for 1.5 keepalives
 
+    def _publish_accounting(self, hook):
+        """<base>/accounting (retained) when it changed: at most every accounting_interval_s, within
+        ~1 s after an hourly list or a (re)connect. Rendered only when due, so only the latest is ever
+        sent; one small write like the state message."""
+        now = time.ticks_ms()
+        soon = hook.hour_due or self.acc_text is None
+        if time.ticks_diff(now, self.acc_checked_ms) < (ACC_HOUR_GAP_MS if soon else self.acc_interval_ms):
+            return
+        self.acc_checked_ms = now
+        hook.hour_due = False
+        text = hook.json()
+        if text is None or text == self.acc_text:
+            return
+        self.client.publish(self.t_acc, text.encode(), retain=True)
+        self.acc_text = text
+        self.acc_published += 1
+        self._last_tx_ms = now
+
     def _send_discovery(self):
         lt = self.app.latest
         dev = hass.device_block(self.node_id, self.device_name, self.app.version, lt.manufacturer,
@@ -221,6 +248,12 @@ class Mqtt:
             payload = hass.config_payload(f, self.node_id, base, dev, self.cfg["expire_after_s"])
             self.client.publish(topic.encode(), payload.encode(), retain=True)
             self.discovery_sent += 1
+        if self.app.accounting is not None and hass.accounting_ready(lt.mask):
+            for i in range(len(hass.ACCOUNTING_SENSORS)):
+                topic = hass.accounting_config_topic(prefix, self.node_id, i)
+                payload = hass.accounting_config_payload(i, self.node_id, base, dev)
+                self.client.publish(topic.encode(), payload.encode(), retain=True)
+                self.discovery_sent += 1
         self._last_tx_ms = time.ticks_ms()
 
     def status(self):
@@ -228,6 +261,7 @@ class Mqtt:
                 "tls": self.cfg["tls"], "client_id": self.client_id, "base_topic": self.cfg["base_topic"],
                 "connects": self.connects, "connect_failures": self.connect_failures,
                 "disconnects": self.disconnects, "published": self.published,
+                "accounting_published": self.acc_published,
                 "publish_errors": self.publish_errors, "superseded": self.app.superseded,
                 "discovery_sent": self.discovery_sent, "ha_online_seen": self.ha_online_seen,
                 "backoff_ms": self.backoff_ms, "rounds": self.rounds, "last_error": self.last_error}
