@@ -340,6 +340,10 @@ class App:
             self.led = machine.Pin(self.cfg["led"]["pin"], machine.Pin.OUT)
         self.accounting = load_accounting() if self.cfg["accounting"]["enabled"] else None
         self.collect()
+        if hasattr(gc, "threshold"):
+            # collect whenever another quarter of the free heap has been allocated, not only when
+            # the heap is full: keeps free space in larger pieces (MicroPython has no compaction)
+            gc.threshold(self.heap_free_after_gc // 4)
         sup = self._supervise
         asyncio.create_task(sup("uart", self.uart.run))
         asyncio.create_task(sup("wifi", self.net.run))
