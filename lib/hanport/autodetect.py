@@ -1,6 +1,7 @@
 # One reader for every HAN/P1 format (han-facts §2): HDLC frames, M-Bus long frames, DSMR/P1 telegrams.
 # Until a valid message shows the protocol, every parser sees the bytes; then only the one that won.
 from hanport import gcm, mbus
+from hanport import reading as R
 from hanport.p1 import P1Reader
 from hanport.reader import HanReader
 
@@ -135,12 +136,7 @@ class AutoReader:
 
     def feed(self, data):
         """Generator over the Readings completed by this chunk (allocates a generator)."""
-        pos = 0
-        end = len(data)
-        while pos < end:
-            pos = self.push(data, pos, end)
-            if self.has_reading:
-                yield self.reading
+        return R.readings_from(self, data)
 
     def counters(self):
         """Counters of the parsers alive now, prefixed by protocol ("hdlc_frames_ok", ...), plus

@@ -167,12 +167,7 @@ class P1Reader:
 
     def feed(self, data):
         """Generator over the Readings completed by this chunk (allocates a generator)."""
-        pos = 0
-        end = len(data)
-        while pos < end:
-            pos = self.push(data, pos, end)
-            if self.has_reading:
-                yield self.reading
+        return R.readings_from(self, data)
 
     def counters(self):
         d = {}

@@ -1,7 +1,7 @@
 # The streaming HAN reader: bytes in (any chunk size), Readings out. Glues framing (hdlc),
 # APDU decoding (dlms) and meter mapping (meters) over one buffer, and keeps their counters.
 from hanport import dlms, envelope, hdlc, meters
-from hanport.reading import Reading
+from hanport import reading as R
 
 
 class HanReader:
@@ -23,7 +23,7 @@ class HanReader:
         self._frame_errors = getattr(self.framer, "ERROR_NAMES", hdlc.ERROR_NAMES)
         self.envelope = envelope.Envelope(key, auth_key, capacity)  # block transfer, deciphering
         self.walker = dlms.Walker(meters.FIELD_BY_OBIS)
-        self.reading = Reading()
+        self.reading = R.Reading()
         self.has_reading = False
         self.readings = 0
         self.apdu_errors = [0] * len(dlms.RESULT_NAMES)  # by dlms result code (0 unused)
@@ -71,12 +71,7 @@ class HanReader:
 
     def feed(self, data):
         """Generator over the Readings completed by this chunk (allocates a generator)."""
-        pos = 0
-        end = len(data)
-        while pos < end:
-            pos = self.push(data, pos, end)
-            if self.has_reading:
-                yield self.reading
+        return R.readings_from(self, data)
 
     def counters(self):
         """Every counter of every layer, name -> count (allocates)."""

@@ -124,6 +124,17 @@ class Reading:
         return render.reading_dict(self)
 
 
+def readings_from(reader, data):
+    """Generator over the Readings any reader (HanReader, AutoReader, P1Reader) completes from one
+    chunk, through its allocation-free push(data, pos, end) / has_reading / reading interface."""
+    pos = 0
+    end = len(data)
+    while pos < end:
+        pos = reader.push(data, pos, end)
+        if reader.has_reading:
+            yield reader.reading
+
+
 def pool_text(pool, offset, length):
     """Printable ASCII as str; anything else as lowercase hex (never raises)."""
     printable = True
