@@ -268,6 +268,17 @@ class Walker:
         rd = self.r
         stack = self.stack
         tagged_layout = self.layout == LAYOUT_TAGGED
+        # the item arrays as locals: this loop runs once per value of every frame
+        kinds = rd.item_kind
+        values = rd.item_value
+        lens = rd.item_len
+        has_scaler = rd.item_has_scaler
+        tagged = rd.item_tagged
+        positions = rd.item_position
+        codes = rd.item_code
+        table = self.code_table
+        n_items = rd.n_items
+        max_items = rd.max_items
         pending = self.pending_obis  # offset of an OBIS code waiting for its value, -1 = none
         last = self.last_item  # item a following scaler/unit structure belongs to, -1 = none
         base_depth = depth
@@ -277,6 +288,7 @@ class Walker:
                 if depth == base_depth:
                     self.pending_obis = pending
                     self.last_item = last
+                    rd.n_items = n_items
                     return p
                 depth -= 1
                 remaining = stack[depth]
@@ -349,33 +361,32 @@ class Walker:
                     kind = R.KIND_BOOL if t == T_BOOL else R.KIND_INT
                     value = read_int(buf, q, n) if _SIGNED[t] else read_uint(buf, q, n)
             # --- a value: store it as the next item, named by the pending OBIS code or its position
-            i = rd.n_items
-            if i >= rd.max_items:
+            i = n_items
+            if i >= max_items:
                 return self._fail(ERR_TOO_MANY)
-            rd.n_items = i + 1
-            rd.item_kind[i] = kind
-            rd.item_value[i] = value
-            rd.item_len[i] = n
-            rd.item_has_scaler[i] = 0  # item_scaler/item_unit are read only when this is set
+            n_items = i + 1
+            kinds[i] = kind
+            values[i] = value
+            lens[i] = n
+            has_scaler[i] = 0  # item_scaler/item_unit are read only when this is set
             if pending >= 0:
-                o = 6 * i
-                copy(rd.item_obis, o, buf, pending, 6)
-                rd.item_tagged[i] = 1
-                rd.item_position[i] = 255
+                copy(rd.item_obis, 6 * i, buf, pending, 6)
+                tagged[i] = 1
+                positions[i] = 255
                 # canonical code now, while the OBIS bytes are at hand (key: see meters.obis_key)
                 a = buf[pending]
                 if a <= 1 and buf[pending + 1] <= 1 and buf[pending + 5] == 0xFF:
                     key = (a << 24) | (buf[pending + 2] << 16) | (buf[pending + 3] << 8) | buf[pending + 4]
-                    rd.item_code[i] = self.code_table.get(key, NO_CODE)
+                    codes[i] = table.get(key, NO_CODE)
                 else:
-                    rd.item_code[i] = NO_CODE
+                    codes[i] = NO_CODE
                 pending = -1
             else:
                 # untagged: meters.py names it from its position (Kaifa) or role (Kamstrup list id)
-                rd.item_code[i] = NO_CODE
-                rd.item_tagged[i] = 0
+                codes[i] = NO_CODE
+                tagged[i] = 0
                 pos = self.position
-                rd.item_position[i] = pos if pos < 255 else 254
+                positions[i] = pos if pos < 255 else 254
                 self.position = pos + 1
             last = i if kind == R.KIND_INT else -1
 

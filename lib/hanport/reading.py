@@ -1,5 +1,6 @@
 # Reading: preallocated storage for one decoded meter message (every item the frame carried,
 # plus the canonical fields), filled in place by dlms.py and meters.py without allocating.
+from hanport.buffers import copy
 
 # --- Item kinds (what an A-XDR leaf became; han-facts §3) ---
 KIND_INT = 1  # integer types: value is the register as an int
@@ -51,6 +52,7 @@ T_LIST_VERSION = 0
 T_METER_ID = 1
 T_METER_TYPE = 2
 N_TEXT = 3
+_NO_FIELDS = bytes(N_NUMERIC)
 
 
 class Reading:
@@ -89,12 +91,9 @@ class Reading:
         self.pool_used = 0
         self.header_time = -1
         self.element_count = 0
-        fp = self.field_present
-        for i in range(N_NUMERIC):
-            fp[i] = 0
+        copy(self.field_present, 0, _NO_FIELDS, 0, N_NUMERIC)
         ti = self.text_item
-        for i in range(N_TEXT):
-            ti[i] = -1
+        ti[0] = ti[1] = ti[2] = -1  # N_TEXT entries
         self.time_offset = -1
         self.manufacturer = None
         self.list_number = 0
