@@ -47,6 +47,7 @@ class Envelope:
 
     def __init__(self, key=None, auth_key=None, capacity=2048, backend=None):
         self._gcm = None
+        self._n = 0  # last A-XDR length read by _length()
         self._aad = None  # SC || AK, the additional authenticated data of suite 0/1
         self._iv = None
         if key or auth_key:  # AES-GCM is loaded only for meters that encrypt (saves RAM otherwise)
@@ -89,6 +90,24 @@ class Envelope:
         if iv is None:
             return None  # no key configured: nothing was deciphered
         return (iv[8] << 24) | (iv[9] << 16) | (iv[10] << 8) | iv[11]
+
+    def _length(self, buf, q, end):
+        """A-XDR length at buf[q] (1 byte, or 0x81/0x82 + 1-2 bytes): the value goes to self._n (no
+        tuple: this runs per frame); returns the offset after it, -1 if malformed or cut off."""
+        if q >= end:
+            return -1
+        n = buf[q]
+        q += 1
+        if n & 0x80:
+            k = n & 0x7F
+            if k == 0 or k > 2 or q + k > end:
+                return -1
+            n = 0
+            for i in range(k):
+                n = (n << 8) | buf[q + i]
+            q += k
+        self._n = n
+        return q
 
     @property
     def has_key(self):
@@ -147,17 +166,10 @@ class Envelope:
             return self._error(ERR_TRUNCATED)
         control = buf[p + 1]
         number = (buf[p + 2] << 8) | buf[p + 3]
-        q = p + GBT_HEADER
-        n = buf[q]
-        q += 1
-        if n & 0x80:  # A-XDR length of the block data
-            k = n & 0x7F
-            if k == 0 or k > 2 or q + k > end:
-                return self._error(ERR_TRUNCATED)
-            n = 0
-            for i in range(k):
-                n = (n << 8) | buf[q + i]
-            q += k
+        q = self._length(buf, p + GBT_HEADER, end)  # A-XDR length of the block data
+        if q < 0:
+            return self._error(ERR_TRUNCATED)
+        n = self._n
         if q + n > end:
             return self._error(ERR_TRUNCATED)
         if number == 1:
@@ -195,17 +207,10 @@ class Envelope:
         if q + 1 + SYSTEM_TITLE_LEN >= end or buf[q] != SYSTEM_TITLE_LEN:
             return self._error(ERR_TRUNCATED)
         st = q + 1
-        q = st + SYSTEM_TITLE_LEN
-        n = buf[q]  # A-XDR length of the ciphered content
-        q += 1
-        if n & 0x80:
-            k = n & 0x7F
-            if k == 0 or k > 2 or q + k > end:
-                return self._error(ERR_TRUNCATED)
-            n = 0
-            for i in range(k):
-                n = (n << 8) | buf[q + i]
-            q += k
+        q = self._length(buf, st + SYSTEM_TITLE_LEN, end)  # A-XDR length of the ciphered content
+        if q < 0:
+            return self._error(ERR_TRUNCATED)
+        n = self._n
         stop = q + n
         if n < 1 + FRAME_COUNTER_LEN or stop > end:
             return self._error(ERR_TRUNCATED)
