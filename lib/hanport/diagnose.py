@@ -1,5 +1,10 @@
 # Serial line self-diagnosis and UART auto-detection from the reader's counters (no I/O here):
 # tells "no bytes" from "bytes but no frames" from "CRC errors", and walks 8E1/8N1 x inversion.
+import time
+
+# Times are milliseconds from time.ticks_ms() on MicroPython (they wrap: compared with ticks_diff),
+# any millisecond count on CPython.
+_ticks_diff = getattr(time, "ticks_diff", None) or (lambda a, b: a - b)
 
 # UART settings to try, in order: (parity, invert RX). Aidon and Kaifa send 8E1, Kamstrup 8N1;
 # some M-Bus converter boards invert the signal (han-facts §1).
@@ -62,7 +67,7 @@ class LineMonitor:
         crc_high = d_crc * 100 > CRC_ERROR_SHARE_PCT * (d_ok + d_crc)
         if d_ok > 0 and d_read > 0 and not crc_high:
             self.code = DIAG_OK
-        if now_ms - self.since_ms < self.window_ms:
+        if _ticks_diff(now_ms, self.since_ms) < self.window_ms:
             return self.code
         if bytes_in == b[0]:
             self.code = DIAG_NO_BYTES
@@ -114,7 +119,7 @@ class SerialAutodetect:
         if frames_ok > self.frames_at_start:
             self.locked = True
             return False
-        if now_ms - self.trial_start_ms < self.trial_ms:
+        if _ticks_diff(now_ms, self.trial_start_ms) < self.trial_ms:
             return False
         self.index += 1
         if self.index >= len(self.settings):

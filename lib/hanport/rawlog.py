@@ -89,10 +89,15 @@ class RawLog:
             out.append((self.time_ms[s], name, bytes(self.data[o : o + self.length[s]]), self.full_length[s]))
         return out
 
-    def capture_text(self):
-        """The ring in the capture text format: '<seconds> <hex>  # <result>' per record (allocates)."""
-        lines = [CAPTURE_HEADER + " source=raw-ring"]
+    def capture_lines(self):
+        """The ring in the capture text format, newline-terminated lines: the header, then
+        '<seconds> <hex>  # <result>' per record, oldest first (allocates; sent piece by piece)."""
+        lines = [CAPTURE_HEADER + " source=raw-ring\n"]
         for t, name, data, full in self.records():
             note = name if full <= len(data) else "%s, cut at %d of %d bytes" % (name, len(data), full)
-            lines.append("%d.%03d %s  # %s" % (t // 1000, t % 1000, hexlify(data).decode(), note))
-        return "\n".join(lines) + "\n"
+            lines.append("%d.%03d %s  # %s\n" % (t // 1000, t % 1000, hexlify(data).decode(), note))
+        return lines
+
+    def capture_text(self):
+        """capture_lines() as one text."""
+        return "".join(self.capture_lines())

@@ -1,7 +1,12 @@
 # The streaming HAN reader: bytes in (any chunk size), Readings out. Glues framing (hdlc),
 # APDU decoding (dlms) and meter mapping (meters) over one buffer, and keeps their counters.
-from hanport import dlms, envelope, hdlc, meters
+from hanport import dlms, hdlc, meters
 from hanport import reading as R
+
+# APDU tags that need the envelope layer (envelope.py): general-block-transfer, general-glo- and
+# general-ded-ciphering (IEC 62056-5-3 xDLMS APDUs). Plain data-notifications never load it.
+_ENVELOPE_TAGS = (0xE0, 0xDB, 0xDF)
+ENVELOPE_PENDING = 1  # envelope.PENDING: a block of a longer message was stored
 
 
 class HanReader:
@@ -21,7 +26,10 @@ class HanReader:
         by default, or mbus.MbusReader for meters that send M-Bus long frames."""
         self.framer = framer if framer is not None else hdlc.HdlcReader(capacity)
         self._frame_errors = getattr(self.framer, "ERROR_NAMES", hdlc.ERROR_NAMES)
-        self.envelope = envelope.Envelope(key, auth_key, capacity)  # block transfer, deciphering
+        self.capacity = capacity
+        self.envelope = None  # block transfer, deciphering: loaded with the first such APDU or a key
+        if key or auth_key:
+            self.open_envelope(key, auth_key)
         self.walker = dlms.Walker(meters.FIELD_BY_OBIS)
         self.reading = R.Reading()
         self.has_reading = False
@@ -43,20 +51,37 @@ class HanReader:
             self._decode(f.buf, f.info_start, f.info_end)
         return pos
 
+    def open_envelope(self, key=None, auth_key=None):
+        """The envelope layer (envelope.Envelope), created on first need: a meter that sends plain
+        data-notifications never loads it (RAM on a board)."""
+        from hanport import envelope
+
+        self.envelope = envelope.Envelope(key, auth_key, self.capacity)
+        self._env_names = envelope.NAMES
+        return self.envelope
+
     def _decode(self, buf, start, end):
         env = self.envelope
+        if env is None:
+            p = start + 3 if end - start >= 3 and buf[start] == dlms.LLC_DST else start
+            if p >= end or buf[p] not in _ENVELOPE_TAGS:
+                self._walk(buf, start, end, False, False)
+                return
+            env = self.open_envelope()
         code = env.open(buf, start, end)
         if code:
-            if code != envelope.PENDING:
-                self.last_error = envelope.NAMES[code]
+            if code != ENVELOPE_PENDING:
+                self.last_error = self._env_names[code]
             return
+        self._walk(env.buf, env.start, env.end, env.ciphered, env.authenticated)
+
+    def _walk(self, buf, start, end, ciphered, authenticated):
         rd = self.reading
         w = self.walker
-        code = w.decode_apdu(env.buf, env.start, env.end, rd)
-        if env.ciphered and not env.authenticated and (code or w.stop != env.end):
+        code = w.decode_apdu(buf, start, end, rd)
+        if ciphered and not authenticated and (code or w.stop != end):
             # decrypted without a tag to check, and not one whole valid APDU: the key is wrong
-            env.reject()
-            self.last_error = envelope.NAMES[envelope.ERR_WRONG_KEY]
+            self.last_error = self._env_names[self.envelope.reject()]
             return
         if code:
             self.apdu_errors[code] += 1
@@ -81,7 +106,8 @@ class HanReader:
             d["apdu_" + dlms.RESULT_NAMES[i]] = self.apdu_errors[i]
         for i in range(1, len(meters.MAP_NAMES)):
             d["map_" + meters.MAP_NAMES[i]] = self.map_problems[i]
-        d.update(self.envelope.counters())
+        if self.envelope is not None:
+            d.update(self.envelope.counters())
         return d
 
 

@@ -22,10 +22,6 @@ def reset():
     sys.exit(RESET_EXIT_CODE)
 
 
-def soft_reset():
-    reset()
-
-
 def unique_id():
     uid = os.getenv("HAN_SHIM_UID") or "240ac4a1b2c3"
     out = bytearray(len(uid) // 2)
@@ -34,30 +30,9 @@ def unique_id():
     return bytes(out)
 
 
-def freq(hz=None):
-    return 240000000
-
-
-def idle():
-    time.sleep_ms(1)
-
-
-def reset_cause():
-    return PWRON_RESET
-
-
-PWRON_RESET = 1
-HARD_RESET = 2
-WDT_RESET = 3
-DEEPSLEEP_RESET = 4
-SOFT_RESET = 5
-
-
 class Pin:
     IN = 1
     OUT = 3
-    PULL_UP = 1
-    PULL_DOWN = 2
 
     def __init__(self, pin_id, mode=-1, pull=-1, value=None):
         self.id = pin_id
@@ -68,11 +43,6 @@ class Pin:
             return self._v
         self._v = 1 if v else 0
 
-    def on(self):
-        self._v = 1
-
-    def off(self):
-        self._v = 0
 
 
 class WDT:
@@ -97,14 +67,6 @@ class WDT:
         self.feeds += 1
 
 
-class RTC:
-    def datetime(self, dt=None):
-        if dt is None:
-            t = time.gmtime()
-            return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
-        return None
-
-
 class UART(io.IOBase):
     """ESP32 UART API subset over a host byte source (see the module header).
 
@@ -114,10 +76,7 @@ class UART(io.IOBase):
     the way a real UART does, so parity auto-detection can be exercised.
     """
 
-    INV_TX = 1 << 0
     INV_RX = 1 << 1
-    INV_RTS = 1 << 2
-    INV_CTS = 1 << 3
 
     def __init__(self, uart_id, baudrate=9600, bits=8, parity=None, stop=1, **kw):
         self.id = uart_id
@@ -216,14 +175,6 @@ class UART(io.IOBase):
             for i in range(got):
                 buf[i] = ((buf[i] << 1) | (buf[i] >> 7)) & 0xFF ^ 0x55
         return got
-
-    def read(self, n=256):
-        b = bytearray(n)
-        k = self.readinto(b)
-        return bytes(b[:k]) if k else None
-
-    def write(self, data):
-        return len(data)
 
     def deinit(self):
         self._closed = True

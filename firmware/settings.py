@@ -1,0 +1,186 @@
+# Settings over HTTP, loaded only when asked for: the form at /setup, GET/POST /config (the admin token
+# guards every change), POST /restart. Form values are parsed by the schema in config.py.
+import json
+
+import config
+from web import HTML, JSON, TEXT
+
+MIN_TOKEN_LEN = config.MIN_TOKEN_LEN
+
+
+def route(app, req):
+    p = req.path
+    if p == "/setup":
+        return 200, HTML, setup_page(app), ""
+    if p == "/config":
+        if req.method == "POST":
+            return post_config(app, req)
+        return 200, JSON, json.dumps({"config": app.config_masked, "problems": app.config_problems}), ""
+    ok, why = authorised(app, req, None)  # /restart
+    if not ok:
+        return 403, TEXT, why + "\n", ""
+    app.restart_soon(1000)
+    return 200, TEXT, "restarting\n", ""
+
+
+def unquote_plus(s):
+    """application/x-www-form-urlencoded value decoding (+ and %XX, UTF-8); None when malformed."""
+    s = s.replace("+", " ")
+    if "%" not in s:
+        return s
+    out = bytearray()
+    i = 0
+    n = len(s)
+    while i < n:
+        ch = s[i]
+        if ch == "%":
+            h = s[i + 1 : i + 3]
+            if len(h) != 2:
+                return None
+            try:
+                out.append(int(h, 16))
+            except ValueError:
+                return None
+            i += 3
+        else:
+            out.extend(ch.encode())
+            i += 1
+    try:
+        return bytes(out).decode()
+    except UnicodeError:
+        return None
+
+
+def parse_form(body):
+    """dict of a urlencoded body; None when malformed."""
+    out = {}
+    try:
+        text = body.decode()
+    except UnicodeError:
+        return None
+    for pair in text.split("&"):
+        if not pair:
+            continue
+        k, _, v = pair.partition("=")
+        k = unquote_plus(k)
+        v = unquote_plus(v)
+        if k is None or v is None:
+            return None
+        out[k] = v
+    return out
+
+
+def same(a, b):
+    """Token comparison that does not stop at the first difference."""
+    if len(a) != len(b):
+        return False
+    diff = 0
+    for i in range(len(a)):
+        diff |= ord(a[i]) ^ ord(b[i])
+    return diff == 0
+
+
+def authorised(app, req, changes):
+    """(ok, reason). With a token configured it must be sent (Authorization: Bearer, or the form's
+    `token` field). Without one, only the first-boot setup may change settings, and it must set one."""
+    token = app.cfg["http"]["token"]
+    if token:
+        sent = req.headers.get("authorization", "")
+        if sent.startswith("Bearer "):
+            sent = sent[7:].strip()
+        elif changes is not None and "token" in changes:
+            sent = changes["token"]
+        else:
+            sent = ""
+        if sent and same(sent, token):
+            return True, ""
+        return False, "a valid token is required (Authorization: Bearer <http.token>)"
+    if app.net.setup_mode and changes is not None and changes.get("http.token"):
+        return True, ""
+    if app.net.setup_mode:
+        return False, "first setup: choose an admin token (http.token) along with the settings"
+    return False, "settings cannot be changed: no http.token is configured"
+
+
+def post_config(app, req):
+    ctype = req.headers.get("content-type", "").split(";")[0].strip()
+    changes = {}
+    problems = []
+    if ctype == "application/x-www-form-urlencoded":
+        form = parse_form(req.body)
+        if form is None:
+            return 400, TEXT, "malformed form\n", ""
+        for k in form:
+            if k == "token":
+                continue
+            if k not in config.SCHEMA:
+                problems.append("unknown key %s" % k)
+                continue
+            v, p = config.parse_value(k, form[k])
+            if p:
+                problems.append(p)
+            else:
+                changes[k] = v
+        doc = form
+    elif ctype == "application/json":
+        try:
+            doc = json.loads(req.body)
+        except ValueError:
+            return 400, TEXT, "malformed JSON\n", ""
+        if not isinstance(doc, dict):
+            return 400, TEXT, "expected a JSON object of dotted keys\n", ""
+        for k in doc:
+            if k != "token":
+                changes[k] = doc[k]
+    else:
+        return 415, TEXT, "send application/x-www-form-urlencoded or application/json\n", ""
+    auth_view = dict(changes)
+    if "token" in doc:
+        auth_view["token"] = doc["token"]
+    ok, why = authorised(app, req, auth_view)
+    if not ok:
+        return 403, TEXT, why + "\n", ""
+    if not problems:
+        _, user, _, _ = config.load(app.config_path)
+        new_user, problems = config.apply_changes(user, changes)
+    if problems:
+        return 400, TEXT, "not saved:\n" + "\n".join(problems) + "\n", ""
+    app.save_config(new_user)
+    app.restart_soon(2000)
+    return 200, TEXT, "saved; restarting in 2 s\n", ""
+
+
+def esc(s):
+    return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def _field(label, key, value, kind="text"):
+    return '<p><label>%s<br><input name="%s" type="%s" value="%s"></label></p>' % (
+        esc(label), key, kind, esc(value))
+
+
+def setup_page(app):
+    c = app.cfg
+    first = app.net.setup_mode
+    out = ['<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,'
+           'initial-scale=1"><title>Settings</title><style>body{font-family:sans-serif;margin:1em;max-width:40em}'
+           'input{width:16em}</style></head><body><h1>Settings</h1>']
+    if first:
+        out.append("<p>First setup: enter your WiFi and MQTT broker, and choose an admin token "
+                   "(at least %d characters) that later changes will ask for.</p>" % MIN_TOKEN_LEN)
+    out.append('<form method="post" action="/config">')
+    out.append(_field("WiFi network (SSID)", "wifi.ssid", c["wifi"]["ssid"]))
+    out.append(_field("WiFi password (empty: unchanged)", "wifi.password", "", "password"))
+    out.append(_field("MQTT broker host (empty: MQTT off)", "mqtt.host", c["mqtt"]["host"]))
+    out.append(_field("MQTT port", "mqtt.port", c["mqtt"]["port"], "number"))
+    out.append(_field("MQTT user", "mqtt.user", c["mqtt"]["user"]))
+    out.append(_field("MQTT password (empty: unchanged)", "mqtt.password", "", "password"))
+    out.append(_field("MQTT base topic", "mqtt.base_topic", c["mqtt"]["base_topic"]))
+    out.append(_field("Meter parity: auto, E (Aidon, Kaifa) or N (Kamstrup)", "uart.parity", c["uart"]["parity"]))
+    if first:
+        out.append(_field("New admin token", "http.token", "", "password"))
+    else:
+        out.append(_field("Admin token (required)", "token", "", "password"))
+    out.append('<p><button type="submit">Save and restart</button></p></form><p><a href="/">Back to the '
+               'readings</a></p></body></html>')
+    return out
