@@ -84,66 +84,32 @@ class AccountingHook:
             self.last_error = repr(e)
 
 
-def load_accounting(path="accounting"):
-    """AccountingHook around hanport.accounting.Accounting (state saved via hanport.persist), or None
-    when that module is not installed."""
-    try:
-        from hanport import accounting
-    except ImportError:
-        return None
-    store = None
-    try:
-        from hanport import persist
-
-        store = persist.Store(path)
-    except (ImportError, OSError, TypeError, ValueError) as e:
-        log("app", "accounting without flash storage: %r" % (e,))
-    try:
-        return AccountingHook(accounting.Accounting(store=store))
-    except Exception as e:  # a state file from another version, a missing class: run without it
-        log("app", "accounting not started: %r" % (e,))
-        return None
-
-
-def make_reader(m):
-    """The decoder for meter.protocol: HDLC frames (Norway), M-Bus long frames (Austria), P1/DSMR
-    telegrams (Sweden, Netherlands, Belgium: set uart.baud 115200). Keys decrypt ciphered DLMS."""
-    key = m["key"] or None
-    auth_key = m["auth_key"] or None
-    if m["protocol"] == "p1":
-        from hanport.p1 import P1Reader
-
-        return P1Reader()
-    framer = None
-    if m["protocol"] == "mbus":
-        from hanport.mbus import MbusReader
-
-        framer = MbusReader(FRAME_BYTES)
-    return hanport.HanReader(FRAME_BYTES, key=key, auth_key=auth_key, framer=framer)
-
-
 class App:
-    def __init__(self, config_path="config.json"):
+    def __init__(self, config_path="config.json", frame=None, raw=None):
+        """frame, raw: preallocated buffers for the framer and the raw ring (main.py makes them first)."""
         self.version = VERSION
         self.config_path = config_path
-        # the long-lived buffers first (HDLC frame, reading, raw ring): a contiguous heap stays behind
-        import config
+        import startup  # boot-time code, unloaded below
 
-        self.cfg, _, self.config_problems, self.config_found = config.load(config_path)
-        self.reader = make_reader(self.cfg["meter"])
+        self.cfg, self.config_problems, self.config_found, self.secret_keys = startup.settings(config_path)
+        self.reader = startup.reader(self.cfg["meter"], frame, FRAME_BYTES)
         self.rawlog = None
         if self.cfg["meter"]["protocol"] == "hdlc":
             try:  # the last raw frames for GET /raw (bug reports, docs/troubleshooting.md)
                 from hanport import rawlog
 
-                self.rawlog = rawlog.RawLog(slots=RAW_SLOTS, clock_ms=uptime_ms)
+                self.rawlog = rawlog.RawLog(slots=RAW_SLOTS, clock_ms=uptime_ms, buf=raw)
                 self.reader.framer.tap = self.rawlog
             except ImportError:
                 pass
-        set_secrets(config.secrets(self.cfg))
-        self.config_masked = config.masked(self.cfg)  # for /status and GET /config
-        config = None
-        mem.unload("config")  # settings changes load it again (settings.py)
+        startup = None
+        mem.unload("startup")
+        secrets = []
+        for key in self.secret_keys:
+            v = self.setting(key)
+            if v:
+                secrets.append(v)
+        set_secrets(secrets)
         self.node_id = self.cfg["mqtt"]["node_id"] or "han_" + "".join("%02x" % b for b in machine.unique_id())
         self.latest = Latest()
         self.seq = 0
@@ -169,6 +135,26 @@ class App:
 
     def _route(self, req):
         return web.route(self, req)
+
+    def setting(self, key):
+        """Value of a dotted settings key ("mqtt.host")."""
+        node = self.cfg
+        for part in key.split("."):
+            node = node[part]
+        return node
+
+    def config_masked(self):
+        """The settings with every secret replaced by "********" (empty ones stay empty: not set)."""
+        out = {}
+        for k in self.cfg:
+            v = self.cfg[k]
+            out[k] = dict(v) if isinstance(v, dict) else v
+        for key in self.secret_keys:
+            section, _, name = key.rpartition(".")
+            node = out[section] if section else out
+            if node.get(name):
+                node[name] = "********"
+        return out
 
     # --- the one place readings land ---
     def on_reading(self, rd):
@@ -286,7 +272,13 @@ class App:
             log("config", "no %s: defaults (first boot)" % self.config_path)
         if self.cfg["led"]["pin"] >= 0:
             self.led = machine.Pin(self.cfg["led"]["pin"], machine.Pin.OUT)
-        self.accounting = load_accounting() if self.cfg["accounting"]["enabled"] else None
+        if self.cfg["accounting"]["enabled"]:
+            import startup
+
+            acc = startup.accounting()
+            startup = None
+            mem.unload("startup")
+            self.accounting = AccountingHook(acc) if acc is not None else None
         self.collect()
         if hasattr(gc, "threshold"):
             # collect whenever another quarter of the free heap has been allocated, not only when
@@ -307,8 +299,8 @@ class App:
             await asyncio.sleep_ms(60000)
 
 
-def main(config_path="config.json"):
-    app = App(config_path)
+def main(config_path="config.json", frame=None, raw=None):
+    app = App(config_path, frame, raw)
     try:
         asyncio.run(app.run())
     finally:

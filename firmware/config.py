@@ -3,26 +3,7 @@
 import json
 import os
 
-# Defaults for everything; config.json only needs what differs. Units are in the key names.
-DEFAULTS = {
-    "name": "HAN reader",
-    "wifi": {"ssid": "", "password": "", "hostname": "hanreader", "connect_timeout_s": 20, "backoff_max_s": 120},
-    "ap": {"ssid": "hanreader-setup", "password": "", "fallback_after_s": 180},
-    "uart": {"id": 2, "rx_pin": 16, "baud": 2400, "parity": "auto", "invert": False, "rxbuf": 2048,
-             "autodetect_trial_s": 25},
-    "mqtt": {
-        "enabled": True, "host": "", "port": 1883, "user": "", "password": "", "tls": False,
-        "client_id": "", "node_id": "", "base_topic": "han", "keepalive_s": 60, "timeout_s": 2,
-        "backoff_max_s": 60, "discovery": True, "discovery_prefix": "homeassistant", "expire_after_s": 120,
-        "accounting_interval_s": 15,
-    },
-    "http": {"enabled": True, "bind": "0.0.0.0", "port": 80, "token": "", "max_clients": 4, "timeout_s": 5},
-    "ntp": {"enabled": True, "host": "pool.ntp.org", "interval_s": 3600},
-    "wdt": {"enabled": True, "timeout_ms": 30000},
-    "led": {"pin": -1, "active_low": False},
-    "accounting": {"enabled": True},
-    "meter": {"protocol": "hdlc", "key": "", "auth_key": ""},
-}
+from defaults import DEFAULTS  # noqa: F401  (re-exported: config.DEFAULTS)
 
 # dotted key -> (kind, a, b): "str" length a..b, "secret" like str but never shown, "int" range a..b,
 # "bool", "choice" (a = allowed values), "topic" (MQTT topic without wildcards, length a..b).
@@ -79,6 +60,7 @@ SCHEMA = {
 }
 
 MASK = "********"
+CACHE_SUFFIX = ".ok"  # config.json.ok: the last validated config.json, merged (startup.py reads it at boot)
 MIN_TOKEN_LEN = 8
 MIN_AP_PASSWORD_LEN = 8  # WPA2 minimum; empty = open setup network
 
@@ -201,15 +183,50 @@ def load(path="config.json"):
 
 
 def save(path, user):
-    """Write the user settings (only what differs from the defaults is needed) atomically."""
+    """Write the user settings (only what differs from the defaults is needed), then the validated
+    cache that lets the next boot skip this module (write_cache)."""
+    text = json.dumps(user)
+    _write(path, text)
+    cfg, problems = merge(user)
+    write_cache(path, text, cfg, problems)
+
+
+def _write(path, text):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        f.write(json.dumps(user))
+        f.write(text)
     try:
         os.remove(path)
     except OSError:
         pass
     os.rename(tmp, path)
+
+
+def secret_keys():
+    return [key for key in SCHEMA if SCHEMA[key][0] == "secret"]
+
+
+def write_cache(path, text, cfg, problems):
+    """<path>.ok: the config.json text this validation saw, the merged settings, the problems and the
+    secret keys. A boot that finds config.json unchanged takes them as they are (startup.py) and
+    never loads this module; any difference (an edit, a torn write) means a full validation."""
+    doc = {"source": text, "config": cfg, "problems": problems, "secret_keys": secret_keys()}
+    try:
+        _write(path + CACHE_SUFFIX, json.dumps(doc))
+    except OSError:
+        pass  # only a cache: the next boot validates again
+
+
+def boot(path):
+    """(config, problems, found, secret keys) for the app's start, with the cache written."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        text = None
+    cfg, _, problems, found = load(path)
+    write_cache(path, text, cfg, problems)
+    return cfg, problems, found, secret_keys()
 
 
 def parse_value(key, text):

@@ -222,17 +222,22 @@ class Http:
             self.turn.release()
 
     async def send(self, writer, code, ctype, text, head_only=False, extra=""):
+        """One answer. text: a str; a list of str pieces (Content-Length counted first); or any other
+        iterable of str pieces (a generator: produced while sending, so the whole answer never sits
+        in RAM; no Content-Length, the end of the body is the end of the connection, HTTP/1.0)."""
         self.by_status[code] = self.by_status.get(code, 0) + 1
-        if isinstance(text, list):
+        length = None
+        body = None
+        if isinstance(text, str):
+            body = text.encode()
+            length = len(body)
+        elif isinstance(text, list):
             length = 0
             for piece in text:
                 length += len(piece.encode())
-            body = None
-        else:
-            body = text.encode()
-            length = len(body)
-        writer.write(("HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nCache-Control: no-store\r\n"
-                      "Connection: close\r\n%s\r\n" % (code, REASONS.get(code, ""), ctype, length, extra)).encode())
+        writer.write(("HTTP/1.0 %d %s\r\nContent-Type: %s\r\n%sCache-Control: no-store\r\nConnection: close\r\n"
+                      "%s\r\n" % (code, REASONS.get(code, ""), ctype,
+                                   "" if length is None else "Content-Length: %d\r\n" % length, extra)).encode())
         if head_only:
             await writer.drain()
             return
@@ -242,14 +247,18 @@ class Http:
             return
         group = []
         size = 0
-        for piece in text:
-            group.append(piece)
-            size += len(piece)
-            if size >= SEND_CHUNK:
+        try:
+            for piece in text:
+                group.append(piece)
+                size += len(piece)
+                if size >= SEND_CHUNK:
+                    writer.write("".join(group).encode())
+                    await writer.drain()
+                    group.clear()
+                    size = 0
+            if group:
                 writer.write("".join(group).encode())
-                await writer.drain()
-                group = []
-                size = 0
-        if group:
-            writer.write("".join(group).encode())
-        await writer.drain()
+            await writer.drain()
+        finally:
+            if hasattr(text, "close"):  # a generator cut short (client gone): run its clean-up now
+                text.close()

@@ -1,5 +1,7 @@
-# Device entry point (runs after boot.py): start the HAN reader app with /config.json.
-# Everything lives in app.py; keep this file to the few lines MicroPython runs at boot.
-import app
+# Device entry point (runs after boot.py): the long-lived buffers first, while the heap is empty and
+# contiguous (MicroPython never compacts it), then the app (app.py) with /config.json.
+frame = bytearray(2048)  # HDLC frame buffer: the 11-bit length field bounds a frame (app.FRAME_BYTES)
+raw = bytearray(2560)  # raw frame ring for GET /raw (app.RAW_SLOTS x rawlog slot of 640 bytes)
+import app  # noqa: E402
 
-app.main()
+app.main(frame=frame, raw=raw)

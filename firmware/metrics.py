@@ -8,10 +8,11 @@ from hanport import diagnose, prom
 
 
 def lines(app):
-    """/metrics as newline-terminated lines (sent in small pieces)."""
+    """/metrics as newline-terminated lines, made family by family while they are sent."""
     out = []
     prom.meter_metrics(out, app.latest)
     prom.decoder_metrics(out, app.reader.counters(), app.reader.last_error)
+    yield from _flush(out)
     age = app.reading_age_ms()
     m = app.mqtt
     h = app.http
@@ -48,8 +49,13 @@ def lines(app):
                      "%d.%03d" % (age // 1000, age % 1000)))
     prom.plain_metrics(out, rows)
     rows = None
+    yield from _flush(out)
     if app.accounting is not None:
         app.accounting.prometheus(out)
-    for i in range(len(out)):
-        out[i] += "\n"
-    return out
+        yield from _flush(out)
+
+
+def _flush(out):
+    for line in out:
+        yield line + "\n"
+    out.clear()

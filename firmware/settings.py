@@ -15,7 +15,7 @@ def route(app, req):
     if p == "/config":
         if req.method == "POST":
             return post_config(app, req)
-        return 200, JSON, json.dumps({"config": app.config_masked, "problems": app.config_problems}), ""
+        return 200, JSON, json.dumps({"config": app.config_masked(), "problems": app.config_problems}), ""
     ok, why = authorised(app, req, None)  # /restart
     if not ok:
         return 403, TEXT, why + "\n", ""

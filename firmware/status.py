@@ -41,23 +41,34 @@ def http(app):
             "last_error": h.last_error, "token_set": bool(h.cfg["token"])}
 
 
-def status(app):
+def pairs(app):
+    """(key, value) of /status, each made just before it is sent (web.json_stream)."""
     lt = app.latest
-    d = {
-        "firmware": app.version, "hanport": hanport.__version__, "platform": sys.platform,
-        "node_id": app.node_id, "uptime_s": uptime_ms() // 1000,
-        "heap_free": gc.mem_free(), "heap_used": gc.mem_alloc(),
-        "heap_used_after_gc": app.heap_used_after_gc, "heap_free_after_gc": app.heap_free_after_gc,
-        "healthy": app.healthy, "unhealthy_reason": app.unhealthy_reason,
-        "readings": app.seq, "reading_age_ms": app.reading_age_ms(),
-        "wifi": wifi(app.net), "mqtt": app.mqtt.status(), "http": http(app), "uart": uart(app.uart),
-        "decoder": app.reader.counters(), "last_error": app.reader.last_error,
-        "messages_per_list": {"1": lt.per_list[1], "2": lt.per_list[2], "3": lt.per_list[3],
-                              "unknown": lt.per_list[0]},
-        "watchdog": {"enabled": app.wdt is not None, "feeds": app.wdt_feeds},
-        "task_crashes": app.crashes, "recent_crashes": app.crash_log,
-        "config_problems": app.config_problems, "config": app.config_masked,
-    }
+    yield "firmware", app.version
+    yield "hanport", hanport.__version__
+    yield "platform", sys.platform
+    yield "node_id", app.node_id
+    yield "uptime_s", uptime_ms() // 1000
+    yield "heap_free", gc.mem_free()
+    yield "heap_used", gc.mem_alloc()
+    yield "heap_used_after_gc", app.heap_used_after_gc
+    yield "heap_free_after_gc", app.heap_free_after_gc
+    yield "healthy", app.healthy
+    yield "unhealthy_reason", app.unhealthy_reason
+    yield "readings", app.seq
+    yield "reading_age_ms", app.reading_age_ms()
+    yield "wifi", wifi(app.net)
+    yield "mqtt", app.mqtt.status()
+    yield "http", http(app)
+    yield "uart", uart(app.uart)
+    yield "decoder", app.reader.counters()
+    yield "last_error", app.reader.last_error
+    yield "messages_per_list", {"1": lt.per_list[1], "2": lt.per_list[2], "3": lt.per_list[3],
+                                "unknown": lt.per_list[0]}
+    yield "watchdog", {"enabled": app.wdt is not None, "feeds": app.wdt_feeds}
+    yield "task_crashes", app.crashes
+    yield "recent_crashes", app.crash_log
+    yield "config_problems", app.config_problems
+    yield "config", app.config_masked()
     if app.accounting is not None:
-        d["accounting"] = app.accounting.as_dict()
-    return d
+        yield "accounting", app.accounting.as_dict()

@@ -38,6 +38,15 @@ def json_pieces(d):
     return out
 
 
+def json_stream(pairs):
+    """An iterable of (key, value) as JSON object text, one piece per pair, made as it is sent."""
+    first = True
+    for k, v in pairs:
+        yield ("{" if first else ",") + json.dumps(k) + ":" + json.dumps(v)
+        first = False
+    yield "{}" if first else "}"
+
+
 def route(app, req):
     """(status, content type, body, extra header lines) of one request."""
     p = req.path
@@ -46,20 +55,13 @@ def route(app, req):
     if p == "/status":
         if req.query == "gc=1":  # collect first: "heap in use" then means live data only
             app.collect()
-        import status
-
-        try:
-            return 200, JSON, json_pieces(status.status(app)), ""
-        finally:
-            mem.unload("status")
+        if req.method == "HEAD":
+            return 200, JSON, iter(()), ""
+        return 200, JSON, _with_module("status", json_stream(_status_pairs(app))), ""
     if p == "/metrics":
-        import metrics
-
-        try:
-            return 200, METRICS, metrics.lines(app), ""
-        finally:
-            mem.unload("metrics")
-            mem.unload("hanport.prom")
+        if req.method == "HEAD":
+            return 200, METRICS, iter(()), ""
+        return 200, METRICS, _with_module("metrics", _metrics_lines(app)), ""
     if p == "/":
         import pages
 
@@ -78,3 +80,26 @@ def route(app, req):
     finally:
         mem.unload("settings")
         mem.unload("config")
+
+
+def _status_pairs(app):
+    import status
+
+    return status.pairs(app)
+
+
+def _metrics_lines(app):
+    import metrics
+
+    return metrics.lines(app)
+
+
+def _with_module(name, pieces):
+    """pieces (made by a module loaded for this answer), then the module unloaded (mem.unload)."""
+    try:
+        yield from pieces
+    finally:
+        pieces = None
+        mem.unload(name)
+        if name == "metrics":
+            mem.unload("hanport.prom")

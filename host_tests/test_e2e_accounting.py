@@ -17,7 +17,8 @@ from test_e2e_mqtt import Sub, mqtt  # noqa: E402,F401  (paho, or the module is 
 from hanport import HanReader  # noqa: E402
 from hanport import reading as R  # noqa: E402
 
-pytestmark = pytest.mark.skipif(run_host.mosquitto_binary() is None, reason="mosquitto not installed (make mosquitto)")
+pytestmark = [pytest.mark.skipif(run_host.mosquitto_binary() is None, reason="mosquitto not installed"),
+              pytest.mark.usefixtures("board")]
 
 SPEED = 360  # meter seconds per wall second: an hour in 10 s
 START = "2024-02-01T10:59:50"  # the first hourly list (11:00:05) comes at once, then one every 10 s

@@ -13,12 +13,14 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 import run_host  # noqa: E402
 
+pytestmark = [pytest.mark.usefixtures("board")]
+
 from hanport import HanReader  # noqa: E402
 from hanport.render import reading_json  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def rig(tmp_path_factory):
+def rig(board, tmp_path_factory):
     r = run_host.Rig(str(tmp_path_factory.mktemp("http")), meter="aidon", speed=20, mqtt=False,
                      overrides={"http.timeout_s": 2, "http.max_clients": 4})
     try:
@@ -94,8 +96,12 @@ def test_page_and_setup_form(rig):
     code, _, body = rig.http("/setup")
     assert code == 200 and b"Admin token (required)" in body
     assert b"host-wifi-secret" not in body and b"test-admin-token" not in body
-    code, headers, body = rig.http("/status", method="HEAD")
+    code, headers, body = rig.http("/data.json", method="HEAD")
     assert code == 200 and body == b"" and int(headers["Content-Length"]) > 100
+    # /status and /metrics are made while they are sent (never whole in RAM): no Content-Length,
+    # the body ends with the connection (HTTP/1.0)
+    code, headers, body = rig.http("/status", method="HEAD")
+    assert code == 200 and body == b"" and "Content-Length" not in headers
 
 
 def test_raw_frames_for_bug_reports(rig):

@@ -4,10 +4,14 @@ import os
 import sys
 import time
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 import run_host  # noqa: E402
+
+pytestmark = [pytest.mark.usefixtures("board")]
 
 
 def test_wifi_down_fallback_access_point_and_decoding_goes_on(tmp_path):

@@ -6,6 +6,7 @@ import sys
 import time
 import urllib.request
 
+import pytest
 from hanvectors import unhex
 from test_mbus_portable import EVN, EVN_KEY
 
@@ -15,6 +16,8 @@ from hanport.p1 import P1Reader
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import run_host  # noqa: E402
+
+pytestmark = [pytest.mark.usefixtures("board")]
 
 
 def _telegram(vid):

@@ -7,10 +7,14 @@ import sys
 import time
 import urllib.request
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 import run_host  # noqa: E402
+
+pytestmark = [pytest.mark.usefixtures("board")]
 
 
 def _wait(rig, pred, timeout_s=30.0):

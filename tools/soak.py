@@ -91,14 +91,13 @@ class Load:
 
 
 def soak(meter="aidon", heap=run_host.ESP32_HEAP, seconds=600, interpreter=None, workdir=None, clients=3,
-         speed=60.0, deployed=True, env_extra=None):
+         speed=60.0, env_extra=None):
     """Run the load; returns a dict of the verdict and figures (never raises on a failing firmware)."""
     interpreter = interpreter or run_host.standin_binary()
     if interpreter is None:
         raise RuntimeError("no 32-bit stand-in (set HANPORT_MICROPYTHON32)")
     workdir = workdir or tempfile.mkdtemp(prefix="soak-")
-    rig = run_host.Rig(workdir, meter=meter, speed=speed, heap=heap, interpreter=interpreter, deployed=deployed,
-                       env_extra=env_extra)
+    rig = run_host.Rig(workdir, meter=meter, speed=speed, heap=heap, interpreter=interpreter, env_extra=env_extra)
     res = {"meter": meter, "heap": heap, "seconds": seconds, "ok": False, "why": []}
     load = None
     try:
@@ -182,12 +181,12 @@ def _boot_heap(log):
         return None, None
 
 
-def smallest_heap(meter, seconds, interpreter=None, start_kb=160, floor_kb=48, step_kb=8, deployed=True):
+def smallest_heap(meter, seconds, interpreter=None, start_kb=160, floor_kb=48, step_kb=8):
     """Smallest heap (step_kb steps) at which the load passes: walks down from start_kb until a failure."""
     best = None
     kb = start_kb
     while kb >= floor_kb:
-        r = soak(meter, "%dK" % kb, seconds, interpreter, deployed=deployed)
+        r = soak(meter, "%dK" % kb, seconds, interpreter)
         if not r["ok"]:
             return best, r
         best = kb

@@ -4,7 +4,7 @@ from array import array
 
 
 def _table(poly):
-    t = array("H", [0] * 256)
+    t = array("H", bytes(512))  # 256 entries, no temporary list
     for i in range(256):
         c = i
         for _ in range(8):
@@ -17,7 +17,15 @@ def _table(poly):
 # final xor 0xFFFF, sent low byte first (han-facts §2).
 _X25 = _table(0x8408)
 # CRC-16/ARC (DSMR 5 / IEC 62056-21 P1): poly 0x8005 reflected = 0xA001, init 0 (han-facts §2).
-_ARC = _table(0xA001)
+# Built on first use (arc_table()): an HDLC meter never needs it.
+_ARC = None
+
+
+def arc_table():
+    global _ARC
+    if _ARC is None:
+        _ARC = _table(0xA001)
+    return _ARC
 
 
 def _crc16_x25_loop(buf, start, end):
@@ -32,7 +40,7 @@ def _crc16_x25_loop(buf, start, end):
 def crc16_arc(buf, start, end):
     """CRC-16/ARC of buf[start:end]."""
     crc = 0
-    t = _ARC
+    t = arc_table()
     for i in range(start, end):
         crc = (crc >> 8) ^ t[(crc ^ buf[i]) & 0xFF]
     return crc

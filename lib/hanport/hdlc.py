@@ -26,8 +26,10 @@ class HdlcReader:
     """Feed chunks with push(); when .ready, the message is buf[info_start:info_end]."""
 
     def __init__(self, capacity=2048):
-        self.buf = bytearray(capacity)
-        self.capacity = capacity
+        # capacity: frame buffer size in bytes, or a preallocated bytearray to use (a board allocates
+        # its long-lived buffers first, while the heap is still contiguous)
+        self.buf = capacity if isinstance(capacity, bytearray) else bytearray(capacity)
+        self.capacity = len(self.buf)
         self.counts = [0] * len(ERROR_NAMES)  # frames ok and each error, by result code
         self.bytes_skipped = 0  # bytes dropped while hunting for a flag
         self.resyncs = 0

@@ -35,8 +35,10 @@ class MbusReader:
     ERROR_NAMES = ERROR_NAMES
 
     def __init__(self, capacity=2048):
-        self.buf = bytearray(capacity)
-        self.capacity = capacity
+        # capacity: frame buffer size in bytes, or a preallocated bytearray to use (a board allocates
+        # its long-lived buffers first, while the heap is still contiguous)
+        self.buf = capacity if isinstance(capacity, bytearray) else bytearray(capacity)
+        self.capacity = len(self.buf)
         self.counts = [0] * len(ERROR_NAMES)  # frames ok and each error, by result code
         self.bytes_skipped = 0  # bytes dropped while hunting for a start character
         self.resyncs = 0

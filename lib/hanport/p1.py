@@ -2,7 +2,9 @@
 # "!" + CRC-16/ARC; read line by line into a Reading with the canonical fields, exact decimals.
 from hanport import meters
 from hanport import reading as R
-from hanport.crc import _ARC  # CRC-16/ARC table, updated byte by byte as the telegram streams in
+from hanport.crc import arc_table  # CRC-16/ARC table, updated byte by byte as the telegram streams in
+
+_ARC = arc_table()
 
 SLASH = 0x2F  # "/" starts a telegram (identification line)
 BANG = 0x21  # "!" ends the data; up to 4 hex digits of CRC-16/ARC follow (DSMR 4+; none before)

@@ -11,10 +11,10 @@ CAPTURE_HEADER = "# hanport-capture v1"  # first line of the capture text format
 class RawLog:
     """The last `slots` frames, each up to `slot_bytes` bytes (longer ones are cut and marked)."""
 
-    def __init__(self, slots=8, slot_bytes=640, clock_ms=None):
+    def __init__(self, slots=8, slot_bytes=640, clock_ms=None, buf=None):
         self.slots = slots
         self.slot_bytes = slot_bytes
-        self.data = bytearray(slots * slot_bytes)
+        self.data = buf if buf is not None and len(buf) >= slots * slot_bytes else bytearray(slots * slot_bytes)
         self.length = [0] * slots  # bytes stored in each slot
         self.full_length = [0] * slots  # bytes the frame really had
         self.code = bytearray(slots)  # hdlc result code, or CODE_SKIPPED

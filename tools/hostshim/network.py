@@ -1,90 +1,66 @@
-# Host stand-in for the ESP32 `network` module (WLAN only) under the MicroPython unix port.
-# The host is always "on the network"; HAN_SHIM_WIFI=fail makes the station never connect.
+# Host stand-in for the ESP32 `network` module (WLAN only) under the MicroPython unix port: the host
+# is always "on the network"; HAN_SHIM_WIFI=fail makes the station never connect. Kept small: on a
+# board this module is C and costs no heap, here it is bytecode in the heap being measured.
 import os
 
 STA_IF = 0
 AP_IF = 1
 STAT_IDLE = 1000
-STAT_CONNECTING = 1001
 STAT_GOT_IP = 1010
-STAT_WRONG_PASSWORD = 202
 STAT_NO_AP_FOUND = 201
 AUTH_OPEN = 0
 AUTH_WPA2_PSK = 3
+_name = ["hanreader"]
+_ifaces = {}
 
 
 def hostname(name=None):
     if name is None:
-        return WLAN._hostname
-    WLAN._hostname = name
+        return _name[0]
+    _name[0] = name
 
 
-class WLAN:
-    _hostname = "hanreader"
-    _ifaces = {}
+def WLAN(iface=STA_IF):  # noqa: N802 (the module's own name): one object per interface, like the port
+    if iface not in _ifaces:
+        _ifaces[iface] = _Wlan(iface)
+    return _ifaces[iface]
 
-    def __new__(cls, iface=STA_IF):
-        if iface not in cls._ifaces:
-            obj = object.__new__(cls)
-            obj._iface = iface
-            obj._active = False
-            obj._connected = False
-            obj._ssid = ""
-            obj._status = STAT_IDLE
-            cls._ifaces[iface] = obj
-        return cls._ifaces[iface]
 
-    def __init__(self, iface=STA_IF):
-        pass
+class _Wlan:
+    def __init__(self, iface):
+        self.iface = iface
+        self.on = False
+        self.up = False
+        self.ssid = ""
+        self.st = STAT_IDLE
 
     def active(self, on=None):
         if on is None:
-            return self._active
-        self._active = bool(on)
-        if not on:
-            self._connected = False
-        print("[hostshim] WLAN %s active=%s" % ("AP" if self._iface == AP_IF else "STA", self._active))
+            return self.on
+        self.on = bool(on)
+        self.up = self.up and self.on
+        print("[hostshim] WLAN %s active=%s" % ("AP" if self.iface == AP_IF else "STA", self.on))
 
     def connect(self, ssid=None, key=None, **kw):
-        self._ssid = ssid or ""
-        if os.getenv("HAN_SHIM_WIFI") == "fail":
-            self._status = STAT_NO_AP_FOUND
-            self._connected = False
-        else:
-            self._status = STAT_GOT_IP
-            self._connected = True
+        self.ssid = ssid or ""
+        self.up = os.getenv("HAN_SHIM_WIFI") != "fail"
+        self.st = STAT_GOT_IP if self.up else STAT_NO_AP_FOUND
 
     def disconnect(self):
-        self._connected = False
-        self._status = STAT_IDLE
+        self.up = False
+        self.st = STAT_IDLE
 
     def isconnected(self):
-        if self._iface == AP_IF:
-            return self._active
-        return self._active and self._connected
+        return self.on and (self.up or self.iface == AP_IF)
 
     def status(self, param=None):
-        if param == "rssi":
-            return -55
-        return self._status
+        return -55 if param == "rssi" else self.st
 
     def ifconfig(self, conf=None):
-        if self._iface == AP_IF:
-            return ("192.168.4.1", "255.255.255.0", "192.168.4.1", "192.168.4.1")
-        return ("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1")
+        ip = "192.168.4.1" if self.iface == AP_IF else "127.0.0.1"
+        return (ip, "255.255.255.0", ip, ip)
 
     def config(self, *args, **kw):
         if args:
-            key = args[0]
-            if key == "essid" or key == "ssid":
-                return self._ssid
-            if key == "mac":
-                return b"\x24\x0a\xc4\xa1\xb2\xc3"
-            if key == "hostname" or key == "dhcp_hostname":
-                return WLAN._hostname
-            return None
-        if "essid" in kw:
-            self._ssid = kw["essid"]
-        if "ssid" in kw:
-            self._ssid = kw["ssid"]
-        return None
+            return self.ssid if args[0] in ("essid", "ssid") else None
+        self.ssid = kw.get("essid", kw.get("ssid", self.ssid))
