@@ -378,14 +378,18 @@ class Device:
         self.reboots += 1
         self.boot()
 
-    def feed(self, data, now_s):
-        """Feed one frame in random chunks; returns the update() results. PowerCut propagates."""
+    def feed(self, data, now_s=None, ticks_ms=None):
+        """Feed one frame in random chunks; returns the update() results. PowerCut propagates.
+        ticks_ms: time it by ticks (as the firmware does) instead of now_s."""
         out = []
         pos = 0
         while pos < len(data):
             n = 1 + self.rng.next(96)
             for rd in self.reader.feed(data[pos : pos + n]):
-                out.append(self.acc.update(rd, now_s))
+                if ticks_ms is None:
+                    out.append(self.acc.update(rd, now_s))
+                else:
+                    out.append(self.acc.update(rd, ticks_ms=ticks_ms))
             pos += n
         return out
 
@@ -427,6 +431,45 @@ def run_stream(dev, meter, start_h, end_h, events, offline=(), torn=None, now_of
             delivered[h] = ev
             kept.append(h)
     return kept, delivered
+
+
+# ---------------------------------------------------------------------------- device ticks
+try:  # MicroPython: the interpreter's own ticks (they wrap at 2**30 on 32-bit, 2**62 on 64-bit)
+    from time import ticks_add, ticks_diff
+except ImportError:  # CPython: a 32-bit board's ticks, so that tests see them wrap
+    TICKS_PERIOD = 1 << 30
+
+    def ticks_add(t, d):
+        return (t + d) % TICKS_PERIOD
+
+    def ticks_diff(a, b):
+        return (a - b + TICKS_PERIOD // 2) % TICKS_PERIOD - TICKS_PERIOD // 2
+
+
+class TicksClock:
+    """Device ticks at device times (s, never decreasing): stepped from the last one, as a board's
+    ticks_add allows steps below half its period only."""
+
+    def __init__(self, s, tk):
+        self.s = s
+        self.tk = tk
+
+    def at(self, s):
+        self.tk = ticks_add(self.tk, (s - self.s) * 1000)
+        self.s = s
+        return self.tk
+
+
+def with_device_ticks(fn):
+    """fn() with hanport.accounting using ticks_diff above (CPython has no ticks: it subtracts)."""
+    from hanport import accounting
+
+    saved = accounting.ticks_diff
+    accounting.ticks_diff = ticks_diff
+    try:
+        return fn()
+    finally:
+        accounting.ticks_diff = saved
 
 
 # ---------------------------------------------------------------------------- the reference

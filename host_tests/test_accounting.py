@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hanport import accounting_report as AR
 from hanport import localtime as LT
 from hanport import persist
 from hanport.accounting import (
@@ -122,7 +123,7 @@ def test_month_stream_against_reference(kind, first_day, seed):
     full = [r[4] for d, r in sorted(days.items())][1:-1]
     assert set(full) <= {23, 24, 25} and (23 in full or 25 in full)
     # the capacity tariff of this and last month
-    state = json.loads(acc.state_json())
+    state = json.loads(AR.state_json(acc))
     last_day = oslo_day(lists[-1][0] * 3600)
     y, m, _ = LT.date_from_days(last_day)
     mi = LT.month_index(y, m)
@@ -322,3 +323,20 @@ def test_decode_cli_replays_a_capture(tmp_path):
     night = [d for d in state["days"] if d["date"] == "2024-10-27"][0]
     assert night["hours"] == 25 and night["estimated"] is False
     assert state["counters"]["rejects_clock"] == 0
+
+
+# ------------------------------------------------------------------ the host report (accounting_report)
+def test_report_dict_is_the_json_as_floats():
+    meter = G.Meter("aidon", 12, LT.days_from_date(2025, 1, 30) * 24)
+    dev = G.Device(G.MemFs())
+    for k in range(60):  # into February
+        h = meter.start_h + k
+        dev.feed(meter.list3(h), h * 3600 + 10)
+    text = AR.state_json(dev.acc)
+    assert AR.state_dict(dev.acc) == json.loads(text)
+    assert AR.to_json(AR.state(dev.acc)) == text
+    state = json.loads(text)
+    assert state["capacity"]["month"] == "2025-02" and state["last_month_capacity"]["month"] == "2025-01"
+    import hanport.accounting as A
+
+    assert not hasattr(A, "json") and not hasattr(A.Accounting, "state_json")  # host-only code moved out

@@ -4,8 +4,10 @@ import json
 
 import accounting_gen as G
 
+from hanport import accounting_report as AR
 from hanport import localtime as LT
 from hanport import persist
+from hanport import reading as R
 from hanport.accounting import (
     C_GAPS,
     C_METER_CHANGES,
@@ -16,6 +18,7 @@ from hanport.accounting import (
     C_REPEATS,
     C_RETRACTIONS,
     C_UNASSIGNED,
+    REBASE_MS,
     RES_ANCHOR,
     RES_HOUR,
     RES_REJECT,
@@ -55,7 +58,7 @@ def _check_against_reference(dev, meter, kept, delivered):
     want_months = [(mi, months[mi][0], months[mi][1], caps[mi][0]) for mi in sorted(months)]
     assert got_months == want_months, (got_months, want_months)
     # the capacity of the current month, from the state JSON (exact decimal text)
-    state = json.loads(acc.state_json())
+    state = json.loads(AR.state_json(acc))
     mi = LT.month_index(*LT.date_from_days(LT.local_day(lists[-1][0] * 3600))[0:2])
     cap = state["capacity"]
     assert cap["month"] == LT.iso_month(mi)
@@ -241,7 +244,7 @@ def test_hour_values_exact_in_kwh_text():
     h = _h(2024, 2, 1, 10)
     _feed(dev, _list3("kaifa", h, 79591144, 5), 0)
     _feed(dev, _list3("kaifa", h + 1, 79594021, 5), 3600)
-    s = dev.acc.state_json()
+    s = AR.state_json(dev.acc)
     assert '"last_hour_import_kwh":2.877' in s and '"last_hour_export_kwh":0.000' in s
     assert dev.acc.summary()["last_hour_import_wh"] == 2877
 
@@ -471,9 +474,113 @@ def test_summary_and_prometheus_lines():
             assert name in names and int(value) >= 0
     assert "han_last_hour_import_wh %d" % s["last_hour_import_wh"] in lines
     assert "han_accounting_repeats_total 0" in lines
-    state = json.loads(dev.acc.state_json())
+    state = json.loads(AR.state_json(dev.acc))
     for k in ("last_hour_import_kwh", "last_hour_export_kwh", "hours", "days", "capacity", "repeats", "gaps",
               "rejects"):
         assert k in state, k
     assert len(state["hours"]) == 29 and state["hours"][-1]["estimated"] is False
     assert len(state["capacity"]["step_range_kw"]) == 2 and state["capacity"]["step_index"] >= 0
+
+
+# ------------------------------------------------------------------ device ticks (the firmware's time)
+def _twin_run(silence=None, days=5, tick_every_s=60, start_tk=-(2 * 3600 + 17 * 60 + 3) * 1000, before_fb_h=60):
+    """The same Kaifa stream (days long: the origin moves; an autumn switch; list 2 every 5 minutes) into
+    two devices: one timed by now_s, one by ticks that wrap 2:17:03 in (and tick() every tick_every_s).
+    silence: (from_s, to_s) when the meter sends nothing. Compares summary (running-hour estimates too),
+    history and flash image after every frame."""
+    fb = _fall_back_h(2024)
+    start = fb - before_fb_h
+    end = start + 24 * days
+    meter = G.Meter("kaifa", 21, start)
+    events = {start + 7: G.REPEAT, start + 30: G.DROP, start + 80: G.BACK}
+    by_now = G.Device(G.MemFs(), chunk_seed=2, max_sample_gap_s=400)
+    by_ticks = G.Device(G.MemFs(), chunk_seed=2, max_sample_gap_s=400)
+    clock = G.TicksClock(start * 3600, G.ticks_add(0, start_tk))
+    next_tick = start * 3600
+    wrapped = False
+    ticks_seen = 0
+    last_tk = clock.tk
+    for t, data, h, _ in G.frames(meter, start, end, events, list2_per_hour=12):
+        if silence is not None and silence[0] <= t < silence[1]:
+            continue
+        while next_tick < t:  # the firmware's ticker (its silence too: the device stays on)
+            by_ticks.acc.tick(clock.at(next_tick))
+            ticks_seen += 1
+            next_tick += tick_every_s
+        tk = clock.at(t)
+        wrapped = wrapped or tk < last_tk
+        last_tk = tk
+        a = by_now.feed(data, t + 1700000000)
+        b = by_ticks.feed(data, ticks_ms=tk)
+        assert a == b, (t, a, b)
+        assert by_now.acc.summary() == by_ticks.acc.summary(), t
+        assert by_now.acc.running_wh() == by_ticks.acc.running_wh(), t
+        if h is not None:
+            assert bytes(by_now.acc.pack()) == bytes(by_ticks.acc.pack()), t
+    assert wrapped and ticks_seen > 0
+    assert by_now.fs.writes == by_ticks.fs.writes
+    assert by_now.acc.hours() == by_ticks.acc.hours() and by_now.acc.days() == by_ticks.acc.days()
+    assert AR.state_json(by_now.acc) == AR.state_json(by_ticks.acc)
+    return by_now.acc, by_ticks.acc
+
+
+def test_ticks_give_the_same_hours_and_estimates_as_now_s():
+    acc, tacc = G.with_device_ticks(_twin_run)
+    # the 5 days moved the internal origin: times stay small (2**30 is where a 32-bit small int ends)
+    assert abs(tacc.t_last) < REBASE_MS and abs(acc.t_last) < REBASE_MS
+    # the repeat stands for a lost list, as do the drop and the rejected one: three two-hour gaps
+    assert acc.counts[C_REPEATS] == 1 and acc.counts[C_GAPS] == 3 and acc.counts[C_REJ_BACKWARDS] == 1
+    assert acc.summary()["current_hour_partial"] is False
+
+
+def test_ticks_across_a_week_of_silence_with_tick():
+    # A week without frames (more than half the 32-bit ticks period) that ends just before the first
+    # 02:00 list of an autumn night: tick() kept the clock, so the device knows a week passed, as many
+    # hours as the meter clocks differ, and places that list as the summer-time one (han-facts §4).
+    fb = _fall_back_h(2024)
+    silence = ((fb - 1 - 7 * 24) * 3600 + 100, (fb - 1) * 3600 - 100)
+    acc, tacc = G.with_device_ticks(lambda: _twin_run(silence, days=10, before_fb_h=200))
+    assert acc.counts[C_REJ_CLOCK] == 0
+    exact = [LT.iso_local(u) for u, _, _, est in acc.hours() if not est]
+    assert "2024-10-27T02:00:00+02:00" in exact and "2024-10-27T02:00:00+01:00" in exact
+    assert acc.summary()["current_hour_partial"] is False
+
+
+def test_tick_before_any_reading_and_ticks_backwards():
+    acc = Accounting()
+    acc.tick(123456)
+    acc.tick(124456)
+    h = _h(2024, 2, 1, 10)
+    t3, t2 = G.templates("kaifa")
+    rd = G.decode_one(t3.make(h * 3600, 10, 1000000, 0, 3600, 0))
+    assert acc.update(rd, ticks_ms=125456) == RES_ANCHOR
+    assert acc.t_last == 2000
+    for k in range(1, 10):
+        acc.update(G.decode_one(t2.make(h * 3600 + 10 * k, None, None, None, 3600, 0)), ticks_ms=125456 + 10000 * k)
+    assert acc.running_wh() == (90, 0, False)
+    # ticks that go back (a caller's mistake) are a time jump: the running hour is marked partial
+    acc.update(G.decode_one(t2.make(h * 3600 + 100, None, None, None, 3600, 0)), ticks_ms=100)
+    assert acc.running_wh()[2] is True
+
+
+def test_running_energy_exact_in_wh_and_remainder():
+    """Power integration keeps whole Wh and a W*ms remainder: the same as the plain product sum."""
+    rng = G.Lcg(17)
+    acc = Accounting(max_sample_gap_s=1000)
+    t2 = G.templates("kaifa")[1]
+    h = _h(2024, 2, 1, 10)
+    rds = [G.decode_one(t2.make(h * 3600, None, None, None, w, w // 3)) for w in (0, 1, 999, 3601, 47000, 250000)]
+    ws = [rd.field_value[R.F_P_IMPORT] for rd in rds]
+    t = 5
+    total = 0
+    last_w = None
+    for _ in range(400):
+        k = rng.next(len(rds))
+        if last_w is not None:
+            dt = 1 + rng.next(20000)
+            t += dt
+            total += last_w * dt
+        acc.update(rds[k], ticks_ms=t)
+        last_w = ws[k]
+        assert acc.running_wh()[0] == total // 3600000
+    assert total > 3 * 3600000

@@ -107,6 +107,7 @@ def main(argv=None):
     acc = None
     if args.accounting:
         from hanport.accounting import Accounting
+        from hanport.accounting_report import state_json
 
         acc = Accounting()  # no store: nothing is written; time from the meter clock
     out = sys.stdout
@@ -137,7 +138,7 @@ def main(argv=None):
             out.write(reading_json(reader.reading) + "\n")
         readings += 1
     if acc is not None:
-        out.write(acc.state_json() + "\n")
+        out.write(state_json(acc) + "\n")
     out.flush()
     if reader.protocol is not None:  # the parser that found the frames: its counters, unprefixed
         counters = reader.readers[reader.protocol].counters()

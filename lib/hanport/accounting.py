@@ -1,12 +1,17 @@
 # Energy accounting from the meter's hourly list (han-facts §4-5): exact hourly import/export from counter
 # differences, hour/day/month history, the Norwegian capacity tariff, a running-hour estimate, saved to flash.
-import json
 import struct
 from array import array
 
 from hanport import localtime as LT
 from hanport import reading as R
-from hanport.render import decimal, number
+
+try:
+    from time import ticks_diff  # MicroPython: ticks wrap (half the period is the useful range)
+except ImportError:  # CPython: a ticks value is a plain millisecond count
+
+    def ticks_diff(a, b):
+        return a - b
 
 # --- history kept (issue 4: at least 72 hours, 62 days, 24 months) ---
 HOURS_KEPT = 72
@@ -36,6 +41,11 @@ HOUR_S = 3600
 HOUR_MS = 3600000
 DAY_S = 86400
 WMS_PER_WH = 3600000  # watt-milliseconds in a watt-hour
+# Internal times are ms from an origin that moves (every stored time shifted) once one passes
+# REBASE_MS, so they stay small ints on 32-bit MicroPython (below 2**30) for any uptime. Stored times
+# further than STALE_MS from the origin are pinned there: that old, they act the same (gaps, rolls).
+REBASE_MS = 1 << 28  # 3.1 days
+STALE_MS = 1 << 29  # 6.2 days
 
 # --- results of update() ---
 RES_NONE = 0  # not an hourly list: its power went into the running-hour estimate
@@ -88,65 +98,13 @@ def _sizes():
 STATE_BYTES = _sizes()
 
 
-class Dec:
-    """An exact decimal value * 10**exp for JSON output (rendered from integers, never a float)."""
-
-    def __init__(self, value, exp):
-        self.value = value
-        self.exp = exp
-
-
-class Obj:
-    """An ordered JSON object (MicroPython dicts do not keep insertion order)."""
-
-    def __init__(self, pairs):
-        self.pairs = pairs
-
-
-def _kwh(wh):
-    return None if wh is None else Dec(wh, -3)
-
-
-def to_json(v):
-    """JSON text of a tree of Obj, list, Dec, str, int, bool and None; decimals exact."""
-    if v is None:
-        return "null"
-    if v is True:
-        return "true"
-    if v is False:
-        return "false"
-    if isinstance(v, Dec):
-        return decimal(v.value, v.exp)
-    if isinstance(v, Obj):
-        return "{" + ",".join(json.dumps(k) + ":" + to_json(x) for k, x in v.pairs) + "}"
-    if isinstance(v, list):
-        return "[" + ",".join(to_json(x) for x in v) + "]"
-    if isinstance(v, int):
-        return str(v)
-    return json.dumps(v)
-
-
-def to_plain(v):
-    """The same tree as dicts, lists and numbers (decimals as the nearest float; exact text: to_json)."""
-    if isinstance(v, Dec):
-        return number(v.value, v.exp)
-    if isinstance(v, Obj):
-        d = {}
-        for k, x in v.pairs:
-            d[k] = to_plain(x)
-        return d
-    if isinstance(v, list):
-        return [to_plain(x) for x in v]
-    return v
-
-
-def counter_wh(fixed):
-    """Wh integer of a kWh register (integer, exponent) from Reading.fixed(); None if absent, negative
-    or finer than 1 Wh (no Norwegian meter is: Kaifa sends Wh, Aidon and Kamstrup 10 Wh)."""
-    if fixed is None:
+def _counter_wh(rd, f):
+    """Wh integer of a kWh register (Reading field f); None if absent, negative or finer than 1 Wh
+    (no Norwegian meter is: Kaifa sends Wh, Aidon and Kamstrup 10 Wh)."""
+    if not rd.field_present[f]:
         return None
-    value, exp = fixed
-    shift = exp + 3
+    value = rd.field_value[f]
+    shift = rd.field_exp[f] + 3
     if value < 0 or shift < 0:
         return None
     return value * 10**shift
@@ -158,32 +116,27 @@ def _watts(value, exp):
     return value // 10 ** (-exp)
 
 
-def meter_clock(rd):
-    """(year, month, day, hour, minute, second, hundredths) of the reading's meter clock, None if absent
-    or unspecified. The deviation byte is ignored: meters disagree on it (han-facts §4)."""
-    o = rd.time_offset
-    if o < 0:
+def _shifted(v, d):
+    """A stored time v after the origin moved by d ms (None stays None), pinned within STALE_MS."""
+    if v is None:
         return None
-    p = rd.pool
-    year = (p[o] << 8) | p[o + 1]
-    if year < 2000 or year > 2199:
-        return None
-    second = p[o + 7]
-    if second == 0xFF:
-        second = 0
-    hundredths = p[o + 8]
-    if hundredths > 99:
-        hundredths = 0
-    return year, p[o + 2], p[o + 3], p[o + 5], p[o + 6], second, hundredths
+    v -= d
+    if v < -STALE_MS:
+        return -STALE_MS
+    if v > STALE_MS:
+        return STALE_MS
+    return v
 
 
 class Accounting:
     """Hour, day and month energy and the capacity tariff from the hourly lists of one meter.
 
     acc = Accounting(store=persist.Store("/acc"))     # loads the saved state
-    for each decoded Reading rd: acc.update(rd, now_s)  # saves by itself after an hourly list
-    acc.summary(), acc.prometheus_lines(), acc.state_json()
-    Energies are integer Wh throughout (exact on 32-bit-float MicroPython)."""
+    for each decoded Reading rd: acc.update(rd, ticks_ms=time.ticks_ms())  # saves after an hourly list
+    once a second: acc.tick(time.ticks_ms())             # keeps the clock across silences
+    acc.summary(), acc.prometheus_lines(); hanport.accounting_report.state_json(acc) on a host
+    Energies are integer Wh throughout (exact on 32-bit-float MicroPython). With ticks_ms and no store,
+    update() allocates nothing on 32-bit MicroPython (host_tests/mp_accounting_heap_check.py)."""
 
     def __init__(self, store=None, steps_kw=DEFAULT_STEPS_KW, top_days=DEFAULT_TOP_DAYS,
                  max_power_w=DEFAULT_MAX_POWER_W, max_sample_gap_s=DEFAULT_MAX_SAMPLE_GAP_S,
@@ -192,8 +145,9 @@ class Accounting:
         self.steps_w = sorted(int(round(k * 1000)) for k in steps_kw)  # kW thresholds as W, ascending
         self.top_n = max(1, int(top_days))
         self.max_wh_per_h = max_power_w
-        self.max_gap_ms = max_sample_gap_s * 1000
-        self.save_interval_ms = save_interval_s * 1000
+        # (both below STALE_MS: a pinned time must still read as longer ago)
+        self.max_gap_ms = min(max_sample_gap_s, DAY_S) * 1000
+        self.save_interval_ms = min(save_interval_s, DAY_S) * 1000
         self.counts = array("I", [0] * N_COUNTERS)
         self.h_idx = array("i", [-1] * HOURS_KEPT)  # hour start, UTC hours since 1970; -1 = empty
         self.h_imp = array("i", [0] * HOURS_KEPT)  # Wh
@@ -212,6 +166,11 @@ class Accounting:
         self.m_cap = array("i", [0] * MONTHS_KEPT)  # capacity value, W (floor)
         self.m_flags = bytearray(MONTHS_KEPT)
         self.meter_id = ""
+        self.id_raw = bytearray(MAX_ID_BYTES)  # the meter id's bytes in the reading that set meter_id
+        self.id_raw_n = -1  # their length, -1: not known (compare as text)
+        # meter clock of the reading being handled (no tuple per reading)
+        self.c_y = self.c_mo = self.c_d = self.c_hh = self.c_mi = self.c_s = self.c_hu = 0
+        self.taken = bytearray(DAYS_KEPT)  # scratch of _cap_value
         # reference (the last accepted hourly list), the one before it, rejected lists pending
         self.a_ok = False
         self.a_h = self.a_imp = self.a_exp = 0
@@ -221,13 +180,16 @@ class Accounting:
         self.r_h = [0] * N_PENDING
         self.r_imp = [0] * N_PENDING
         self.r_exp = [0] * N_PENDING
-        # running hour (RAM only)
-        self.t_last = None  # time of the last reading, ms (now_s base, else meter clock)
+        # running hour (RAM only); times are ms from the internal origin (see REBASE_MS)
+        self.org_ms = None  # now_s * 1000 (or meter clock UTC ms) at the origin
+        self.tk_last = None  # the last ticks_ms seen (update or tick) and its internal time
+        self.tk_t = 0
+        self.t_last = None  # time of the last reading
         self.period_ms = PERIOD_LIST2_MS  # time between messages, for readings without a clock
         self.t_sure = False  # the last reading's time is not in doubt (see _time_ms)
         self.run_t0 = None  # time of the last hour boundary seen
-        self.run_imp = 0  # integrated power since then, W*ms
-        self.run_exp = 0
+        self.run_wh = array("i", [0, 0])  # integrated power since then, [import, export]: whole Wh
+        self.run_wms = array("i", [0, 0])  # and the rest, W*ms below WMS_PER_WH
         self.run_partial = True  # the estimate does not cover the whole running hour
         self.pi_t = None  # last import power sample: time, W
         self.pi_w = 0
@@ -235,7 +197,8 @@ class Accounting:
         self.pe_w = 0
         self.cur_h = None  # start of the running hour, UTC hours
         self.l_h = None  # newest hour boundary of an accepted or pending list, and when it came (sure
-        self.l_t = None  # times only); RAM only: after a boot the first 02:00 of autumn is not guessed
+        self.l_t = None  # times only): l_th hours + l_t ms (0..HOUR_MS), so the origin can move any
+        self.l_th = 0  # distance; RAM only: after a boot the first 02:00 of autumn is not guessed
         self.l_on_time = False  # that list came as long after the one before as their clocks differ
         self.dirty = 0  # 2: hours or references changed (save soon), 1: only counters (save with the next)
         self.changed = False
@@ -245,12 +208,14 @@ class Accounting:
             self.load()
 
     # ------------------------------------------------------------------ input
-    def update(self, rd, now_s=None):
-        """Account one decoded Reading. now_s: device time in seconds (int, e.g. time.time()); only
-        differences are used. Without it, the meter clock times the reading (or the nominal period of
-        its list). Returns a RES_ code; never raises on bad data."""
-        t = self._time_ms(rd, now_s)
+    def update(self, rd, now_s=None, ticks_ms=None):
+        """Account one decoded Reading. ticks_ms: time.ticks_ms() when it arrived (the firmware; ticks
+        may wrap). Else now_s: device time in seconds (int, e.g. time.time()); only differences are
+        used. Without either, the meter clock times the reading (or the nominal period of its list).
+        Returns a RES_ code; never raises on bad data."""
+        t = self._time_ms(rd, now_s, ticks_ms)
         if t is not None:
+            t = self._rebase(t)
             self.t_last = t
             self._sample(rd, t)
         if rd.list_number != 3:
@@ -266,19 +231,56 @@ class Accounting:
         self._autosave(t)
         return res
 
-    def _time_ms(self, rd, now_s):
+    def tick(self, ticks_ms):
+        """The firmware's 1-s ticker: the clock follows ticks_ms through silences of any length (one
+        ticks difference means something only within half the ticks period, ~6 days on 32-bit)."""
+        self._rebase(self._ticks(ticks_ms))
+
+    def _ticks(self, ticks_ms):
+        t = 0 if self.tk_last is None else self.tk_t + ticks_diff(ticks_ms, self.tk_last)
+        self.tk_last = ticks_ms
+        self.tk_t = t
+        return t
+
+    def _rebase(self, t):
+        """Internal time t, after moving the origin to it if it has drifted REBASE_MS away."""
+        if -REBASE_MS < t < REBASE_MS:
+            return t
+        self.t_last = _shifted(self.t_last, t)
+        self.run_t0 = _shifted(self.run_t0, t)
+        self.pi_t = _shifted(self.pi_t, t)
+        self.pe_t = _shifted(self.pe_t, t)
+        self.saved_t = _shifted(self.saved_t, t)
+        if self.tk_last is not None:
+            self.tk_t -= t
+        if self.l_t is not None:  # whole hours apart: exact for any age
+            self.l_t -= t
+            self.l_th += self.l_t // HOUR_MS
+            self.l_t %= HOUR_MS
+        if self.org_ms is not None:
+            self.org_ms += t
+        return 0
+
+    def _time_ms(self, rd, now_s, ticks_ms):
         """Time of a reading in ms; sets t_sure when it does not hinge on an ambiguous meter clock."""
         self.t_sure = True
+        if ticks_ms is not None:
+            return self._ticks(ticks_ms)
         if now_s is not None:
-            return int(now_s * 1000)
+            ms = int(now_s * 1000)
+            if self.org_ms is None:
+                self.org_ms = ms
+            return ms - self.org_ms
         last = self.t_last
-        f = meter_clock(rd)
-        if f is not None:
-            c = LT.utc_candidates(f[0], f[1], f[2], f[3], f[4], f[5])
-            if c:
-                u = c[0] * 1000 + f[6] * 10
-                if len(c) == 2:  # the repeated hour in autumn: the one nearer the last reading
-                    v = c[1] * 1000 + f[6] * 10
+        if self._read_clock(rd) and self.c_mi < 60 and self.c_s < 60:
+            h = LT.utc_hour(self.c_y, self.c_mo, self.c_d, self.c_hh)
+            if h >= 0:
+                u = h * HOUR_MS + (self.c_mi * 60 + self.c_s) * 1000 + self.c_hu * 10  # UTC ms (host path)
+                if self.org_ms is None:
+                    self.org_ms = u
+                u -= self.org_ms
+                if LT.is_repeated_h(h):  # the repeated hour in autumn: the one nearer the last reading
+                    v = u + HOUR_MS
                     if last is not None and abs(v - last) < abs(u - last):
                         u = v
                     self.t_sure = last is not None and abs(u - last) < MIN_LIST3_SPACING_S * 1000
@@ -290,13 +292,42 @@ class Accounting:
             return None
         return last + self.period_ms
 
+    def _read_clock(self, rd):
+        """The reading's meter clock into c_y .. c_hu; False if absent or unspecified. The deviation
+        byte is ignored: meters disagree on it (han-facts §4)."""
+        o = rd.time_offset
+        if o < 0:
+            return False
+        p = rd.pool
+        year = (p[o] << 8) | p[o + 1]
+        if year < 2000 or year > 2199:
+            return False
+        self.c_y = year
+        self.c_mo = p[o + 2]
+        self.c_d = p[o + 3]
+        self.c_hh = p[o + 5]
+        self.c_mi = p[o + 6]
+        second = p[o + 7]
+        self.c_s = 0 if second == 0xFF else second
+        hundredths = p[o + 8]
+        self.c_hu = 0 if hundredths > 99 else hundredths
+        return True
+
+    def _integrate(self, k, w, dt):
+        """Add w W over dt ms to running energy k (0 import, 1 export), exactly and with no product
+        beyond a small int on 32-bit: w * whole seconds, w * the remaining ms."""
+        ws = w * (dt // 1000)
+        r = self.run_wms[k] + ws % HOUR_S * 1000 + w * (dt % 1000)
+        self.run_wh[k] += ws // HOUR_S + r // WMS_PER_WH
+        self.run_wms[k] = r % WMS_PER_WH
+
     def _sample(self, rd, t):
         self._roll(t)
         if rd.field_present[R.F_P_IMPORT]:  # (not fixed(): no tuple per reading)
             if self.pi_t is not None:
                 dt = t - self.pi_t
                 if 0 < dt <= self.max_gap_ms:
-                    self.run_imp += self.pi_w * dt
+                    self._integrate(0, self.pi_w, dt)
                 elif dt:
                     self.run_partial = True
             self.pi_t = t
@@ -305,7 +336,7 @@ class Accounting:
             if self.pe_t is not None:
                 dt = t - self.pe_t
                 if 0 < dt <= self.max_gap_ms:
-                    self.run_exp += self.pe_w * dt
+                    self._integrate(1, self.pe_w, dt)
                 elif dt:
                     self.run_partial = True
             self.pe_t = t
@@ -329,26 +360,30 @@ class Accounting:
             # the new hour began at b: it keeps the part of the last sample interval after b
             b = self.run_t0
             self.run_partial = rolled > 1
-            self.run_imp = 0
+            self._clear_run()
             if self.pi_t is not None and t - self.pi_t <= self.max_gap_ms:
                 if self.pi_t > b:
-                    self.run_imp = self.pi_w * (self.pi_t - b)
+                    self._integrate(0, self.pi_w, self.pi_t - b)
                 else:
                     self.pi_t = b
-            self.run_exp = 0
             if self.pe_t is not None and t - self.pe_t <= self.max_gap_ms:
                 if self.pe_t > b:
-                    self.run_exp = self.pe_w * (self.pe_t - b)
+                    self._integrate(1, self.pe_w, self.pe_t - b)
                 else:
                     self.pe_t = b
+
+    def _clear_run(self):
+        w = self.run_wh
+        w[0] = w[1] = 0
+        w = self.run_wms
+        w[0] = w[1] = 0
 
     def _boundary(self, t):
         """An hourly list arrived: an hour boundary passed. True if it is a new one."""
         new = self.run_t0 is None or t is None or abs(t - self.run_t0) >= MIN_LIST3_SPACING_S * 1000
         if t is not None:
             if new:
-                self.run_imp = 0
-                self.run_exp = 0
+                self._clear_run()
                 self.run_partial = self.pi_t is None
             self.run_t0 = t
         return new
@@ -359,43 +394,31 @@ class Accounting:
         new = self._boundary(t)
         if new and self.cur_h is not None:
             self.cur_h += 1  # corrected below when the list is accepted
-        imp = counter_wh(rd.fixed(R.F_E_IMPORT))
-        exp = counter_wh(rd.fixed(R.F_E_EXPORT))
+        imp = _counter_wh(rd, R.F_E_IMPORT)
+        exp = _counter_wh(rd, R.F_E_EXPORT)
         if imp is None or exp is None:
             c[C_REJ_UNIT] += 1
             return RES_REJECT
-        f = meter_clock(rd)
-        if f is None or f[4] != 0:
+        if not self._read_clock(rd) or self.c_mi != 0:
             c[C_REJ_CLOCK] += 1
             return RES_REJECT
-        mid = rd.text(R.T_METER_ID)
-        if mid is not None:
-            mid = mid[:MAX_ID_BYTES]
-            if self.meter_id and mid != self.meter_id:
-                c[C_METER_CHANGES] += 1
-                self.a_ok = False
-                self.p_ok = False
-                self.r_n = 0
-            if mid != self.meter_id:
-                self.changed = True
-            self.meter_id = mid
+        self._meter_id(rd)
         # the same list again: the meter repeated it (han-facts §4), detected by its clock
-        if self.a_ok and imp == self.a_imp and exp == self.a_exp and self._shows(self.a_h, f):
+        if self.a_ok and imp == self.a_imp and exp == self.a_exp and self._shows(self.a_h):
             c[C_REPEATS] += 1
             if new and self.cur_h is None:
                 self.cur_h = self.a_h + 1
             return RES_REPEAT
         n = self.r_n
-        if n and imp == self.r_imp[n - 1] and exp == self.r_exp[n - 1] and self._shows(self.r_h[n - 1], f):
+        if n and imp == self.r_imp[n - 1] and exp == self.r_exp[n - 1] and self._shows(self.r_h[n - 1]):
             c[C_REPEATS] += 1
             return RES_REPEAT
-        cand = LT.utc_candidates(f[0], f[1], f[2], f[3], 0, 0)
-        if not cand:
+        h = LT.utc_hour(self.c_y, self.c_mo, self.c_d, self.c_hh)
+        if h < 0:
             c[C_REJ_CLOCK] += 1
             return RES_REJECT
-        h = cand[0] // HOUR_S
-        if len(cand) == 2:  # the repeated hour of the autumn switch (02:00 local twice)
-            h1 = cand[1] // HOUR_S
+        if LT.is_repeated_h(h):  # the repeated hour of the autumn switch (02:00 local twice)
+            h1 = h + 1
             ref = self.a_h if self.a_ok else None
             if n and (ref is None or self.r_h[n - 1] > ref):
                 ref = self.r_h[n - 1]
@@ -405,7 +428,7 @@ class Accounting:
             if ref >= h:
                 h = h1  # the summer-time one was seen: this is the winter-time one
             elif not (ref == self.l_h and self.l_on_time and self.t_sure
-                      and ref + (t - self.l_t + HOUR_MS // 2) // HOUR_MS == h):
+                      and ref + self._hours_since_l(t) == h):
                 # Only a list that came on time after an on-time list is surely the summer-time one.
                 # Otherwise it may be the winter-time one or the summer-time one repeated late
                 # (han-facts §4): no way to tell, so no hour is built on it.
@@ -414,9 +437,12 @@ class Accounting:
         if self.l_h is None or h > self.l_h:
             # on time: as many hours after the previous list as its clock says (a late repeat is not)
             self.l_on_time = (self.t_sure and self.l_t is not None
-                              and (t - self.l_t + HOUR_MS // 2) // HOUR_MS == h - self.l_h)
+                              and self._hours_since_l(t) == h - self.l_h)
             self.l_h = h
-            self.l_t = t if self.t_sure else None
+            self.l_t = None
+            if self.t_sure:
+                self.l_th = t // HOUR_MS
+                self.l_t = t % HOUR_MS
         if not self.a_ok:
             self._set_ref(h, imp, exp)
             self.p_ok = False
@@ -436,10 +462,50 @@ class Accounting:
             self.cur_h = self.a_h
         return res
 
-    def _shows(self, h, f):
-        """True if boundary hour h reads as the local date and hour of clock fields f."""
-        y, m, d, hh = LT.local_fields(h * HOUR_S)[0:4]
-        return y == f[0] and m == f[1] and d == f[2] and hh == f[3]
+    def _meter_id(self, rd):
+        """meter_id from the reading (a change of meter starts over); no str when its bytes are those
+        that set meter_id last."""
+        i = rd.text_item[R.T_METER_ID]
+        if i < 0:
+            return
+        off = rd.item_value[i]
+        n = rd.item_len[i]
+        p = rd.pool
+        raw = self.id_raw
+        if n == self.id_raw_n:
+            k = 0
+            while k < n and p[off + k] == raw[k]:
+                k += 1
+            if k == n:
+                return
+        mid = R.pool_text(p, off, n)[:MAX_ID_BYTES]
+        if self.meter_id and mid != self.meter_id:
+            self.counts[C_METER_CHANGES] += 1
+            self.a_ok = False
+            self.p_ok = False
+            self.r_n = 0
+        if mid != self.meter_id:
+            self.changed = True
+        self.meter_id = mid
+        self.id_raw_n = -1
+        if n <= MAX_ID_BYTES:
+            for k in range(n):
+                raw[k] = p[off + k]
+            self.id_raw_n = n
+
+    def _hours_since_l(self, t):
+        """Whole hours (rounded) from the time of list l_h to t."""
+        return (t - self.l_t + HOUR_MS // 2) // HOUR_MS - self.l_th
+
+    def _shows(self, h):
+        """True if boundary hour h reads as the local date and hour of the clock (c_y .. c_hh)."""
+        y = self.c_y
+        m = self.c_mo
+        d = self.c_d
+        if not (1 <= m <= 12 and 1 <= d <= LT.days_in_month(y, m)):
+            return False
+        local_h = h + LT.offset_h(h)
+        return local_h // 24 == LT.days_from_date(y, m, d) and local_h % 24 == self.c_hh
 
     def _follows(self, h0, i0, e0, h1, i1, e1):
         """0 if list 1 can follow list 0 (later hour, counters not lower, plausible steps), else the
@@ -510,11 +576,8 @@ class Accounting:
         return RES_REJECT
 
     def _replay_pending(self, first, n):
-        hs = self.r_h[:n]
-        ims = self.r_imp[:n]
-        exs = self.r_exp[:n]
-        for k in range(first, n):
-            self._advance(hs[k], ims[k], exs[k])
+        for k in range(first, n):  # (_advance leaves r_h, r_imp, r_exp as they are)
+            self._advance(self.r_h[k], self.r_imp[k], self.r_exp[k])
         self.r_n = 0
 
     # ------------------------------------------------------------------ history
@@ -547,14 +610,13 @@ class Accounting:
         self.h_imp[s] = imp
         self.h_exp[s] = exp
         self.h_flags[s] = F_EST if est else 0
-        u = h * HOUR_S
-        day = LT.local_day(u)
+        day = LT.local_day_h(h)
         ds = self._day_slot(day)
         if ds < 0:
             return
         self.d_imp[ds] += imp - oi
         self.d_exp[ds] += exp - oe
-        start_h = LT.local_midnight_s(day) // HOUR_S
+        start_h = LT.midnight_h(day)
         max_changed = old
         if old:
             self._recompute_day(ds, day, start_h)
@@ -567,8 +629,7 @@ class Accounting:
                 self.d_maxh[ds] = h - start_h
                 self.d_flags[ds] = (self.d_flags[ds] & ~F_MAX_EST) | (F_MAX_EST if est else 0)
                 max_changed = True
-        y, m, _ = LT.date_from_days(day)
-        mi = LT.month_index(y, m)
+        mi = LT.month_of_day(day)
         ms = self._month_slot(mi)
         if ms < 0:
             return
@@ -577,11 +638,11 @@ class Accounting:
         if est:
             self.m_flags[ms] |= F_EST
         if max_changed:
-            self.m_cap[ms] = self._capacity(mi)[1]
+            self.m_cap[ms] = self._cap_value(mi)
 
     def _recompute_day(self, ds, day, start_h):
         """Highest hour and flags of a day again from the hours kept (after an hour was rewritten)."""
-        end_h = LT.local_midnight_s(day + 1) // HOUR_S
+        end_h = LT.midnight_h(day + 1)
         best = -1
         flags = 0
         for h in range(start_h, end_h):
@@ -643,6 +704,31 @@ class Accounting:
         out.sort(key=lambda x: (-x[0], x[1]))
         return out
 
+    def _cap_value(self, mi):
+        """The capacity value of month mi (W, floor) as _capacity() gives it, without a list."""
+        y = mi // 12
+        m = mi % 12 + 1
+        first = LT.days_from_date(y, m, 1)
+        last = first + LT.days_in_month(y, m)
+        taken = self.taken
+        for s in range(DAYS_KEPT):
+            taken[s] = 0
+        total = 0
+        k = 0
+        while k < self.top_n:
+            best = -1
+            for s in range(DAYS_KEPT):
+                d = self.d_idx[s]
+                if first <= d < last and self.d_nh[s] and not taken[s]:
+                    if best < 0 or self.d_max[s] > self.d_max[best]:
+                        best = s
+            if best < 0:
+                break
+            taken[best] = 1
+            total += self.d_max[best]
+            k += 1
+        return total // k if k else 0
+
     def _capacity(self, mi):
         """(days, value W floor, step index, sum of the top days Wh, their count) of month mi."""
         days = self._month_days(mi)
@@ -691,7 +777,7 @@ class Accounting:
 
     def running_wh(self):
         """(import Wh, export Wh, partial) integrated from power since the last hour boundary."""
-        return self.run_imp // WMS_PER_WH, self.run_exp // WMS_PER_WH, self.run_partial or self.run_t0 is None
+        return self.run_wh[0], self.run_wh[1], self.run_partial or self.run_t0 is None
 
     def hours(self):
         """[(start UTC s, import Wh, export Wh, estimated)] of the hours kept, oldest first."""
@@ -730,10 +816,6 @@ class Accounting:
             return self.d_imp[s], self.d_exp[s]
         return 0, 0
 
-    def _month_of_day(self, day):
-        y, m, _ = LT.date_from_days(day)
-        return LT.month_index(y, m)
-
     def summary(self):
         """Flat dict of the values for MQTT / Home Assistant and /data.json: integers in Wh and W
         (exact on every platform), booleans, text; None when not known yet."""
@@ -759,8 +841,8 @@ class Accounting:
         for k in keys:
             d[k] = None
         if nh is not None:
-            today = LT.local_day(nh * HOUR_S)
-            mi = self._month_of_day(today)
+            today = LT.local_day_h(nh)
+            mi = LT.month_of_day(today)
             d["today_import_wh"], d["today_export_wh"] = self._day_totals(today)
             s = today % DAYS_KEPT
             d["today_estimated"] = self.d_idx[s] == today and bool(self.d_flags[s] & F_EST)
@@ -824,73 +906,6 @@ class Accounting:
             out.append("# TYPE %s counter" % name)
             out.append("%s %d" % (name, self.counts[k]))
         return out
-
-    def _capacity_obj(self, mi):
-        days, value, step, _, k = self._capacity(mi)
-        top = []
-        for j in range(k):
-            mx, d, s = days[j]
-            hh = LT.local_fields(LT.local_midnight_s(d) + self.d_maxh[s] * HOUR_S)[3]
-            top.append(Obj([("date", LT.iso_date(d)), ("hour", hh), ("kwh", _kwh(mx)),
-                            ("estimated", bool(self.d_flags[s] & F_MAX_EST))]))
-        lo, hi = self._step_range(step)
-        pairs = [("month", LT.iso_month(mi)), ("top_days", top), ("value_kw", Dec(value, -3)),
-                 ("step_index", step), ("step_range_kw", [Dec(lo, -3), None if hi is None else Dec(hi, -3)])]
-        return pairs
-
-    def state(self):
-        """The whole state as a tree for to_json()/to_plain() (tools/decode.py --accounting)."""
-        s = self.summary()
-        hours = [Obj([("start", LT.iso_local(u)), ("import_kwh", _kwh(i)), ("export_kwh", _kwh(e)),
-                      ("estimated", est)]) for u, i, e, est in self.hours()]
-        days = []
-        for d, i, e, mx, mx_u, nh, fl in self.days():
-            days.append(Obj([("date", LT.iso_date(d)), ("import_kwh", _kwh(i)), ("export_kwh", _kwh(e)),
-                             ("max_hour_kwh", _kwh(mx)), ("max_hour", LT.local_fields(mx_u)[3]), ("hours", nh),
-                             ("estimated", bool(fl & F_EST))]))
-        months = [Obj([("month", LT.iso_month(mi)), ("import_kwh", _kwh(i)), ("export_kwh", _kwh(e)),
-                       ("capacity_kw", Dec(cap, -3)), ("estimated", est)])
-                  for mi, i, e, cap, est in self.months()]
-        pairs = [("last_hour_import_kwh", _kwh(s["last_hour_import_wh"])),
-                 ("last_hour_export_kwh", _kwh(s["last_hour_export_wh"])),
-                 ("last_hour_start", s["last_hour_start"]),
-                 ("last_hour_estimated", s["last_hour_estimated"])]
-        nh = self.now_hour()
-        if nh is not None:
-            today = LT.local_day(nh * HOUR_S)
-            mi = self._month_of_day(today)
-            cap = self._capacity_obj(mi)
-            cap.append(("headroom_kwh", _kwh(s["capacity_headroom_wh"])))
-            cap.append(("next_step_headroom_kwh", _kwh(s["capacity_next_step_headroom_wh"])))
-            pairs.append(("current_hour", Obj([
-                ("start", LT.iso_local(nh * HOUR_S)),
-                ("import_kwh_estimate", _kwh(s["current_hour_import_wh_est"])),
-                ("export_kwh_estimate", _kwh(s["current_hour_export_wh_est"])),
-                ("partial", s["current_hour_partial"])])))
-            pairs.append(("today", Obj([("date", LT.iso_date(today)),
-                                        ("import_kwh", _kwh(s["today_import_wh"])),
-                                        ("export_kwh", _kwh(s["today_export_wh"]))])))
-            pairs.append(("capacity", Obj(cap)))
-            pairs.append(("last_month_capacity", Obj(self._capacity_obj(mi - 1))))
-        else:
-            pairs.append(("capacity", None))
-        pairs.append(("hours", hours))
-        pairs.append(("days", days))
-        pairs.append(("months", months))
-        pairs.append(("repeats", s["repeats"]))
-        pairs.append(("gaps", s["gaps"]))
-        pairs.append(("rejects", s["rejects"]))
-        pairs.append(("counters", Obj([(COUNTER_NAMES[k], self.counts[k]) for k in range(N_COUNTERS)])))
-        pairs.append(("meter_id", self.meter_id or None))
-        return Obj(pairs)
-
-    def state_json(self):
-        """The state as one line of JSON, decimals exact."""
-        return to_json(self.state())
-
-    def state_dict(self):
-        """The state as plain dicts/lists (kWh as floats: exact text is in state_json())."""
-        return to_plain(self.state())
 
     # ------------------------------------------------------------------ flash
     def _autosave(self, t):
@@ -959,6 +974,7 @@ class Accounting:
         if rn > N_PENDING or idlen > MAX_ID_BYTES:
             return False
         self.meter_id = bytes(mid[:idlen]).decode()
+        self.id_raw_n = -1
         self.a_ok = bool(flags & 1)
         self.p_ok = bool(flags & 2)
         self.r_n = rn

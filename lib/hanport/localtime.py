@@ -1,5 +1,7 @@
 # Norwegian local time (CET/CEST) without a time-zone database: civil date arithmetic on day numbers
 # since 1970-01-01 and the EU daylight saving rule. The meter clock is Norwegian local time (han-facts §4).
+# The *_h functions work in whole UTC hours since 1970 (small ints on 32-bit MicroPython, no tuples):
+# the accounting's per-list path uses only those.
 
 CET_OFFSET_S = 3600  # UTC+1 in winter (the meter clock is CET/CEST, han-facts §4)
 CEST_OFFSET_S = 7200  # UTC+2 in summer
@@ -40,12 +42,16 @@ def days_from_date(year, month, day):
     return n
 
 
-def date_from_days(n):
-    """(year, month, day) of a day number."""
+def year_of_day(n):
+    """Calendar year of a day number."""
     year = 1970 + n // 366  # never past the answer: a year has at most 366 days
     while days_from_date(year + 1, 1, 1) <= n:
         year += 1
-    day_of_year = n - days_from_date(year, 1, 1)
+    return year
+
+
+def _month_of_year_day(year, day_of_year):
+    """Month (1..12) holding the 0-based day of the year."""
     extra = 1 if is_leap(year) else 0
     month = 12
     while month > 1:
@@ -53,8 +59,22 @@ def date_from_days(n):
         if day_of_year >= first:
             break
         month -= 1
-    first = _DAYS_BEFORE[month - 1] + (extra if month > 2 else 0)
+    return month
+
+
+def date_from_days(n):
+    """(year, month, day) of a day number."""
+    year = year_of_day(n)
+    day_of_year = n - days_from_date(year, 1, 1)
+    month = _month_of_year_day(year, day_of_year)
+    first = _DAYS_BEFORE[month - 1] + (1 if month > 2 and is_leap(year) else 0)
     return year, month, day_of_year - first + 1
+
+
+def month_of_day(n):
+    """month_index() of the calendar month holding day number n (no tuple)."""
+    year = year_of_day(n)
+    return year * 12 + _month_of_year_day(year, n - days_from_date(year, 1, 1)) - 1
 
 
 def weekday(n):
@@ -69,26 +89,35 @@ def last_sunday(year, month):
     return last - back
 
 
-_dst_cache_year = None
-_dst_cache = (0, 0)
+_dst_year = 0  # the year whose summer time _dst_start_h.._dst_end_h holds (cached: ints, no tuple)
+_dst_start_h = 0
+_dst_end_h = 0
+
+
+def _dst_for(year):
+    global _dst_year, _dst_start_h, _dst_end_h
+    if year != _dst_year:
+        _dst_start_h = days_from_date(year, 3, last_sunday(year, 3)) * 24 + DST_SWITCH_UTC_S // HOUR_S
+        _dst_end_h = days_from_date(year, 10, last_sunday(year, 10)) * 24 + DST_SWITCH_UTC_S // HOUR_S
+        _dst_year = year
 
 
 def dst_range_s(year):
     """(start, end) of summer time in UTC seconds: last Sunday of March and of October at 01:00 UTC."""
-    global _dst_cache_year, _dst_cache
-    if year != _dst_cache_year:
-        start = days_from_date(year, 3, last_sunday(year, 3)) * DAY_S + DST_SWITCH_UTC_S
-        end = days_from_date(year, 10, last_sunday(year, 10)) * DAY_S + DST_SWITCH_UTC_S
-        _dst_cache = (start, end)
-        _dst_cache_year = year
-    return _dst_cache
+    _dst_for(year)
+    return _dst_start_h * HOUR_S, _dst_end_h * HOUR_S
+
+
+def offset_h(h):
+    """Offset of Norwegian local time from UTC in hours (1 or 2) during UTC hour h (hours since 1970).
+    Both switches fall on whole UTC hours, so a whole hour has one offset."""
+    _dst_for(year_of_day(h // 24))
+    return 2 if _dst_start_h <= h < _dst_end_h else 1
 
 
 def offset_s(utc_s):
     """Offset of Norwegian local time from UTC at an instant (3600 or 7200)."""
-    year = date_from_days(utc_s // DAY_S)[0]
-    start, end = dst_range_s(year)
-    return CEST_OFFSET_S if start <= utc_s < end else CET_OFFSET_S
+    return offset_h(utc_s // HOUR_S) * HOUR_S
 
 
 def local_fields(utc_s):
@@ -105,33 +134,55 @@ def local_day(utc_s):
     return (utc_s + offset_s(utc_s)) // DAY_S
 
 
+def local_day_h(h):
+    """Day number of the local calendar date during UTC hour h."""
+    return (h + offset_h(h)) // 24
+
+
+def utc_hour(year, month, day, hour):
+    """The earliest UTC hour (hours since 1970) that shows this local date and hour; -1 in the skipped
+    hour of the spring switch or when a field is out of range. See is_repeated_h for the autumn one."""
+    if not (1 <= month <= 12 and 1 <= day <= days_in_month(year, month) and 0 <= hour < 24):
+        return -1
+    local_h = days_from_date(year, month, day) * 24 + hour
+    if offset_h(local_h - 2) == 2:
+        return local_h - 2
+    if offset_h(local_h - 1) == 1:
+        return local_h - 1
+    return -1
+
+
+def is_repeated_h(h):
+    """True if UTC hour h shows the same local hour as h + 1 (the first 02:00 of the autumn switch)."""
+    return offset_h(h) == 2 and offset_h(h + 1) == 1
+
+
+def midnight_h(day):
+    """UTC hour of 00:00 local time on a day number (midnight is never skipped or repeated)."""
+    local_h = day * 24
+    if offset_h(local_h - 2) == 2:
+        return local_h - 2
+    return local_h - 1
+
+
 def utc_candidates(year, month, day, hour, minute, second):
     """UTC seconds that show this local time, ascending: one normally, two in the repeated hour of
     the autumn switch (summer time first), none in the skipped hour of the spring switch or when a
     field is out of range."""
-    if not (1 <= month <= 12 and 1 <= day <= days_in_month(year, month)):
+    if not (0 <= minute < 60 and 0 <= second < 60):
         return ()
-    if not (0 <= hour < 24 and 0 <= minute < 60 and 0 <= second < 60):
+    h = utc_hour(year, month, day, hour)
+    if h < 0:
         return ()
-    local = days_from_date(year, month, day) * DAY_S + hour * HOUR_S + minute * 60 + second
-    a = local - CEST_OFFSET_S
-    b = local - CET_OFFSET_S
-    a_ok = offset_s(a) == CEST_OFFSET_S
-    b_ok = offset_s(b) == CET_OFFSET_S
-    if a_ok and b_ok:
-        return (a, b)
-    if a_ok:
-        return (a,)
-    if b_ok:
-        return (b,)
-    return ()
+    u = h * HOUR_S + minute * 60 + second
+    if is_repeated_h(h):
+        return (u, u + HOUR_S)
+    return (u,)
 
 
 def local_midnight_s(day):
     """UTC seconds of 00:00 local time on a day number (midnight is never skipped or repeated)."""
-    y, m, d = date_from_days(day)
-    c = utc_candidates(y, m, d, 0, 0, 0)
-    return c[0]
+    return midnight_h(day) * HOUR_S
 
 
 def iso_local(utc_s):

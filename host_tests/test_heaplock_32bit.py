@@ -1,0 +1,58 @@
+# The heap-lock proofs on the 32-bit stand-in for an ESP32 (small ints end at 2**30 there): the decoder
+# (mp_heap_check.py) and the accounting's per-reading update (mp_accounting_heap_check.py, also 64-bit).
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+import run_host  # noqa: E402
+
+MICROPYTHON64 = os.path.join(os.path.dirname(sys.executable), "micropython")
+HEAP = "512K"
+
+
+def _run(binary, script, heap=HEAP):
+    env = dict(os.environ, MICROPYPATH=os.path.join(ROOT, "lib") + ":" + os.path.join(ROOT, "host_tests"))
+    return subprocess.run([binary, "-X", "heapsize=" + heap, os.path.join(ROOT, "host_tests", script)], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+def _standin():
+    b = run_host.standin_binary()
+    if b is None:
+        pytest.skip("no 32-bit stand-in: %s does not exist; set HANPORT_MICROPYTHON32 to a 32-bit MicroPython "
+                    "unix port (../shared/tools/esp32like/README.md)"
+                    % (os.environ.get("HANPORT_MICROPYTHON32") or run_host.STANDIN_DEFAULT))
+    return b
+
+
+def test_decoder_allocates_nothing_on_32bit():
+    p = _run(_standin(), "mp_heap_check.py")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "heap_locked=ok" in p.stdout and "bytes_allocated_per_frame=0" in p.stdout, p.stdout
+
+
+def _fields(stdout):
+    line = [x for x in stdout.splitlines() if "heap_locked=" in x][-1]
+    return dict(kv.split("=", 1) for kv in line.split())
+
+
+def test_accounting_update_allocates_nothing_on_32bit():
+    p = _run(_standin(), "mp_accounting_heap_check.py")
+    assert p.returncode == 0, p.stdout + p.stderr
+    f = _fields(p.stdout)
+    assert f["heap_locked"] == "ok"
+    assert f["ticks_period_mask"] == str(2**30 - 1)  # a 32-bit build: ticks and small ints end at 2**30
+    assert f["list3_bytes_per_update"] == "0" and f["list12_bytes_per_update"] == "0", p.stdout
+
+
+@pytest.mark.skipif(not os.path.exists(MICROPYTHON64), reason="no .venv/bin/micropython (make venv)")
+def test_accounting_update_allocates_nothing_on_64bit():
+    p = _run(MICROPYTHON64, "mp_accounting_heap_check.py", heap="4M")
+    assert p.returncode == 0, p.stdout + p.stderr
+    f = _fields(p.stdout)
+    assert f["heap_locked"] == "ok" and f["list3_bytes_per_update"] == "0", p.stdout
