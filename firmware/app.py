@@ -26,44 +26,71 @@ CRASH_WINDOW_MS = 60000
 MIN_FREE_HEAP = 4096  # below this after a collection the app is unhealthy (the watchdog resets it)
 FRAME_BYTES = 2048  # HDLC: the frame format's 11-bit length field bounds a frame to 2047 bytes
 RAW_SLOTS = 4  # raw frames kept for GET /raw (each slot 640 bytes)
+STATE_BYTES = 2048  # the latest reading's JSON is made here (a Norwegian list 3 needs ~1 KB)
+
+
+ACC_TEXT_MS = 5000  # the accounting JSON is made again at most this often (or after an hourly list)
+# parts of hanport.accounting loaded only while they work (hourly list, outputs, flash): let go after
+ACC_PARTS = ("hanport.accounting_hourly", "hanport.accounting_views", "hanport.accounting_store")
 
 
 class AccountingHook:
-    """Optional issue-4 wiring: hanport.accounting (hour/day/month energy, capacity tariff) when the
-    module is on the device. Its failures are counted here and never stop the UART reader."""
+    """hanport.accounting (hour/day/month energy, capacity tariff) in the app: its failures are counted
+    here and never stop the UART reader; its rarely used parts leave the heap after each use."""
 
     def __init__(self, acc):
         self.acc = acc
         self.errors = 0
         self.last_error = None
         self.hour_due = True  # an hourly list came (or boot): publish the accounting message soon
+        self.text = None  # the accounting JSON last made, and when
+        self.text_ms = 0
 
-    def update(self, rd):
+    def _failed(self, e):
+        self.errors += 1
+        self.last_error = repr(e)
+
+    def _release(self):
+        for name in ACC_PARTS:
+            mem.unload(name)
+
+    def update(self, rd, now_ms):
         try:
-            self.acc.update(rd, int(time.time()))
+            self.acc.update(rd, ticks_ms=now_ms)
         except Exception as e:  # another module's bug must not take the reader down
-            self.errors += 1
-            self.last_error = repr(e)
+            self._failed(e)
         if rd.list_number == 3:
             self.hour_due = True
+            self.text = None
+            self._release()
+
+    def tick(self, now_ms):
+        try:
+            self.acc.tick(now_ms)
+        except Exception as e:
+            self._failed(e)
 
     def json(self):
-        """The accounting object for /data.json and <base>/accounting (appjson.accounting_json), None
-        if the accounting failed (counted)."""
-        try:
-            return appjson.accounting_json(self.acc.summary())
-        except Exception as e:
-            self.errors += 1
-            self.last_error = repr(e)
-            return None
+        """The accounting object for /data.json and <base>/accounting (appjson.accounting_json), made
+        at most every ACC_TEXT_MS; None if the accounting failed (counted)."""
+        now = time.ticks_ms()
+        if self.text is None or time.ticks_diff(now, self.text_ms) >= ACC_TEXT_MS:
+            self.text = None
+            try:
+                self.text = appjson.accounting_json(self.acc.summary())
+                self.text_ms = now
+            except Exception as e:
+                self._failed(e)
+            self._release()
+        return self.text
 
     def as_dict(self):
         try:
             d = self.acc.summary()
         except Exception as e:
-            self.errors += 1
-            self.last_error = repr(e)
+            self._failed(e)
             d = {}
+        self._release()
         d["hook_errors"] = self.errors
         return d
 
@@ -72,21 +99,23 @@ class AccountingHook:
         try:
             return self.acc.save()
         except Exception as e:
-            self.errors += 1
-            self.last_error = repr(e)
+            self._failed(e)
             return False
+        finally:
+            self._release()
 
     def prometheus(self, out):
         try:
             out.extend(self.acc.prometheus_lines())
         except Exception as e:
-            self.errors += 1
-            self.last_error = repr(e)
+            self._failed(e)
+        self._release()
 
 
 class App:
-    def __init__(self, config_path="config.json", frame=None, raw=None):
-        """frame, raw: preallocated buffers for the framer and the raw ring (main.py makes them first)."""
+    def __init__(self, config_path="config.json", frame=None, raw=None, state=None):
+        """frame, raw, state: preallocated buffers for the framer, the raw ring and the latest
+        reading's JSON (main.py makes them first, while the heap is contiguous)."""
         self.version = VERSION
         self.config_path = config_path
         import startup  # boot-time code, unloaded below
@@ -113,7 +142,8 @@ class App:
         self.node_id = self.cfg["mqtt"]["node_id"] or "han_" + "".join("%02x" % b for b in machine.unique_id())
         self.latest = Latest()
         self.seq = 0
-        self.state_text = None  # the latest state message (MQTT payload; /data.json adds its age)
+        self.state_buf = state if state is not None else bytearray(STATE_BYTES)
+        self.state = None  # the latest state message as bytes (MQTT payload; /data.json adds its age)
         self.state_ms = 0
         self.unpublished = False
         self.superseded = 0  # states replaced before MQTT could send them (broker away or slow)
@@ -162,20 +192,27 @@ class App:
         if self.latest.update(rd, now):
             self.mqtt.discovery_due = True
         self.seq += 1
-        utc = appjson.utc_iso(time.gmtime()) if self.net.time_synced() else None
         if self.unpublished:
             self.superseded += 1
-        self.state_text = appjson.state_json(render.reading_json(rd), self.seq, utc)
+        head = '"seq":%d' % self.seq
+        if self.net.time_synced():  # the reader's own clock, once NTP has set it (appjson.state_json)
+            head += ',"received":"%s"' % appjson.utc_iso(time.gmtime())
+        n = render.reading_json_into(rd, self.state_buf, head)  # no large block per reading
+        self.state = memoryview(self.state_buf)[:n] if n >= 0 else render.reading_json(rd, head).encode()
         self.state_ms = now
         self.unpublished = True
         if self.accounting is not None:
-            self.accounting.update(rd)
+            self.accounting.update(rd, now)
         if self.led is not None:
             self.led.value(not self.cfg["led"]["active_low"])
         self.mqtt_event.set()
 
+    @property
+    def state_text(self):  # the state message as str (allocates; mqtt.py publishes self.state)
+        return None if self.state is None else bytes(self.state).decode()
+
     def reading_age_ms(self):
-        if self.state_text is None:
+        if self.state is None:
             return None
         return time.ticks_diff(time.ticks_ms(), self.state_ms)
 
@@ -190,8 +227,17 @@ class App:
 
     # --- outputs ---
     def data_json(self):
+        """/data.json as pieces: the latest state message with "age_ms" (milliseconds since it was
+        decoded) and the accounting object (appjson.data_json gives the same text as one str)."""
         acc = self.accounting.json() if self.accounting is not None else None
-        return appjson.data_json(self.state_text, self.reading_age_ms() or 0, acc)
+        if self.state is None:
+            return appjson.data_json(None, 0, acc)
+        out = ['{"age_ms":%d,' % self.reading_age_ms(), self.state[1:-1]]
+        if acc is not None:
+            out.append(',"accounting":')
+            out.append(acc)
+        out.append("}")
+        return out
 
     # --- settings ---
     def save_config(self, user):
@@ -238,8 +284,11 @@ class App:
             n += 1
             self.mqtt_event.set()
             uptime_ms()  # keeps the uptime clock across ticks_ms wraps
-            self.uart.tick(time.ticks_ms())
-            if self.led is not None and self.state_text is not None:
+            now = time.ticks_ms()
+            self.uart.tick(now)
+            if self.accounting is not None:
+                self.accounting.tick(now)  # the accounting's clock keeps going across long silences
+            if self.led is not None and self.state is not None:
                 self.led.value(self.cfg["led"]["active_low"])
             if n % 10 == 0:
                 self.collect()
@@ -299,8 +348,8 @@ class App:
             await asyncio.sleep_ms(60000)
 
 
-def main(config_path="config.json", frame=None, raw=None):
-    app = App(config_path, frame, raw)
+def main(config_path="config.json", frame=None, raw=None, state=None):
+    app = App(config_path, frame, raw, state)
     try:
         asyncio.run(app.run())
     finally:

@@ -222,42 +222,33 @@ class Http:
             self.turn.release()
 
     async def send(self, writer, code, ctype, text, head_only=False, extra=""):
-        """One answer. text: a str; a list of str pieces (Content-Length counted first); or any other
-        iterable of str pieces (a generator: produced while sending, so the whole answer never sits
-        in RAM; no Content-Length, the end of the body is the end of the connection, HTTP/1.0)."""
+        """One answer. text: a str; a list of pieces (str or bytes-like; Content-Length counted
+        first); or any other iterable of pieces (a generator: produced while sending, so the whole
+        answer never sits in RAM; no Content-Length, the body ends with the connection, HTTP/1.0)."""
         self.by_status[code] = self.by_status.get(code, 0) + 1
-        length = None
-        body = None
         if isinstance(text, str):
-            body = text.encode()
-            length = len(body)
-        elif isinstance(text, list):
+            text = [text]
+        length = None
+        if isinstance(text, list):
             length = 0
             for piece in text:
-                length += len(piece.encode())
+                length += len(piece.encode()) if isinstance(piece, str) else len(piece)
         writer.write(("HTTP/1.0 %d %s\r\nContent-Type: %s\r\n%sCache-Control: no-store\r\nConnection: close\r\n"
                       "%s\r\n" % (code, REASONS.get(code, ""), ctype,
                                    "" if length is None else "Content-Length: %d\r\n" % length, extra)).encode())
         if head_only:
             await writer.drain()
             return
-        if body is not None:
-            writer.write(body)
-            await writer.drain()
-            return
-        group = []
         size = 0
         try:
             for piece in text:
-                group.append(piece)
+                if isinstance(piece, str):
+                    piece = piece.encode()
+                writer.write(piece)
                 size += len(piece)
                 if size >= SEND_CHUNK:
-                    writer.write("".join(group).encode())
                     await writer.drain()
-                    group.clear()
                     size = 0
-            if group:
-                writer.write("".join(group).encode())
             await writer.drain()
         finally:
             if hasattr(text, "close"):  # a generator cut short (client gone): run its clean-up now

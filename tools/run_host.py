@@ -180,7 +180,7 @@ def build_shims():
         src = os.path.join(SHIM_SRC, n)
         dst = os.path.join(SHIM_MPY, n[:-3] + ".mpy")
         if not os.path.exists(dst) or os.path.getmtime(dst) < os.path.getmtime(src):
-            p = subprocess.run([MPY_CROSS, "-O3", "-o", dst + ".tmp", src], capture_output=True, text=True)
+            p = subprocess.run([MPY_CROSS, "-O3", "-s", n, "-o", dst + ".tmp", src], capture_output=True, text=True)
             if p.returncode:
                 raise RuntimeError("mpy-cross %s: %s" % (src, p.stderr))
             os.replace(dst + ".tmp", dst)

@@ -4,6 +4,12 @@ import sys
 
 SLICE_COPY = sys.implementation.name != "micropython"
 
+try:  # every layer's wire tags and table indices: const() folds them into the bytecode on MicroPython
+    from micropython import const
+except ImportError:  # CPython: a plain value
+    def const(x):
+        return x
+
 
 def copy(dst, dst_pos, src, src_pos, n):
     """dst[dst_pos:dst_pos+n] = src[src_pos:src_pos+n]; safe for a move down within one buffer."""

@@ -2,6 +2,8 @@
 # tells "no bytes" from "bytes but no frames" from "CRC errors", and walks 8E1/8N1 x inversion.
 import time
 
+from hanport.buffers import const
+
 # Times are milliseconds from time.ticks_ms() on MicroPython (they wrap: compared with ticks_diff),
 # any millisecond count on CPython.
 _ticks_diff = getattr(time, "ticks_diff", None) or (lambda a, b: a - b)
@@ -30,7 +32,7 @@ DIAGNOSIS_HINTS = (
     "valid frames that do not decode: an unknown or encrypted list (see /raw and report it)",
 )
 
-CRC_ERROR_SHARE_PCT = 10  # more than this share of frames with HCS/FCS errors is a line problem
+_CRC_ERROR_SHARE_PCT = const(10)  # more than this share of frames with HCS/FCS errors is a line problem
 
 
 class LineMonitor:
@@ -64,7 +66,7 @@ class LineMonitor:
         d_ok = frames_ok - b[1]
         d_crc = crc_errors - b[2]
         d_read = readings - b[3]
-        crc_high = d_crc * 100 > CRC_ERROR_SHARE_PCT * (d_ok + d_crc)
+        crc_high = d_crc * 100 > _CRC_ERROR_SHARE_PCT * (d_ok + d_crc)
         if d_ok > 0 and d_read > 0 and not crc_high:
             self.code = DIAG_OK
         if _ticks_diff(now_ms, self.since_ms) < self.window_ms:

@@ -1,62 +1,62 @@
 # DLMS/COSEM layer: LLC header, data-notification APDU and its A-XDR body (han-facts §3),
 # walked in place over (buf, start, end) into the items of a Reading, without allocating.
 from hanport import reading as R
-from hanport.buffers import copy
+from hanport.buffers import const, copy
 
 # --- APDU tags (IEC 62056-5-3) ---
 LLC_DST = 0xE6  # LLC header E6 E7 00 (command) / E6 E6 00 (response), han-facts §2
 DATA_NOTIFICATION = 0x0F
 GENERAL_GLO_CIPHERING = 0xDB
 GENERAL_DED_CIPHERING = 0xDF
-DATE_TIME_LEN = 12  # COSEM date-time octet-string length
+_DATE_TIME_LEN = const(12)  # COSEM date-time octet-string length
 
 # --- A-XDR data tags (han-facts §3) ---
-T_NULL = 0x00
-T_ARRAY = 0x01
-T_STRUCT = 0x02
-T_BOOL = 0x03
-T_I32 = 0x05  # double-long
-T_U32 = 0x06  # double-long-unsigned
-T_OCTETS = 0x09
-T_VISIBLE = 0x0A
-T_UTF8 = 0x0C
-T_I8 = 0x0F  # integer
-T_I16 = 0x10  # long
-T_U8 = 0x11  # unsigned
-T_U16 = 0x12  # long-unsigned
-T_I64 = 0x14  # long64
-T_U64 = 0x15  # long64-unsigned
-T_ENUM = 0x16
-T_F32 = 0x17
-T_F64 = 0x18
+_T_NULL = const(0x00)
+_T_ARRAY = const(0x01)
+_T_STRUCT = const(0x02)
+_T_BOOL = const(0x03)
+_T_I32 = const(0x05)  # double-long
+_T_U32 = const(0x06)  # double-long-unsigned
+_T_OCTETS = const(0x09)
+_T_VISIBLE = const(0x0A)
+_T_UTF8 = const(0x0C)
+_T_I8 = const(0x0F)  # integer
+_T_I16 = const(0x10)  # long
+_T_U8 = const(0x11)  # unsigned
+_T_U16 = const(0x12)  # long-unsigned
+_T_I64 = const(0x14)  # long64
+_T_U64 = const(0x15)  # long64-unsigned
+_T_ENUM = const(0x16)
+_T_F32 = const(0x17)
+_T_F64 = const(0x18)
 # fixed sizes of the numeric tags, indexed by tag (0 = not a fixed-size numeric)
 _SIZE = bytearray(0x19)
-for _t, _n in ((T_BOOL, 1), (T_I32, 4), (T_U32, 4), (T_I8, 1), (T_I16, 2), (T_U8, 1), (T_U16, 2),
-               (T_I64, 8), (T_U64, 8), (T_ENUM, 1), (T_F32, 4), (T_F64, 8)):
+for _t, _n in ((_T_BOOL, 1), (_T_I32, 4), (_T_U32, 4), (_T_I8, 1), (_T_I16, 2), (_T_U8, 1), (_T_U16, 2),
+               (_T_I64, 8), (_T_U64, 8), (_T_ENUM, 1), (_T_F32, 4), (_T_F64, 8)):
     _SIZE[_t] = _n
 _SIGNED = bytearray(0x19)
-for _t in (T_I32, T_I8, T_I16, T_I64):
+for _t in (_T_I32, _T_I8, _T_I16, _T_I64):
     _SIGNED[_t] = 1
 
 NO_CODE = 255  # Reading.item_code of an item that maps to no canonical field
-MAX_DEPTH = 6  # nesting seen: Aidon array > structure > structure; anything deeper is hostile
+_MAX_DEPTH = const(6)  # nesting seen: Aidon array > structure > structure; anything deeper is hostile
 
 # --- result codes of decode_apdu (index into the reader's apdu error counters) ---
 OK = 0
 ERR_TRUNCATED = 1  # a length or value runs past the end of the message
-ERR_NOT_NOTIFICATION = 2  # not a data-notification (and not ciphered)
-ERR_ENCRYPTED = 3  # general-glo/ded-ciphering: needs a key (see issue 6)
-ERR_BAD_TYPE = 4  # unknown A-XDR tag or nesting too deep
-ERR_TOO_MANY = 5  # more items or string bytes than the Reading can hold
-ERR_EMPTY = 6  # no values in the body
+_ERR_NOT_NOTIFICATION = const(2)  # not a data-notification (and not ciphered)
+_ERR_ENCRYPTED = const(3)  # general-glo/ded-ciphering: needs a key (see issue 6)
+_ERR_BAD_TYPE = const(4)  # unknown A-XDR tag or nesting too deep
+_ERR_TOO_MANY = const(5)  # more items or string bytes than the Reading can hold
+_ERR_EMPTY = const(6)  # no values in the body
 RESULT_NAMES = ("ok", "truncated", "not_notification", "encrypted", "bad_type", "too_many", "empty")
 
 # Layouts: how the body names its values (decided from its first two leaves)
-LAYOUT_TAGGED = 0  # OBIS octet-string(6) before each value (Aidon structures, Kamstrup pairs)
+_LAYOUT_TAGGED = const(0)  # OBIS octet-string(6) before each value (Aidon structures, Kamstrup pairs)
 LAYOUT_POSITIONAL = 1  # bare values, meaning given by position (Kaifa KFM_001)
-LAYOUT_DESCRIBED = 2  # push list: element 0 lists the capture objects, element k is object k's value
-CAPTURE_OBJECT_LEN = 18  # 02 04 | 12 class(2) | 09 06 OBIS(6) | 0F attribute | 12 data-index(2)
-MAX_CAPTURE_OBJECTS = 64
+_LAYOUT_DESCRIBED = const(2)  # push list: element 0 lists the capture objects, element k is object k's value
+_CAPTURE_OBJECT_LEN = const(18)  # 02 04 | 12 class(2) | 09 06 OBIS(6) | 0F attribute | 12 data-index(2)
+_MAX_CAPTURE_OBJECTS = const(64)
 
 
 def read_uint(buf, pos, size):
@@ -84,15 +84,15 @@ class Walker:
         self.buf = None
         self.r = None
         self.end = 0
-        self.layout = LAYOUT_TAGGED
+        self.layout = _LAYOUT_TAGGED
         self.pending_obis = -1  # buffer offset of an OBIS code waiting for its value, -1 = none
         self.last_item = -1  # item the next scaler/unit structure belongs to
         self.position = 0  # count of untagged values seen
         self.error = OK
         self.count = 0  # last A-XDR length read by _length()
         self.stop = 0  # offset after the body of the last APDU decoded OK (trailing bytes: stop < end)
-        self.capture_obis = [0] * MAX_CAPTURE_OBJECTS  # buffer offsets of a push list's OBIS codes
-        self.stack = [0] * MAX_DEPTH  # elements left at each open nesting level
+        self.capture_obis = [0] * _MAX_CAPTURE_OBJECTS  # buffer offsets of a push list's OBIS codes
+        self.stack = [0] * _MAX_DEPTH  # elements left at each open nesting level
 
     def decode_apdu(self, buf, start, end, rd):
         """Fill rd from the APDU in buf[start:end] (LLC header optional). Returns a result code."""
@@ -108,30 +108,30 @@ class Walker:
             return ERR_TRUNCATED
         tag = buf[p]
         if tag == GENERAL_GLO_CIPHERING or tag == GENERAL_DED_CIPHERING:
-            return ERR_ENCRYPTED
+            return _ERR_ENCRYPTED
         if tag != DATA_NOTIFICATION:
-            return ERR_NOT_NOTIFICATION
+            return _ERR_NOT_NOTIFICATION
         p += 5  # tag + long-invoke-id-and-priority (4)
         if p >= end:
             return ERR_TRUNCATED
         # date-time: 00 absent | 09 0C + 12 | 0C + 12 (one Kamstrup firmware drops the 09)
         dt = buf[p]
-        if dt == T_OCTETS:
-            if p + 2 + DATE_TIME_LEN > end or buf[p + 1] != DATE_TIME_LEN:
+        if dt == _T_OCTETS:
+            if p + 2 + _DATE_TIME_LEN > end or buf[p + 1] != _DATE_TIME_LEN:
                 return ERR_TRUNCATED
-            rd.header_time = self._pool_copy(p + 2, DATE_TIME_LEN)
-            p += 2 + DATE_TIME_LEN
-        elif dt == DATE_TIME_LEN:
-            if p + 1 + DATE_TIME_LEN > end:
+            rd.header_time = self._pool_copy(p + 2, _DATE_TIME_LEN)
+            p += 2 + _DATE_TIME_LEN
+        elif dt == _DATE_TIME_LEN:
+            if p + 1 + _DATE_TIME_LEN > end:
                 return ERR_TRUNCATED
-            rd.header_time = self._pool_copy(p + 1, DATE_TIME_LEN)
-            p += 1 + DATE_TIME_LEN
-        elif dt == T_NULL:
+            rd.header_time = self._pool_copy(p + 1, _DATE_TIME_LEN)
+            p += 1 + _DATE_TIME_LEN
+        elif dt == _T_NULL:
             p += 1
         else:
-            return ERR_BAD_TYPE
+            return _ERR_BAD_TYPE
         if rd.header_time < -1:
-            return ERR_TOO_MANY
+            return _ERR_TOO_MANY
         if p >= end:
             return ERR_TRUNCATED
         # body: usually one structure/array; its element count identifies Kaifa lists
@@ -140,14 +140,14 @@ class Walker:
         self.position = 0
         self.layout = self._detect_layout(p)
         tag = buf[p]
-        if tag == T_STRUCT or tag == T_ARRAY:
+        if tag == _T_STRUCT or tag == _T_ARRAY:
             q = self._length(p + 1)
             if q < 0:
                 return ERR_TRUNCATED
             rd.element_count = self.count
         else:
             rd.element_count = 1
-        if self.layout == LAYOUT_DESCRIBED:
+        if self.layout == _LAYOUT_DESCRIBED:
             p = self._described(q)
         else:
             p = self._element(p, 0)
@@ -155,7 +155,7 @@ class Walker:
             return self.error
         self.stop = p
         if rd.n_items == 0:
-            return ERR_EMPTY
+            return _ERR_EMPTY
         return OK
 
     # --- helpers ---
@@ -190,7 +190,7 @@ class Walker:
         end = self.end
         while p < end:
             t = buf[p]
-            if t != T_STRUCT and t != T_ARRAY:
+            if t != _T_STRUCT and t != _T_ARRAY:
                 return p
             p = self._length(p + 1)
             if p < 0:
@@ -200,10 +200,10 @@ class Walker:
     def _skip_leaf(self, p):
         buf = self.buf
         t = buf[p]
-        if t == T_OCTETS or t == T_VISIBLE or t == T_UTF8:
+        if t == _T_OCTETS or t == _T_VISIBLE or t == _T_UTF8:
             q = self._length(p + 1)
             return -1 if q < 0 else q + self.count
-        if t == T_NULL:
+        if t == _T_NULL:
             return p + 1
         if t < len(_SIZE) and _SIZE[t]:
             return p + 1 + _SIZE[t]
@@ -211,26 +211,26 @@ class Walker:
 
     def _is_obis(self, p):
         buf = self.buf
-        return buf[p] == T_OCTETS and p + 8 <= self.end and buf[p + 1] == 6
+        return buf[p] == _T_OCTETS and p + 8 <= self.end and buf[p + 1] == 6
 
     def _detect_layout(self, p):
         """Described if the body starts with a capture-object list; tagged if the first or second
         leaf is an OBIS octet-string(6); else positional."""
         buf = self.buf
-        if (p + 6 <= self.end and buf[p] == T_STRUCT and buf[p + 1] < 0x80 and buf[p + 2] == T_ARRAY
-                and buf[p + 3] < 0x80 and buf[p + 4] == T_STRUCT and buf[p + 5] == 4):
-            return LAYOUT_DESCRIBED
+        if (p + 6 <= self.end and buf[p] == _T_STRUCT and buf[p + 1] < 0x80 and buf[p + 2] == _T_ARRAY
+                and buf[p + 3] < 0x80 and buf[p + 4] == _T_STRUCT and buf[p + 5] == 4):
+            return _LAYOUT_DESCRIBED
         a = self._next_leaf(p)
         if a < 0:
-            return LAYOUT_TAGGED
+            return _LAYOUT_TAGGED
         if self._is_obis(a):
-            return LAYOUT_TAGGED
+            return _LAYOUT_TAGGED
         b = self._skip_leaf(a)
         if b < 0:
-            return LAYOUT_TAGGED
+            return _LAYOUT_TAGGED
         b = self._next_leaf(b)
         if b >= 0 and self._is_obis(b):
-            return LAYOUT_TAGGED
+            return _LAYOUT_TAGGED
         return LAYOUT_POSITIONAL
 
     def _described(self, q):
@@ -239,15 +239,15 @@ class Walker:
         buf = self.buf
         n_elements = self.count
         m = buf[q + 1]
-        if m > MAX_CAPTURE_OBJECTS:
-            return self._fail(ERR_TOO_MANY)
+        if m > _MAX_CAPTURE_OBJECTS:
+            return self._fail(_ERR_TOO_MANY)
         p = q + 2
         for j in range(m):
-            if (p + CAPTURE_OBJECT_LEN > self.end or buf[p] != T_STRUCT or buf[p + 1] != 4
-                    or buf[p + 2] != T_U16 or buf[p + 5] != T_OCTETS or buf[p + 6] != 6):
-                return self._fail(ERR_BAD_TYPE)
+            if (p + _CAPTURE_OBJECT_LEN > self.end or buf[p] != _T_STRUCT or buf[p + 1] != 4
+                    or buf[p + 2] != _T_U16 or buf[p + 5] != _T_OCTETS or buf[p + 6] != 6):
+                return self._fail(_ERR_BAD_TYPE)
             self.capture_obis[j] = p + 7
-            p += CAPTURE_OBJECT_LEN
+            p += _CAPTURE_OBJECT_LEN
         for k in range(1, n_elements):
             self.pending_obis = self.capture_obis[k] if k < m else -1
             p = self._element(p, 1)
@@ -267,7 +267,7 @@ class Walker:
         end = self.end
         rd = self.r
         stack = self.stack
-        tagged_layout = self.layout == LAYOUT_TAGGED
+        tagged_layout = self.layout == _LAYOUT_TAGGED
         # the item arrays as locals: this loop runs once per value of every frame
         kinds = rd.item_kind
         values = rd.item_value
@@ -295,10 +295,10 @@ class Walker:
                 continue
             remaining -= 1
             if p + 1 >= end:
-                if p >= end or buf[p] != T_NULL:
+                if p >= end or buf[p] != _T_NULL:
                     return self._fail(ERR_TRUNCATED)
             t = buf[p]
-            if t == T_STRUCT or t == T_ARRAY or t == T_OCTETS or t == T_VISIBLE or t == T_UTF8:
+            if t == _T_STRUCT or t == _T_ARRAY or t == _T_OCTETS or t == _T_VISIBLE or t == _T_UTF8:
                 n = buf[p + 1]
                 if n < 0x80:
                     q = p + 2
@@ -307,9 +307,9 @@ class Walker:
                     if q < 0:
                         return self._fail(ERR_TRUNCATED)
                     n = self.count
-                if t == T_STRUCT or t == T_ARRAY:
+                if t == _T_STRUCT or t == _T_ARRAY:
                     # scaler-unit structure {integer scaler, enum unit} after a value (Aidon)
-                    if n == 2 and last >= 0 and q + 4 <= end and buf[q] == T_I8 and buf[q + 2] == T_ENUM:
+                    if n == 2 and last >= 0 and q + 4 <= end and buf[q] == _T_I8 and buf[q + 2] == _T_ENUM:
                         s = buf[q + 1]
                         rd.item_scaler[last] = s - 256 if s & 0x80 else s
                         rd.item_unit[last] = buf[q + 3]
@@ -317,8 +317,8 @@ class Walker:
                         last = -1
                         p = q + 4
                         continue
-                    if depth >= MAX_DEPTH:
-                        return self._fail(ERR_BAD_TYPE)
+                    if depth >= _MAX_DEPTH:
+                        return self._fail(_ERR_BAD_TYPE)
                     stack[depth] = remaining
                     depth += 1
                     remaining = n
@@ -326,16 +326,16 @@ class Walker:
                     continue
                 if q + n > end:
                     return self._fail(ERR_TRUNCATED)
-                if n == 6 and pending < 0 and t == T_OCTETS and tagged_layout:
+                if n == 6 and pending < 0 and t == _T_OCTETS and tagged_layout:
                     pending = q
                     p = q + n
                     continue
                 kind = R.KIND_STR
                 value = self._pool_copy(q, n)
                 if value < 0:
-                    return self._fail(ERR_TOO_MANY)
+                    return self._fail(_ERR_TOO_MANY)
                 p = q + n
-            elif t == T_NULL:
+            elif t == _T_NULL:
                 # null-data: an absent value; a null in the OBIS slot (Kamstrup one-phase) too
                 pending = -1
                 last = -1
@@ -346,24 +346,24 @@ class Walker:
             else:
                 n = _SIZE[t] if t < len(_SIZE) else 0
                 if not n:
-                    return self._fail(ERR_BAD_TYPE)
+                    return self._fail(_ERR_BAD_TYPE)
                 q = p + 1
                 p = q + n
                 if p > end:
                     return self._fail(ERR_TRUNCATED)
-                if n == 4 and t == T_U32:
+                if n == 4 and t == _T_U32:
                     kind = R.KIND_INT
                     value = (buf[q] << 24) | (buf[q + 1] << 16) | (buf[q + 2] << 8) | buf[q + 3]
-                elif t == T_F32 or t == T_F64:
-                    kind = R.KIND_FLOAT32 if t == T_F32 else R.KIND_FLOAT64
+                elif t == _T_F32 or t == _T_F64:
+                    kind = R.KIND_FLOAT32 if t == _T_F32 else R.KIND_FLOAT64
                     value = read_uint(buf, q, n)
                 else:
-                    kind = R.KIND_BOOL if t == T_BOOL else R.KIND_INT
+                    kind = R.KIND_BOOL if t == _T_BOOL else R.KIND_INT
                     value = read_int(buf, q, n) if _SIGNED[t] else read_uint(buf, q, n)
             # --- a value: store it as the next item, named by the pending OBIS code or its position
             i = n_items
             if i >= max_items:
-                return self._fail(ERR_TOO_MANY)
+                return self._fail(_ERR_TOO_MANY)
             n_items = i + 1
             kinds[i] = kind
             values[i] = value

@@ -1,38 +1,38 @@
 # DLMS envelopes around a data-notification: general-block-transfer reassembly and general-glo/ded
 # ciphering (AES-128-GCM), unwrapped in place into (buf, start, end) before the A-XDR walk (dlms.py).
-from hanport.buffers import copy
+from hanport.buffers import const, copy
 
 # --- APDU tags (IEC 62056-5-3 / DLMS Green Book, xDLMS APDUs) ---
 LLC_DST = 0xE6  # LLC header E6 E7 00 / E6 E6 00 (han-facts §2)
 DATA_NOTIFICATION = 0x0F
 GENERAL_GLO_CIPHERING = 0xDB  # system title, ciphered content (han-facts §3)
 GENERAL_DED_CIPHERING = 0xDF  # same layout, dedicated key (the configured key is used)
-GENERAL_BLOCK_TRANSFER = 0xE0  # block-control, block-number, block-number-ack, block-data
-SYSTEM_TITLE_LEN = 8
-FRAME_COUNTER_LEN = 4
-AUTH_TAG_LEN = 12  # security suite 0/1 authentication tag (IEC 62056-5-3 §5.3.4)
+_GENERAL_BLOCK_TRANSFER = const(0xE0)  # block-control, block-number, block-number-ack, block-data
+_SYSTEM_TITLE_LEN = const(8)
+_FRAME_COUNTER_LEN = const(4)
+_AUTH_TAG_LEN = const(12)  # security suite 0/1 authentication tag (IEC 62056-5-3 §5.3.4)
 
 # security control byte (IEC 62056-5-3 §5.3.4.5; han-facts §3)
-SC_SUITE = 0x0F  # security suite id: 0 (AES-GCM-128) and 1 (AES-GCM-128 + ECDSA/ECDH) use AES-128-GCM
-SC_AUTH = 0x10  # authenticated: 12-byte tag, AAD = SC || AK (|| plaintext when not encrypted)
-SC_ENC = 0x20  # encrypted
-SC_COMPRESSED = 0x80  # compression: not supported
-MAX_SUITE = 1
+_SC_SUITE = const(0x0F)  # security suite id: 0 (AES-GCM-128) and 1 (AES-GCM-128 + ECDSA/ECDH) use AES-128-GCM
+_SC_AUTH = const(0x10)  # authenticated: 12-byte tag, AAD = SC || AK (|| plaintext when not encrypted)
+_SC_ENC = const(0x20)  # encrypted
+_SC_COMPRESSED = const(0x80)  # compression: not supported
+_MAX_SUITE = const(1)
 
 # general-block-transfer block-control byte (IEC 62056-5-3 §9.4.6.13)
-GBT_LAST = 0x80
-GBT_HEADER = 6  # tag, block-control, block-number(2), block-number-ack(2)
+_GBT_LAST = const(0x80)
+_GBT_HEADER = const(6)  # tag, block-control, block-number(2), block-number-ack(2)
 
 # --- result codes of Envelope.open (index into Envelope.counts) ---
 OK = 0  # buf[start:end] is the APDU to walk: plain, deciphered, or still ciphered when no key is
 #          configured (dlms then counts it "encrypted")
 PENDING = 1  # a block of a longer message was stored; nothing to decode yet (not an error)
-ERR_AUTH = 2  # authentication tag mismatch: wrong key(s) or corrupted message; nothing decoded
-ERR_WRONG_KEY = 3  # decrypted without a tag check and the result is not a valid APDU (set by the reader)
-ERR_SECURITY = 4  # security control not supported (suite > 1, compression, no protection bits)
+_ERR_AUTH = const(2)  # authentication tag mismatch: wrong key(s) or corrupted message; nothing decoded
+_ERR_WRONG_KEY = const(3)  # decrypted without a tag check and the result is not a valid APDU (set by the reader)
+_ERR_SECURITY = const(4)  # security control not supported (suite > 1, compression, no protection bits)
 ERR_TRUNCATED = 5  # a ciphering or block header or its length runs past the message
-ERR_BLOCK_SEQUENCE = 6  # a general-block-transfer block lost, repeated or out of order: message dropped
-ERR_BLOCK_OVERSIZE = 7  # reassembled blocks larger than the buffer
+_ERR_BLOCK_SEQUENCE = const(6)  # a general-block-transfer block lost, repeated or out of order: message dropped
+_ERR_BLOCK_OVERSIZE = const(7)  # reassembled blocks larger than the buffer
 NAMES = ("ok", "pending", "auth_failed", "wrong_key", "security_unsupported", "cipher_truncated",
          "block_sequence", "block_oversize")
 
@@ -77,7 +77,7 @@ class Envelope:
         self.ciphered = False  # the APDU was deciphered
         self.authenticated = False  # ... and its tag matched
         self.security = 0  # security control byte of the last ciphered APDU
-        self.system_title = bytearray(SYSTEM_TITLE_LEN)  # of the last ciphered APDU
+        self.system_title = bytearray(_SYSTEM_TITLE_LEN)  # of the last ciphered APDU
 
     def __repr__(self):
         return "<Envelope key=%s auth_key=%s>" % ("set" if self._gcm else "none", "set" if self._aad else "none")
@@ -140,7 +140,7 @@ class Envelope:
         p = start
         if end - p >= 3 and buf[p] == LLC_DST and (buf[p + 1] == 0xE7 or buf[p + 1] == 0xE6):
             p += 3
-        if p < end and buf[p] == GENERAL_BLOCK_TRANSFER:
+        if p < end and buf[p] == _GENERAL_BLOCK_TRANSFER:
             code = self._block(buf, p, end)
             if code:
                 return code
@@ -156,17 +156,17 @@ class Envelope:
 
     def reject(self):
         """The reader found the deciphered, unauthenticated APDU invalid: count it as a wrong key."""
-        self.counts[ERR_WRONG_KEY] += 1
-        return ERR_WRONG_KEY
+        self.counts[_ERR_WRONG_KEY] += 1
+        return _ERR_WRONG_KEY
 
     # --- general-block-transfer ---
     def _block(self, buf, p, end):
         """Store one block; OK with the whole message in self.buf[0:self.end] after the last."""
-        if p + GBT_HEADER >= end:
+        if p + _GBT_HEADER >= end:
             return self._error(ERR_TRUNCATED)
         control = buf[p + 1]
         number = (buf[p + 2] << 8) | buf[p + 3]
-        q = self._length(buf, p + GBT_HEADER, end)  # A-XDR length of the block data
+        q = self._length(buf, p + _GBT_HEADER, end)  # A-XDR length of the block data
         if q < 0:
             return self._error(ERR_TRUNCATED)
         n = self._n
@@ -174,25 +174,25 @@ class Envelope:
             return self._error(ERR_TRUNCATED)
         if number == 1:
             if self._next_block:  # the message being assembled lost its end
-                self.counts[ERR_BLOCK_SEQUENCE] += 1
+                self.counts[_ERR_BLOCK_SEQUENCE] += 1
             self._fill = 0
         elif number != self._next_block:
             if not self._next_block:
                 self.blocks_orphaned += 1
                 return PENDING
             self._next_block = 0
-            return self._error(ERR_BLOCK_SEQUENCE)
+            return self._error(_ERR_BLOCK_SEQUENCE)
         if self._blocks is None:
             self._blocks = bytearray(self.capacity)
         fill = self._fill
         if fill + n > self.capacity:
             self._next_block = 0
-            return self._error(ERR_BLOCK_OVERSIZE)
+            return self._error(_ERR_BLOCK_OVERSIZE)
         dst = self._blocks
         copy(dst, fill, buf, q, n)
         self._fill = fill + n
         self.blocks += 1
-        if not control & GBT_LAST:
+        if not control & _GBT_LAST:
             self._next_block = number + 1
             return PENDING
         self._next_block = 0
@@ -204,48 +204,48 @@ class Envelope:
     # --- general-glo-ciphering / general-ded-ciphering ---
     def _decipher(self, buf, p, end):
         q = p + 1
-        if q + 1 + SYSTEM_TITLE_LEN >= end or buf[q] != SYSTEM_TITLE_LEN:
+        if q + 1 + _SYSTEM_TITLE_LEN >= end or buf[q] != _SYSTEM_TITLE_LEN:
             return self._error(ERR_TRUNCATED)
         st = q + 1
-        q = self._length(buf, st + SYSTEM_TITLE_LEN, end)  # A-XDR length of the ciphered content
+        q = self._length(buf, st + _SYSTEM_TITLE_LEN, end)  # A-XDR length of the ciphered content
         if q < 0:
             return self._error(ERR_TRUNCATED)
         n = self._n
         stop = q + n
-        if n < 1 + FRAME_COUNTER_LEN or stop > end:
+        if n < 1 + _FRAME_COUNTER_LEN or stop > end:
             return self._error(ERR_TRUNCATED)
         sc = buf[q]
-        if sc & SC_SUITE > MAX_SUITE or sc & SC_COMPRESSED or not sc & (SC_AUTH | SC_ENC):
-            return self._error(ERR_SECURITY)
+        if sc & _SC_SUITE > _MAX_SUITE or sc & _SC_COMPRESSED or not sc & (_SC_AUTH | _SC_ENC):
+            return self._error(_ERR_SECURITY)
         fc = q + 1
-        c0 = fc + FRAME_COUNTER_LEN
+        c0 = fc + _FRAME_COUNTER_LEN
         c1 = stop
-        if sc & SC_AUTH:
-            c1 = stop - AUTH_TAG_LEN
+        if sc & _SC_AUTH:
+            c1 = stop - _AUTH_TAG_LEN
             if c1 < c0:
                 return self._error(ERR_TRUNCATED)
         title = self.system_title
         iv = self._iv
-        for i in range(SYSTEM_TITLE_LEN):
+        for i in range(_SYSTEM_TITLE_LEN):
             b = buf[st + i]
             title[i] = b
             iv[i] = b
-        for i in range(FRAME_COUNTER_LEN):
-            iv[SYSTEM_TITLE_LEN + i] = buf[fc + i]
+        for i in range(_FRAME_COUNTER_LEN):
+            iv[_SYSTEM_TITLE_LEN + i] = buf[fc + i]
         self.security = sc
         g = self._gcm
         aad = self._aad
-        if sc & SC_AUTH and aad is not None:
+        if sc & _SC_AUTH and aad is not None:
             aad[0] = sc
-            if sc & SC_ENC:
-                ok = g.decrypt(iv, aad, buf, c0, c1, buf, c1, AUTH_TAG_LEN)
+            if sc & _SC_ENC:
+                ok = g.decrypt(iv, aad, buf, c0, c1, buf, c1, _AUTH_TAG_LEN)
             else:  # authentication only (GMAC): the APDU travels in clear inside the AAD
-                ok = g.check_tag(iv, aad, buf, c0, c1, c1, c1, buf, c1, AUTH_TAG_LEN)
+                ok = g.check_tag(iv, aad, buf, c0, c1, c1, c1, buf, c1, _AUTH_TAG_LEN)
             if not ok:
-                return self._error(ERR_AUTH)
+                return self._error(_ERR_AUTH)
             self.verified += 1
             self.authenticated = True
-        elif sc & SC_ENC:
+        elif sc & _SC_ENC:
             g.crypt(iv, buf, c0, c1)  # no tag to check: the reader validates the plaintext
         self.deciphered += 1
         self.ciphered = True
@@ -255,10 +255,10 @@ class Envelope:
         return OK
 
 
-def encrypt_apdu(apdu, key, system_title, frame_counter, security=SC_AUTH | SC_ENC, auth_key=None,
+def encrypt_apdu(apdu, key, system_title, frame_counter, security=_SC_AUTH | _SC_ENC, auth_key=None,
                  tag=GENERAL_GLO_CIPHERING, backend=None):
     """The general-glo-ciphering APDU of a plain APDU (for tests and benchmarks; allocates).
-    With SC_AUTH the tag needs auth_key (AAD = SC || AK)."""
+    With _SC_AUTH the tag needs auth_key (AAD = SC || AK)."""
     from hanport import gcm
 
     g = gcm.new(gcm.parse_key(key), backend)
@@ -267,16 +267,16 @@ def encrypt_apdu(apdu, key, system_title, frame_counter, security=SC_AUTH | SC_E
          frame_counter & 0xFF))
     body = bytearray(apdu)
     mac = b""
-    if security & SC_AUTH:
+    if security & _SC_AUTH:
         aad = bytearray(1) + gcm.parse_key(auth_key)
         aad[0] = security
-        if security & SC_ENC:
-            mac = g.encrypt(iv, aad, body, 0, len(body), AUTH_TAG_LEN)
+        if security & _SC_ENC:
+            mac = g.encrypt(iv, aad, body, 0, len(body), _AUTH_TAG_LEN)
         else:
-            mac = g.mac(iv, aad, body, 0, len(body), AUTH_TAG_LEN)
-    elif security & SC_ENC:
+            mac = g.mac(iv, aad, body, 0, len(body), _AUTH_TAG_LEN)
+    elif security & _SC_ENC:
         g.crypt(iv, body, 0, len(body))
-    content = bytes((security,)) + iv[SYSTEM_TITLE_LEN:] + bytes(body) + mac
+    content = bytes((security,)) + iv[_SYSTEM_TITLE_LEN:] + bytes(body) + mac
     n = len(content)
     if n < 0x80:
         length = bytes((n,))
@@ -284,4 +284,4 @@ def encrypt_apdu(apdu, key, system_title, frame_counter, security=SC_AUTH | SC_E
         length = bytes((0x81, n))
     else:
         length = bytes((0x82, n >> 8, n & 0xFF))
-    return bytes((tag, SYSTEM_TITLE_LEN)) + bytes(system_title) + length + content
+    return bytes((tag, _SYSTEM_TITLE_LEN)) + bytes(system_title) + length + content

@@ -1,22 +1,22 @@
 # HDLC frame type 3 (IEC 62056-46) stream reader: hunts flags, checks HCS/FCS, joins segments.
 # One preallocated buffer; a complete message is handed on as (buf, info_start, info_end).
-from hanport.buffers import copy, counter_dict
+from hanport.buffers import const, copy, counter_dict
 from hanport.crc import crc16_x25
 
 FLAG = 0x7E  # han-facts §2: opening/closing flag, may be shared by two frames
-FORMAT_TYPE_3 = 0xA0  # high nibble of the first format byte
-SEGMENT_BIT = 0x08  # bit 11 of the format field: the message continues in the next frame
-LENGTH_MASK_HI = 0x07  # low 11 bits of the format field are the frame length (flags excluded)
-MIN_FRAME_LEN = 7  # format(2) + dst(1) + src(1) + control(1) + FCS(2)
-MAX_ADDRESS_BYTES = 4  # IEC 62056-46 addresses are 1, 2 or 4 bytes
+_FORMAT_TYPE_3 = const(0xA0)  # high nibble of the first format byte
+_SEGMENT_BIT = const(0x08)  # bit 11 of the format field: the message continues in the next frame
+_LENGTH_MASK_HI = const(0x07)  # low 11 bits of the format field are the frame length (flags excluded)
+_MIN_FRAME_LEN = const(7)  # format(2) + dst(1) + src(1) + control(1) + FCS(2)
+_MAX_ADDRESS_BYTES = const(4)  # IEC 62056-46 addresses are 1, 2 or 4 bytes
 
 # Result of the last completed or failed frame (also the index into HdlcReader.counts).
 OK = 0
-ERR_HCS = 1
-ERR_FCS = 2
+_ERR_HCS = const(1)
+_ERR_FCS = const(2)
 ERR_OVERSIZE = 3  # length field larger than the buffer can hold
 ERR_FORMAT = 4  # not a type-3 format field, bad address, or length too small
-ERR_NO_END_FLAG = 5  # length field does not land on a closing flag (lost or extra bytes)
+_ERR_NO_END_FLAG = const(5)  # length field does not land on a closing flag (lost or extra bytes)
 ERR_SEGMENT = 6  # a segmented message lost one of its parts
 ERROR_NAMES = ("ok", "hcs_error", "fcs_error", "oversize", "format_error", "no_end_flag", "segment_lost")
 
@@ -82,14 +82,14 @@ class HdlcReader:
                 want = self.length + 1 - have
             else:
                 want = 2 - have
-                if have == 0 and end - pos > MIN_FRAME_LEN and data[pos] & 0xF0 == FORMAT_TYPE_3:
+                if have == 0 and end - pos > _MIN_FRAME_LEN and data[pos] & 0xF0 == _FORMAT_TYPE_3:
                     # whole frame already in this chunk: take it in one copy, check it in one pass
-                    whole = (((data[pos] & LENGTH_MASK_HI) << 8) | data[pos + 1]) + 1
+                    whole = (((data[pos] & _LENGTH_MASK_HI) << 8) | data[pos + 1]) + 1
                     if whole <= end - pos and fill + whole <= self.capacity:
                         want = whole
             if self.length and not self.info:
                 # read the header first so a bad HCS is found after a dozen bytes, not a frame
-                hdr = 2 + 2 * MAX_ADDRESS_BYTES + 3 - have
+                hdr = 2 + 2 * _MAX_ADDRESS_BYTES + 3 - have
                 if hdr > 0 and hdr < want:
                     want = hdr
             if want > end - pos:
@@ -173,13 +173,13 @@ class HdlcReader:
                 if b0 == FLAG:
                     self.start = start + 1
                     continue
-                if b0 & 0xF0 != FORMAT_TYPE_3:
+                if b0 & 0xF0 != _FORMAT_TYPE_3:
                     self._fail(ERR_FORMAT)
                     continue
                 if have < 2:
                     return False
-                length = ((b0 & LENGTH_MASK_HI) << 8) | buf[start + 1]
-                if length < MIN_FRAME_LEN:
+                length = ((b0 & _LENGTH_MASK_HI) << 8) | buf[start + 1]
+                if length < _MIN_FRAME_LEN:
                     self._fail(ERR_FORMAT)
                     continue
                 if self.base + length + 1 > self.capacity:
@@ -199,10 +199,10 @@ class HdlcReader:
                     while p < lim and not buf[p] & 1:
                         p += 1
                         n += 1
-                    if n >= MAX_ADDRESS_BYTES:
+                    if n >= _MAX_ADDRESS_BYTES:
                         break
                     p += 1
-                if n >= MAX_ADDRESS_BYTES:
+                if n >= _MAX_ADDRESS_BYTES:
                     self._fail(ERR_FORMAT)
                     continue
                 p += 1  # control
@@ -218,17 +218,17 @@ class HdlcReader:
                     if p + 2 > lim:
                         return False
                     if crc16_x25(buf, start, p) != buf[p] | (buf[p + 1] << 8):
-                        self._fail(ERR_HCS)
+                        self._fail(_ERR_HCS)
                         continue
                     self.info = hdr + 2
             if have < length + 1:
                 return False
             stop = start + length  # index of the closing flag
             if buf[stop] != FLAG:
-                self._fail(ERR_NO_END_FLAG)
+                self._fail(_ERR_NO_END_FLAG)
                 continue
             if crc16_x25(buf, start, stop - 2) != buf[stop - 2] | (buf[stop - 1] << 8):
-                self._fail(ERR_FCS)
+                self._fail(_ERR_FCS)
                 continue
             self.counts[OK] += 1
             self.last_error = OK
@@ -236,7 +236,7 @@ class HdlcReader:
                 self.tap.frame(buf, start, stop, OK)
             i0 = start + self.info
             i1 = stop - 2
-            segmented = buf[start] & SEGMENT_BIT
+            segmented = buf[start] & _SEGMENT_BIT
             self.length = 0
             self.info = 0
             if segmented or self.base:

@@ -1,7 +1,7 @@
 # Meter knowledge as data: which OBIS code is which canonical field, each meter's fixed scalers
 # and positional layouts (han-facts §4); map() applies them to a decoded Reading in place.
 from hanport import reading as R
-from hanport.buffers import SLICE_COPY, copy
+from hanport.buffers import SLICE_COPY, const, copy
 
 # --- OBIS codes (A B C D E F) of han-facts §4 ---
 LIST_VERSION = b"\x01\x01\x00\x02\x81\xff"  # 1-1:0.2.129.255
@@ -123,10 +123,10 @@ ANONYMOUS_POSITIONAL = KAIFA
 ANONYMOUS_TAGGED = AIDON
 
 # --- results of map_reading (index into the reader's mapping counters) ---
-MAP_OK = 0
-MAP_UNIT_MISMATCH = 1  # a value's unit is not the one its OBIS code calls for: left out of the fields
-MAP_UNKNOWN_SCALE = 2  # a canonical value without scaler from the frame or the meter table: left out
-MAP_UNKNOWN_LAYOUT = 3  # untagged values whose element count no table knows
+_MAP_OK = const(0)
+_MAP_UNIT_MISMATCH = const(1)  # a value's unit is not the one its OBIS code calls for: left out of the fields
+_MAP_UNKNOWN_SCALE = const(2)  # a canonical value without scaler from the frame or the meter table: left out
+_MAP_UNKNOWN_LAYOUT = const(3)  # untagged values whose element count no table knows
 MAP_NAMES = ("ok", "unit_mismatch", "unknown_scale", "unknown_layout")
 
 
@@ -222,7 +222,7 @@ def identify(rd, positional):
 def map_reading(rd, positional):
     """Name untagged values, scale and map every value to the canonical fields. Returns a MAP_ code
     (the first problem seen; the fields that could be mapped are mapped either way)."""
-    result = MAP_OK
+    result = _MAP_OK
     n = rd.n_items
     if not positional and n and not rd.item_tagged[0] and rd.item_kind[0] == R.KIND_STR:
         if _printable(rd, 0):
@@ -236,7 +236,7 @@ def map_reading(rd, positional):
     if positional:
         obis = meter.layout_obis.get(rd.element_count)
         if obis is None:
-            result = MAP_UNKNOWN_LAYOUT
+            result = _MAP_UNKNOWN_LAYOUT
         else:
             layout_codes = meter.layout_codes[rd.element_count]
             _name_by_position(rd, obis, layout_codes)
@@ -257,14 +257,14 @@ def map_reading(rd, positional):
                 continue
             if has_scaler[i]:
                 if item_unit[i] != FIELD_UNIT[code]:
-                    result = result or MAP_UNIT_MISMATCH
+                    result = result or _MAP_UNIT_MISMATCH
                     continue
             elif scalers is not None:
                 item_scaler[i] = scalers[code]
                 item_unit[i] = FIELD_UNIT[code]
                 has_scaler[i] = 1
             else:
-                result = result or MAP_UNKNOWN_SCALE
+                result = result or _MAP_UNKNOWN_SCALE
                 continue
             rd.field_value[code] = rd.item_value[i]
             rd.field_exp[code] = item_scaler[i] + FIELD_SHIFT[code]

@@ -3,8 +3,9 @@
 from binascii import hexlify
 
 from hanport import hdlc
+from hanport.buffers import const
 
-CODE_SKIPPED = 255  # bytes dropped while hunting for a flag (garbage, wrong parity, noise)
+_CODE_SKIPPED = const(255)  # bytes dropped while hunting for a flag (garbage, wrong parity, noise)
 CAPTURE_HEADER = "# hanport-capture v1"  # first line of the capture text format (docs/troubleshooting.md)
 
 
@@ -17,7 +18,7 @@ class RawLog:
         self.data = buf if buf is not None and len(buf) >= slots * slot_bytes else bytearray(slots * slot_bytes)
         self.length = [0] * slots  # bytes stored in each slot
         self.full_length = [0] * slots  # bytes the frame really had
-        self.code = bytearray(slots)  # hdlc result code, or CODE_SKIPPED
+        self.code = bytearray(slots)  # hdlc result code, or _CODE_SKIPPED
         self.time_ms = [0] * slots
         self.head = 0  # slot being written or next to write
         self.used = 0  # slots holding a record
@@ -64,7 +65,7 @@ class RawLog:
             s = self.head
             self.length[s] = 0
             self.full_length[s] = 0
-            self.code[s] = CODE_SKIPPED
+            self.code[s] = _CODE_SKIPPED
             self.time_ms[s] = self._now()
             if self.used < self.slots:
                 self.used += 1
@@ -85,7 +86,7 @@ class RawLog:
             s = (first + k) % self.slots
             o = s * self.slot_bytes
             c = self.code[s]
-            name = "skipped" if c == CODE_SKIPPED else hdlc.ERROR_NAMES[c]
+            name = "skipped" if c == _CODE_SKIPPED else hdlc.ERROR_NAMES[c]
             out.append((self.time_ms[s], name, bytes(self.data[o : o + self.length[s]]), self.full_length[s]))
         return out
 

@@ -2,11 +2,12 @@
 # APDU decoding (dlms) and meter mapping (meters) over one buffer, and keeps their counters.
 from hanport import dlms, hdlc, meters
 from hanport import reading as R
+from hanport.buffers import const
 
 # APDU tags that need the envelope layer (envelope.py): general-block-transfer, general-glo- and
 # general-ded-ciphering (IEC 62056-5-3 xDLMS APDUs). Plain data-notifications never load it.
 _ENVELOPE_TAGS = (0xE0, 0xDB, 0xDF)
-ENVELOPE_PENDING = 1  # envelope.PENDING: a block of a longer message was stored
+_ENVELOPE_PENDING = const(1)  # envelope.PENDING: a block of a longer message was stored
 
 
 class HanReader:
@@ -71,7 +72,7 @@ class HanReader:
             env = self.open_envelope()
         code = env.open(buf, start, end)
         if code:
-            if code != ENVELOPE_PENDING:
+            if code != _ENVELOPE_PENDING:
                 self.last_error = self._env_names[code]
             return
         self._walk(env.buf, env.start, env.end, env.ciphered, env.authenticated)

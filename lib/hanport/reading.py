@@ -1,6 +1,6 @@
 # Reading: preallocated storage for one decoded meter message (every item the frame carried,
 # plus the canonical fields), filled in place by dlms.py and meters.py without allocating.
-from hanport.buffers import copy
+from hanport.buffers import const, copy
 
 # --- Item kinds (what an A-XDR leaf became; han-facts §3) ---
 KIND_INT = 1  # integer types: value is the register as an int
@@ -10,8 +10,8 @@ KIND_FLOAT32 = 4  # value holds the IEEE-754 bits (decoded only when rendered)
 KIND_FLOAT64 = 5
 KIND_BOOL = 6
 
-MAX_ITEMS = 64  # largest list seen: Swedish Aidon, 27 values; room for twice that with margin
-POOL_BYTES = 768  # strings and date-times of one message (Kamstrup list 3 uses ~80 bytes)
+_MAX_ITEMS = const(64)  # largest list seen: Swedish Aidon, 27 values; room for twice that with margin
+_POOL_BYTES = const(768)  # strings and date-times of one message (Kamstrup list 3 uses ~80 bytes)
 
 # --- Canonical fields (README "Reading schema"). Order matters: index constants below. ---
 # Numeric fields hold an integer and a power-of-ten exponent; text fields point into the pool.
@@ -58,7 +58,7 @@ _NO_FIELDS = bytes(N_NUMERIC)
 class Reading:
     """One decoded message. Reused in place: copy with as_dict() to keep it."""
 
-    def __init__(self, max_items=MAX_ITEMS, pool_bytes=POOL_BYTES):
+    def __init__(self, max_items=_MAX_ITEMS, pool_bytes=_POOL_BYTES):
         self.max_items = max_items
         # items: every value the frame carried, in frame order
         self.n_items = 0

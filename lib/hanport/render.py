@@ -105,18 +105,48 @@ def _header(rd):
     return out
 
 
-def reading_json(rd):
-    """The canonical JSON object of a Reading, decimals exact (one line, no spaces)."""
-    parts = ['"%s":%s' % kv for kv in _header(rd)]
+def _pieces(rd, head):
+    """The canonical JSON object of a Reading as small str pieces, in schema order."""
+    yield "{"
+    sep = ""
+    if head:
+        yield head
+        sep = ","
+    for name, text in _header(rd):
+        yield '%s"%s":%s' % (sep, name, text)
+        sep = ","
     for f in range(R.N_NUMERIC):
         if rd.field_present[f]:
-            parts.append('"%s":%s' % (R.NUMERIC_FIELDS[f], decimal(rd.field_value[f], rd.field_exp[f])))
-    obis = []
+            yield '%s"%s":%s' % (sep, R.NUMERIC_FIELDS[f], decimal(rd.field_value[f], rd.field_exp[f]))
+            sep = ","
+    yield sep + '"obis":{'
+    sep = ""
     for i in range(rd.n_items):
         if rd.item_tagged[i]:
-            obis.append('"%s":%s' % (obis_text(rd.item_obis, 6 * i), _item_json(rd, i)))
-    parts.append('"obis":{%s}' % ",".join(obis))
-    return "{" + ",".join(parts) + "}"
+            yield '%s"%s":%s' % (sep, obis_text(rd.item_obis, 6 * i), _item_json(rd, i))
+            sep = ","
+    yield "}}"
+
+
+def reading_json(rd, head=None):
+    """The canonical JSON object of a Reading, decimals exact (one line, no spaces, ASCII only).
+    head: members put first ('"seq":7', the MQTT state message), without copying the text again."""
+    return "".join(_pieces(rd, head))
+
+
+def reading_json_into(rd, buf, head=None):
+    """reading_json() written into the preallocated bytearray buf (no large block allocated, only
+    small pieces); returns its length, or -1 when it does not fit (buf then holds a cut text)."""
+    n = 0
+    size = len(buf)
+    for piece in _pieces(rd, head):
+        b = piece.encode()
+        k = len(b)
+        if n + k > size:
+            return -1
+        buf[n : n + k] = b
+        n += k
+    return n
 
 
 def reading_dict(rd):
