@@ -45,10 +45,21 @@ def test_flash_without_firmware_says_where_to_get_it():
 
 
 def test_deploy_repl_logs_commands():
-    (deploy,) = commands(device("deploy", "--port", "/dev/ttyACM0"))
+    # the board is asked what its image freezes first (a dry run assumes a stock image)
+    query, deploy = commands(device("deploy", "--port", "/dev/ttyACM0"))
+    assert query.endswith("mpremote connect /dev/ttyACM0 exec 'help('\"'\"'modules'\"'\"')'")
     assert "mpremote connect /dev/ttyACM0 cp -r build/device/lib : + cp " in deploy
     assert "build/device/main.py" in deploy and "build/device/app.mpy" in deploy
+    assert "device-umqtt" not in deploy  # a stock image freezes umqtt.simple: a copy would be shadowed
+    assert "accounting_report" not in deploy  # host-only module
     assert deploy.endswith("+ cp config.json :config.json + reset")
+    # an image without umqtt gets PyPI's copy; one with the app frozen in gets main.py alone, and the
+    # copies that would shadow the frozen app are removed
+    (bare,) = commands(device("deploy", "--frozen", "none"))
+    assert "cp -r build/device-umqtt/lib :" in bare
+    (frozen,) = commands(device("deploy", "--frozen", "app"))
+    assert " cp build/device/main.py : + cp config.json :config.json + reset" in frozen
+    assert "app.mpy" in frozen and "os.remove" in frozen and "cp -r" not in frozen
     (repl,) = commands(device("repl", "--port", "/dev/ttyACM0"))
     assert repl.endswith("mpremote connect /dev/ttyACM0 repl")
     (logs,) = commands(device("logs", "--port", "/dev/ttyACM0"))
@@ -111,6 +122,7 @@ def test_manifest_and_package_json_are_current_and_complete():
     assert not missing, missing
     for name in provided - {"hanport", "umqtt", "main"}:
         assert 'module("%s.py", base_path="firmware")' % name in manifest
+    assert '"dlms.py"' in manifest and "accounting_report" not in manifest  # host-only modules stay off
     urls = {u[0] for u in package["urls"]}
     assert "main.py" in urls and "lib/hanport/reader.py" in urls
     assert package["deps"] == [["umqtt.simple", "latest"]]
@@ -123,7 +135,8 @@ def test_deployed_files_import_under_micropython(tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     assert not list(build.rglob("*.py")) or [x.name for x in build.rglob("*.py")] == ["main.py"]
     shim = os.path.join(ROOT, "tools", "hostshim")
-    env = dict(os.environ, MICROPYPATH=".frozen:%s:%s/lib:%s" % (build, build, shim))
+    umqtt = os.path.join(ROOT, "build", "device-umqtt", "lib")  # copied where the image lacks umqtt
+    env = dict(os.environ, MICROPYPATH=".frozen:%s:%s/lib:%s:%s" % (build, build, umqtt, shim))
     code = "import app, hanport; print('imported', hanport.__version__)"
     q = subprocess.run([os.path.join(BIN, "micropython"), "-c", code], capture_output=True, text=True, env=env,
                        cwd=str(tmp_path), timeout=60)
