@@ -279,9 +279,17 @@ class PowerCut(Exception):
 class _Reader:
     def __init__(self, data):
         self.data = data
+        self.pos = 0
 
-    def read(self):
-        return self.data
+    def seek(self, pos, whence=0):
+        self.pos = len(self.data) + pos if whence == 2 else pos
+        return self.pos
+
+    def read(self, n=-1):
+        end = len(self.data) if n < 0 else self.pos + n
+        out = self.data[self.pos : end]
+        self.pos += len(out)
+        return out
 
     def close(self):
         pass

@@ -1,5 +1,7 @@
 # MicroPython only: proves that Accounting.update(rd, ticks_ms=...) and tick() allocate nothing (lists
-# 1, 2 and the hourly list 3, store=None) across a ticks wrap, origin moves and a week of silence.
+# 1, 2 and the hourly list 3, store=None) across a ticks wrap, origin moves and a week of silence, once
+# accounting_hourly, which an hourly list imports, is loaded: the warm-up hours load it. Also measures what
+# a list 3 allocates when the firmware has unloaded it (list3_load_bytes).
 import gc
 import sys
 import time
@@ -22,6 +24,7 @@ TICK_MS = 10000  # ticker steps during the silence (the firmware ticks every sec
 WARM_HOURS = 3
 WRAP_AFTER_MS = (WARM_HOURS * 60 + 30) * 60 * 1000  # ticks wrap 30 minutes into the locked run
 N_LIST1 = 4  # real list 1 readings kept (each holds a decoder)
+PARTS = ("accounting_hourly", "accounting_views", "accounting_store")  # hanport.* loaded on demand
 
 
 def list1_readings():
@@ -134,6 +137,18 @@ def locked(label, fn):
     micropython.heap_unlock()
 
 
+def unload_parts():
+    """Forget the on-demand parts as the firmware does after an hourly list (firmware/mem.py unload)."""
+    import hanport
+
+    for leaf in PARTS:
+        sys.modules.pop("hanport." + leaf, None)
+        try:
+            delattr(hanport, leaf)
+        except AttributeError:
+            pass
+
+
 def check_hours(run):
     """Every exact hour recorded is the meter's counter difference; the silence is one spread gap."""
     m = run.meter
@@ -161,7 +176,7 @@ def main():
         meter.registers(h)  # its tables grown now, collected as they grow (32-bit: its PRNG makes garbage)
         gc.collect()
     run = Run(meter, start_h, time.ticks_add(0, -WRAP_AFTER_MS))
-    # warm up: the first hours grow tables (history slots, meter id, decoder)
+    # warm up: the first hours grow tables (history slots, meter id, decoder) and load accounting_hourly
     h = start_h
     for _ in range(WARM_HOURS):
         run.hour(h, run.frames(h))
@@ -195,8 +210,22 @@ def main():
         run.hour(h, fr, measure=True)
         h += 1
     gc.enable()
+    l3 = run.l3_bytes // n
+    l12 = run.l12_bytes // run.l12_n
+    # a list 3 after the parts were unloaded: it loads accounting_hourly again; bytes allocated (collector
+    # off) and still held after a collection (the module, as nothing unloads it here)
+    unload_parts()
+    fr = run.frames(h)
+    gc.collect()
+    before = gc.mem_alloc()
+    run.l3_bytes = 0
+    gc.disable()
+    run.hour(h, fr, measure=True)
+    gc.enable()
+    gc.collect()
     print("hours=%d heap_locked=ok list3_bytes_per_update=%d list12_bytes_per_update=%d ticks_period_mask=%d"
-          " heap_used=%d" % (run.n_hours, run.l3_bytes // n, run.l12_bytes // run.l12_n, mask, heap_used))
+          " heap_used=%d list3_load_bytes=%d list3_load_kept=%d"
+          % (run.n_hours, l3, l12, mask, heap_used, run.l3_bytes, gc.mem_alloc() - before))
 
 
 main()

@@ -4,13 +4,14 @@ import json
 
 import accounting_gen as G
 
+from hanport import accounting_views as V
 from hanport import appjson, hass
 from hanport import localtime as LT
 from hanport import reading as R
 from hanport.accounting import Accounting
 from hanport.render import decimal
 
-KEYS = [row[0] for row in appjson.ACCOUNTING_FIELDS]
+KEYS = [row[0] for row in V.ACCOUNTING_FIELDS]
 
 
 def _h(y, m, d, hh=0):
@@ -109,7 +110,7 @@ def test_values_are_exact_decimals_of_the_integers():
     assert s["capacity_next_step_headroom_wh"] == 5000 - s["current_hour_import_wh_est"]
     assert _text_of(text, "last_month_capacity_kw") == "0.000"  # January had no days: value 0
     # every value is the exact decimal of its summary integer, also where a float would round
-    for key, src, exp_, _ in appjson.ACCOUNTING_FIELDS:
+    for key, src, exp_, _ in V.ACCOUNTING_FIELDS:
         if exp_ is not None and s[src] is not None:
             assert _text_of(text, key) == decimal(s[src], exp_), key
 

@@ -5,6 +5,7 @@ import json
 import accounting_gen as G
 
 from hanport import accounting_report as AR
+from hanport import accounting_views as V
 from hanport import localtime as LT
 from hanport import persist
 from hanport import reading as R
@@ -297,8 +298,11 @@ def _largest(ok, lo):
 
 def _check_headroom(acc, today, used_wh, n=3):
     mi = LT.month_index(*LT.date_from_days(today)[0:2])
-    days, value, step, total, k = acc._capacity(mi)
-    maxima = [(d, mx) for mx, d, _ in days]
+    maxima = [(d, mx) for d, _, _, mx, _, nh, _ in acc.days() if LT.month_of_day(d) == mi and nh]
+    top = sorted([mx for _, mx in maxima], reverse=True)[:n]
+    total, k = sum(top), len(top)
+    step = len([w for w in acc.steps_w if k and total >= w * k])
+    assert V.capacity(acc, mi)[2:] == (step, total)
     rise, nxt = acc.headroom(mi, today, used_wh)
     if k:
 
@@ -380,7 +384,7 @@ def test_power_cut_at_every_flash_step():
         after2 = bytes(clean.acc.pack())
         assert before != after
         cut_seen = 0
-        for k in range(1, 16):
+        for k in range(1, 32):  # (a save writes its header, each array and its CRC: every step is cut once)
             fs = _copy_fs(snap)
             d = G.Device(fs)
             fs.crash_at = fs.steps + k
@@ -455,6 +459,55 @@ def test_pack_round_trip_and_version_check():
     bad = bytearray(data)
     bad[0] = 99
     assert not Accounting().unpack(bad) and not Accounting().unpack(data[:-1])
+
+
+# ------------------------------------------------------------------ parts loaded on demand
+PARTS = ("accounting_hourly", "accounting_views", "accounting_store")
+
+
+def _unload_parts():
+    """As the firmware does after use (firmware/mem.py unload): the next use imports them again."""
+    import sys
+
+    import hanport
+
+    for leaf in PARTS:
+        sys.modules.pop("hanport." + leaf, None)
+        try:
+            delattr(hanport, leaf)
+        except (AttributeError, KeyError, TypeError):
+            pass
+
+
+def _parts_loaded():
+    import sys
+
+    return [leaf for leaf in PARTS if "hanport." + leaf in sys.modules]
+
+
+def test_parts_load_on_demand_and_may_be_unloaded_between_uses():
+    meter = G.Meter("kaifa", 3, _h(2024, 10, 30, 5))
+    kept = G.Device(G.MemFs())
+    dropped = G.Device(G.MemFs())
+    for k in range(40):
+        h = meter.start_h + k
+        t = h * 3600 + 10
+        kept.feed(meter.list3(h), t)
+        kept.feed(meter.list2(t + 20), t + 20)
+        _unload_parts()
+        dropped.feed(meter.list2(t - 20), t - 20)  # list 1 and 2 need none of the parts
+        assert _parts_loaded() == [], _parts_loaded()
+        dropped.feed(meter.list3(h), t)  # the hourly list (and its save) loads them
+        _unload_parts()
+        dropped.feed(meter.list2(t + 20), t + 20)
+        if k % 6 == 0:
+            assert dropped.acc.summary() == kept.acc.summary()
+            _unload_parts()
+    assert bytes(dropped.acc.pack()) == bytes(kept.acc.pack())
+    assert dropped.acc.prometheus_lines() == kept.acc.prometheus_lines()
+    dropped.reboot()
+    _unload_parts()
+    assert bytes(dropped.acc.pack()) == bytes(kept.acc.pack())
 
 
 # ------------------------------------------------------------------ outputs

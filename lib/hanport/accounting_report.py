@@ -2,8 +2,9 @@
 # (tools/decode.py --accounting, tests); not installed on a board, where summary() serves.
 import json
 
+from hanport import accounting_views as V
 from hanport import localtime as LT
-from hanport.accounting import COUNTER_NAMES, F_EST, F_MAX_EST, HOUR_S, N_COUNTERS
+from hanport.accounting import F_EST, F_MAX_EST, HOUR_S, N_COUNTERS
 from hanport.render import decimal, number
 
 
@@ -61,14 +62,13 @@ def to_plain(v):
 
 def capacity_pairs(acc, mi):
     """[(key, value)] of the capacity tariff of month index mi: its top days, value and step."""
-    days, value, step, _, k = acc._capacity(mi)
+    days, value, step, _ = V.capacity(acc, mi)
     top = []
-    for j in range(k):
-        mx, d, s = days[j]
+    for mx, d, s in days:
         hh = LT.local_fields(LT.local_midnight_s(d) + acc.d_maxh[s] * HOUR_S)[3]
         top.append(Obj([("date", LT.iso_date(d)), ("hour", hh), ("kwh", _kwh(mx)),
                         ("estimated", bool(acc.d_flags[s] & F_MAX_EST))]))
-    lo, hi = acc._step_range(step)
+    lo, hi = V.step_range(acc, step)
     return [("month", LT.iso_month(mi)), ("top_days", top), ("value_kw", Dec(value, -3)),
             ("step_index", step), ("step_range_kw", [Dec(lo, -3), None if hi is None else Dec(hi, -3)])]
 
@@ -115,7 +115,7 @@ def state(acc):
     pairs.append(("repeats", s["repeats"]))
     pairs.append(("gaps", s["gaps"]))
     pairs.append(("rejects", s["rejects"]))
-    pairs.append(("counters", Obj([(COUNTER_NAMES[k], acc.counts[k]) for k in range(N_COUNTERS)])))
+    pairs.append(("counters", Obj([(V.COUNTER_NAMES[k], acc.counts[k]) for k in range(N_COUNTERS)])))
     pairs.append(("meter_id", acc.meter_id or None))
     return Obj(pairs)
 

@@ -1,37 +1,6 @@
 # JSON envelopes around a reading's canonical JSON text (MQTT state message, /data.json) and the
-# accounting object (MQTT <base>/accounting, /data.json "accounting"): text splicing, exact decimals.
+# accounting object (MQTT <base>/accounting, /data.json "accounting", made by accounting_views): text splicing.
 import json
-
-from hanport.render import decimal
-
-# The accounting object: (key, Accounting.summary() key, exponent, from history). An exponent renders
-# the Wh / W integer as kWh / kW exactly (decimal(value, -3), never a float); None copies the value
-# (bool, int, text). Every key is always present, null while unknown (never 0 for unknown).
-# Values from the history are unknown (null) until the first complete hour is recorded: before it the
-# hours of the day and month ahead of the first hourly list are not known (a 0 would be a guess).
-ACCOUNTING_FIELDS = (
-    ("last_hour_start", "last_hour_start", None, False),
-    ("last_hour_import_kwh", "last_hour_import_wh", -3, False),
-    ("last_hour_export_kwh", "last_hour_export_wh", -3, False),
-    ("last_hour_estimated", "last_hour_estimated", None, False),
-    ("current_hour_import_kwh_est", "current_hour_import_wh_est", -3, False),
-    ("current_hour_export_kwh_est", "current_hour_export_wh_est", -3, False),
-    ("current_hour_partial", "current_hour_partial", None, False),
-    ("today_import_kwh", "today_import_wh", -3, True),
-    ("today_export_kwh", "today_export_wh", -3, True),
-    ("today_estimated", "today_estimated", None, True),
-    ("month_import_kwh", "month_import_wh", -3, True),
-    ("month_export_kwh", "month_export_wh", -3, True),
-    ("month_estimated", "month_estimated", None, True),
-    ("month_capacity_kw", "capacity_w", -3, True),
-    ("capacity_estimated", "capacity_estimated", None, True),
-    ("capacity_step", "capacity_step", None, True),
-    ("capacity_step_low_kw", "capacity_step_low_w", -3, True),
-    ("capacity_step_high_kw", "capacity_step_high_w", -3, True),
-    ("capacity_headroom_kwh", "capacity_headroom_wh", -3, True),
-    ("next_step_headroom_kwh", "capacity_next_step_headroom_wh", -3, True),
-    ("last_month_capacity_kw", "last_month_capacity_w", -3, True),
-)
 
 
 def utc_iso(tm):
@@ -61,25 +30,9 @@ def data_json(state_text, age_ms, accounting_text=None):
     return head[:-1] + ',"accounting":' + accounting_text + "}"
 
 
-def _json_value(v, exp):
-    if v is None:
-        return "null"
-    if v is True:
-        return "true"
-    if v is False:
-        return "false"
-    if exp is not None:
-        return decimal(v, exp)
-    if isinstance(v, int):
-        return str(v)
-    return json.dumps(v)
-
-
 def accounting_json(summary):
-    """The accounting object (one line, keys in ACCOUNTING_FIELDS order) from Accounting.summary()."""
-    known = summary.get("last_hour_import_wh") is not None
-    parts = []
-    for key, src, exp, history in ACCOUNTING_FIELDS:
-        v = summary.get(src) if known or not history else None
-        parts.append('"%s":%s' % (key, _json_value(v, exp)))
-    return "{" + ",".join(parts) + "}"
+    """The accounting object (one line) from Accounting.summary(): hanport.accounting_views.accounting_json
+    (imported here when asked for; a board may unload it after)."""
+    import hanport.accounting_views
+
+    return hanport.accounting_views.accounting_json(summary)

@@ -13,7 +13,7 @@ FORMAT = 1  # record layout version (this file's header, not the payload's)
 HEADER_BYTES = 16
 CRC_BYTES = 4
 MAX_PAYLOAD_BYTES = 65536  # a length field above this is corruption, not data
-CHUNK_BYTES = 512  # write in pieces: no second full-size copy of the record in RAM
+CHUNK_BYTES = 512  # longer pieces of a payload are written in parts
 
 SLOTS = (".a", ".b")
 TMP = ".tmp"
@@ -32,7 +32,8 @@ def crc32(data, crc=0):
 
 
 class OsFs:
-    """The real file system (os + open); tests pass a fake with the same four methods."""
+    """The real file system (os + open); tests pass a fake with the same four methods (files opened
+    for reading need read(n) and seek(pos, whence), for writing write() and close())."""
 
     def open(self, path, mode):
         return open(path, mode)
@@ -54,18 +55,18 @@ class OsFs:
         os.remove(path)
 
 
-def encode(seq, payload):
-    """The on-flash bytes of a record."""
+def header(seq, length):
+    """The header of a record of payload length bytes."""
     head = bytearray(HEADER_BYTES)
     head[0:4] = MAGIC
     head[4] = FORMAT
-    struct.pack_into("<II", head, 8, seq & 0xFFFFFFFF, len(payload))
-    crc = crc32(payload, crc32(head))
-    return bytes(head) + bytes(payload) + struct.pack("<I", crc)
+    struct.pack_into("<II", head, 8, seq & 0xFFFFFFFF, length)
+    return head
 
 
 def decode(data):
-    """(seq, payload) of a record, None when it is missing, torn or corrupt."""
+    """(seq, payload) of a record, None when it is missing, torn or corrupt. The payload is a
+    memoryview into data (no copy)."""
     if data is None or len(data) < HEADER_BYTES + CRC_BYTES:
         return None
     if data[0:4] != MAGIC or data[4] != FORMAT:
@@ -74,9 +75,10 @@ def decode(data):
     if length > MAX_PAYLOAD_BYTES or len(data) != HEADER_BYTES + length + CRC_BYTES:
         return None
     end = HEADER_BYTES + length
-    if struct.unpack_from("<I", data, end)[0] != crc32(memoryview(data)[0:end]):
+    view = memoryview(data)
+    if struct.unpack_from("<I", data, end)[0] != crc32(view[0:end]):
         return None
-    return seq, bytes(data[HEADER_BYTES:end])
+    return seq, view[HEADER_BYTES:end]
 
 
 class Store:
@@ -103,20 +105,27 @@ class Store:
         except OSError:
             return None
         try:
-            return f.read()
+            # at once, into one buffer of the file's size (a read to the end grows its buffer step by
+            # step: up to twice the memory, at a board's boot); a file longer than any record is read
+            # only as far as decode() needs to reject it
+            n = f.seek(0, 2)
+            f.seek(0)
+            return f.read(min(n, HEADER_BYTES + MAX_PAYLOAD_BYTES + CRC_BYTES + 1))
         except OSError:
             return None
         finally:
             f.close()
 
     def load(self):
-        """Payload of the newest valid copy, or None when there is none."""
-        best = None
-        best_name = None
+        """Payload of the newest valid copy, or None when there is none. Every copy is checked, then
+        the newest read again: one copy in memory at a time (a board's heap is tight at boot)."""
         self.loaded = True
         self.slot_seq = [-1, -1]
         names = SLOTS + (TMP,)
+        best = -1
+        self.seq = 0
         for k in range(3):
+            data = rec = None  # (the copy read before is let go first)
             data = self._read(self.base + names[k])
             rec = decode(data)
             if rec is None:
@@ -125,41 +134,53 @@ class Store:
                 continue
             if k < 2:
                 self.slot_seq[k] = rec[0]
-            if best is None or rec[0] > best[0]:
-                best = rec
-                best_name = names[k]
-        self.loaded_from = best_name
-        if best is None:
-            self.seq = 0
+            if best < 0 or rec[0] > self.seq:
+                best = k
+                self.seq = rec[0]
+        data = rec = None
+        self.loaded_from = names[best] if best >= 0 else None
+        if best < 0:
             return None
-        self.seq = best[0]
-        if best_name == TMP:
+        rec = decode(self._read(self.base + names[best]))
+        if best == 2:
             # a power cut between close and rename: finish the rename, so the next save (which
             # rewrites base.tmp) cannot destroy the newest copy
             k = self._older_slot()
             try:
                 self.fs.rename(self.base + TMP, self.base + SLOTS[k])
-                self.slot_seq[k] = best[0]
+                self.slot_seq[k] = self.seq
             except OSError:
                 self.save_errors += 1
-        return best[1]
+        return rec[1] if rec is not None else None
 
     def _older_slot(self):
         return 0 if self.slot_seq[0] <= self.slot_seq[1] else 1
 
     def save(self, payload):
-        """Write a new copy over the older one. True on success; False (counted) on an OSError."""
+        """Write a new copy over the older one: payload is bytes, or a list of bytes written one after
+        the other (a board's heap may have no free block the size of the whole). True on success;
+        False (counted) on an OSError."""
         if not self.loaded:
             self.load()  # learn the sequence numbers on flash first: never write an older number
+        pieces = payload if isinstance(payload, list) else [payload]
+        n = 0
+        for p in pieces:
+            n += len(p)
         seq = self.seq + 1
-        data = encode(seq, payload)
         k = self._older_slot()
         tmp = self.base + TMP
         try:
             f = self.fs.open(tmp, "wb")
             try:
-                for i in range(0, len(data), CHUNK_BYTES):
-                    f.write(data[i : i + CHUNK_BYTES])
+                head = header(seq, n)
+                f.write(head)
+                crc = crc32(head)
+                for p in pieces:
+                    crc = crc32(p, crc)
+                    view = memoryview(p)
+                    for i in range(0, len(p), CHUNK_BYTES):
+                        f.write(view[i : i + CHUNK_BYTES])
+                f.write(struct.pack("<I", crc))
             finally:
                 f.close()
             self.fs.rename(tmp, self.base + SLOTS[k])

@@ -1,0 +1,236 @@
+# The outputs of hanport.accounting: hours, days and months kept, the capacity tariff of a month, the
+# summary (MQTT / Home Assistant, /data.json), its JSON object and the Prometheus lines. Imported when an
+# output is asked for (a board may unload it after).
+import json
+
+from hanport import localtime as LT
+from hanport.accounting import (
+    C_GAPS,
+    C_REPEATS,
+    DAYS_KEPT,
+    F_EST,
+    F_MAX_EST,
+    HOUR_S,
+    HOURS_KEPT,
+    MONTHS_KEPT,
+    N_COUNTERS,
+)
+from hanport.render import decimal
+
+# The accounting object: (key, summary() key, exponent, from history). An exponent renders the Wh / W
+# integer as kWh / kW exactly (decimal(value, -3), never a float); None copies the value (bool, int,
+# text). Every key is always present, null while unknown (never 0 for unknown).
+# Values from the history are unknown (null) until the first complete hour is recorded: before it the
+# hours of the day and month ahead of the first hourly list are not known (a 0 would be a guess).
+ACCOUNTING_FIELDS = (
+    ("last_hour_start", "last_hour_start", None, False),
+    ("last_hour_import_kwh", "last_hour_import_wh", -3, False),
+    ("last_hour_export_kwh", "last_hour_export_wh", -3, False),
+    ("last_hour_estimated", "last_hour_estimated", None, False),
+    ("current_hour_import_kwh_est", "current_hour_import_wh_est", -3, False),
+    ("current_hour_export_kwh_est", "current_hour_export_wh_est", -3, False),
+    ("current_hour_partial", "current_hour_partial", None, False),
+    ("today_import_kwh", "today_import_wh", -3, True),
+    ("today_export_kwh", "today_export_wh", -3, True),
+    ("today_estimated", "today_estimated", None, True),
+    ("month_import_kwh", "month_import_wh", -3, True),
+    ("month_export_kwh", "month_export_wh", -3, True),
+    ("month_estimated", "month_estimated", None, True),
+    ("month_capacity_kw", "capacity_w", -3, True),
+    ("capacity_estimated", "capacity_estimated", None, True),
+    ("capacity_step", "capacity_step", None, True),
+    ("capacity_step_low_kw", "capacity_step_low_w", -3, True),
+    ("capacity_step_high_kw", "capacity_step_high_w", -3, True),
+    ("capacity_headroom_kwh", "capacity_headroom_wh", -3, True),
+    ("next_step_headroom_kwh", "capacity_next_step_headroom_wh", -3, True),
+    ("last_month_capacity_kw", "last_month_capacity_w", -3, True),
+)
+
+RESULT_NAMES = ("none", "hour", "anchor", "repeat", "reject")  # of the RES_ codes of Accounting.update()
+COUNTER_NAMES = ("lists", "hours", "repeats", "gaps", "gap_hours", "rejects_backwards", "rejects_jump",
+                 "rejects_clock", "rejects_conflict", "rejects_unit", "retractions", "reanchors",
+                 "meter_changes", "unassigned_gaps")  # of Accounting.counts (index C_*)
+
+# Prometheus gauges of summary() (han-facts §6)
+GAUGES = (
+    ("last_hour_import_wh", "Import in the last complete hour (meter counters), Wh"),
+    ("last_hour_export_wh", "Export in the last complete hour (meter counters), Wh"),
+    ("current_hour_import_wh_est", "Import so far in the running hour, estimated from power, Wh"),
+    ("today_import_wh", "Import today, complete hours, Wh"),
+    ("today_export_wh", "Export today, complete hours, Wh"),
+    ("month_import_wh", "Import this month, complete hours, Wh"),
+    ("capacity_w", "Capacity tariff value of this month: mean of the top daily hourly maxima, W"),
+    ("capacity_step", "Capacity tariff step index (0 = lowest)"),
+    ("capacity_headroom_wh", "Import left in this hour before the month's capacity value rises, Wh"),
+    ("capacity_next_step_headroom_wh", "Import left in this hour before the next capacity step, Wh"),
+    ("last_month_capacity_w", "Capacity tariff value of last month, W"),
+)
+
+
+# ------------------------------------------------------------------ history
+def _kept(idx):
+    """[(index, slot)] of a ring (hours, days or months: slot = index % its length), oldest first."""
+    n = len(idx)
+    newest = max(idx)
+    return [(i, i % n) for i in range(newest - n + 1, newest + 1) if i >= 0 and idx[i % n] == i]
+
+
+def hours(acc):
+    """[(start UTC s, import Wh, export Wh, estimated)] of the hours kept, oldest first."""
+    return [(h * HOUR_S, acc.h_imp[s], acc.h_exp[s], bool(acc.h_flags[s] & F_EST)) for h, s in _kept(acc.h_idx)]
+
+
+def days(acc):
+    """[(day number, import Wh, export Wh, max hour Wh, max hour start UTC s, hours, flags)], oldest first."""
+    return [(d, acc.d_imp[s], acc.d_exp[s], acc.d_max[s], LT.local_midnight_s(d) + acc.d_maxh[s] * HOUR_S,
+             acc.d_nh[s], acc.d_flags[s]) for d, s in _kept(acc.d_idx)]
+
+
+def months(acc):
+    """[(month index, import Wh, export Wh, capacity W, estimated)], oldest first."""
+    return [(mi, acc.m_imp[s], acc.m_exp[s], acc.m_cap[s], bool(acc.m_flags[s] & F_EST))
+            for mi, s in _kept(acc.m_idx)]
+
+
+# ------------------------------------------------------------------ capacity tariff
+def _marked(acc):
+    """([(max Wh, day number, slot)] of the days Accounting._top marked, highest first; the sum of their
+    maxima)."""
+    out = [None] * max(acc.taken)
+    total = 0
+    for s in range(DAYS_KEPT):
+        r = acc.taken[s]
+        if r:
+            out[r - 1] = (acc.d_max[s], acc.d_idx[s], s)
+            total += acc.d_max[s]
+    return out, total
+
+
+def capacity(acc, mi):
+    """(top days [(max Wh, day number, slot)] highest first, value W floor, step index, sum of the top
+    days Wh) of month mi."""
+    value = acc._top(mi, acc.top_n)
+    days, total = _marked(acc)
+    step = 0
+    for w in acc.steps_w:
+        if days and total >= w * len(days):
+            step += 1
+    return days, value, step, total
+
+
+def step_range(acc, step):
+    """(low W, high W or None on the top step) of a capacity step."""
+    s = acc.steps_w
+    return s[step - 1] if step > 0 else 0, s[step] if step < len(s) else None
+
+
+def headroom(acc, mi, today, used_wh):
+    """(Wh more this hour before the month's value rises, Wh more before it reaches the next step
+    or None on the top step), given used_wh imported so far in the running hour of day `today`."""
+    days, _, step, total = capacity(acc, mi)
+    k = len(days)
+    acc._top(mi, acc.top_n - 1, today)  # the other days counted once this hour is part of today
+    others, a = _marked(acc)
+    k2 = len(others) + 1
+    rise = 0
+    if k:
+        # (a + max(today, X)) / k2 <= total / k  <=>  X <= (total * k2 - a * k) / k
+        rise = max(0, (total * k2 - a * k) // k - used_wh)
+    nxt = None
+    if step < len(acc.steps_w):
+        nxt = max(0, acc.steps_w[step] * k2 - a - used_wh)
+    return rise, nxt
+
+
+# ------------------------------------------------------------------ summary and its renderings
+def summary(acc):
+    """Flat dict of the values for MQTT / Home Assistant and /data.json: integers in Wh and W
+    (exact on every platform), booleans, text; None when not known yet."""
+    h = max(acc.h_idx)  # the newest hour kept (-1: none)
+    s = h % HOURS_KEPT
+    ri, re, partial = acc.running_wh()
+    d = {
+        "last_hour_start": LT.iso_local(h * HOUR_S) if h >= 0 else None,
+        "last_hour_import_wh": acc.h_imp[s] if h >= 0 else None,
+        "last_hour_export_wh": acc.h_exp[s] if h >= 0 else None,
+        "last_hour_estimated": bool(acc.h_flags[s] & F_EST) if h >= 0 else None,
+        "current_hour_import_wh_est": ri if acc.smp_t[0] is not None else None,  # None: no power seen yet
+        "current_hour_export_wh_est": re if acc.smp_t[1] is not None else None,
+        "current_hour_partial": partial,
+    }
+    for k in ("today_import_wh", "today_export_wh", "today_estimated", "month_import_wh", "month_export_wh",
+              "month_estimated", "capacity_w", "capacity_estimated", "capacity_step", "capacity_step_low_w",
+              "capacity_step_high_w", "capacity_headroom_wh", "capacity_next_step_headroom_wh",
+              "last_month_capacity_w"):
+        d[k] = None
+    nh = acc.now_hour()
+    if nh is not None:
+        today = LT.local_day_h(nh)
+        mi = LT.month_of_day(today)
+        s = today % DAYS_KEPT
+        have = acc.d_idx[s] == today
+        d["today_import_wh"] = acc.d_imp[s] if have else 0
+        d["today_export_wh"] = acc.d_exp[s] if have else 0
+        d["today_estimated"] = have and bool(acc.d_flags[s] & F_EST)
+        s = mi % MONTHS_KEPT
+        have = acc.m_idx[s] == mi
+        d["month_import_wh"] = acc.m_imp[s] if have else 0
+        d["month_export_wh"] = acc.m_exp[s] if have else 0
+        d["month_estimated"] = have and bool(acc.m_flags[s] & F_EST)
+        days, value, step, _ = capacity(acc, mi)
+        est = False
+        for x in days:  # a top day whose highest hour was spread over a gap
+            if acc.d_flags[x[2]] & F_MAX_EST:
+                est = True
+        d["capacity_w"] = value
+        d["capacity_estimated"] = est
+        d["capacity_step"] = step
+        d["capacity_step_low_w"], d["capacity_step_high_w"] = step_range(acc, step)
+        d["capacity_headroom_wh"], d["capacity_next_step_headroom_wh"] = headroom(acc, mi, today, ri)
+        d["last_month_capacity_w"] = acc._top(mi - 1, acc.top_n)
+    d["repeats"] = acc.counts[C_REPEATS]
+    d["gaps"] = acc.counts[C_GAPS]
+    d["rejects"] = acc.rejects()
+    return d
+
+
+def prometheus_lines(acc, prefix="han_"):
+    """Prometheus text exposition lines (han-facts §6): gauges of summary() and the counters."""
+    s = summary(acc)
+    out = []
+    for name, text in GAUGES:
+        v = s[name]
+        if v is not None:
+            out.append("# HELP %s%s %s" % (prefix, name, text))
+            out.append("# TYPE %s%s gauge" % (prefix, name))
+            out.append("%s%s %d" % (prefix, name, v))
+    for k in range(N_COUNTERS):
+        name = "%saccounting_%s_total" % (prefix, COUNTER_NAMES[k])
+        out.append("# HELP %s Hourly-list accounting: %s" % (name, COUNTER_NAMES[k].replace("_", " ")))
+        out.append("# TYPE %s counter" % name)
+        out.append("%s %d" % (name, acc.counts[k]))
+    return out
+
+
+def _json_value(v, exp):
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if exp is not None:
+        return decimal(v, exp)
+    if isinstance(v, int):
+        return str(v)
+    return json.dumps(v)
+
+
+def accounting_json(summary):
+    """The accounting object (one line, keys in ACCOUNTING_FIELDS order) from summary()."""
+    known = summary.get("last_hour_import_wh") is not None
+    parts = []
+    for key, src, exp, history in ACCOUNTING_FIELDS:
+        v = summary.get(src) if known or not history else None
+        parts.append('"%s":%s' % (key, _json_value(v, exp)))
+    return "{" + ",".join(parts) + "}"
