@@ -26,6 +26,8 @@ from log import log
 from umqtt.simple import MQTTClient
 
 ACC_HOUR_GAP_MS = 1000  # after an hourly list the accounting message goes out this soon (at the earliest)
+DISC_RETRY_MS = 5000  # a discovery that ran out of heap while building a message is tried again this much later
+STABLE_MS = 30000  # a connection that lasted this long resets the reconnect backoff
 # Literals from hanport/hass.py (ACCOUNTING_TOPIC, PAYLOAD_ONLINE, PAYLOAD_OFFLINE): hass is imported
 # only while discovery is sent, so its bytecode is not resident in the heap.
 ACC_SUFFIX = "/accounting"
@@ -144,6 +146,7 @@ class Mqtt:
         self.ping_rx = None  # sock.rx when the outstanding PINGREQ went out; None: none outstanding
         self.ping_ms = 0
         self.timed_connect = None  # True: connect() took a timeout (umqtt 1.8.0), False: not (1.3.4)
+        self.disc_ms = self.up_ms = time.ticks_ms()  # discovery not before disc_ms; up_ms: last connect
 
     # --- connection ---
     def _resolve(self):
@@ -292,8 +295,8 @@ class Mqtt:
                     await asyncio.sleep_ms(backoff_ms + random.getrandbits(8) * backoff_ms // 1024)
                     backoff_ms = min(backoff_ms * 2, self.cfg["backoff_max_s"] * 1000)
                     continue
-                backoff_ms = 1000
                 self.backoff_ms = 0
+                self.up_ms = time.ticks_ms()
                 self.connects += 1
                 self.discovery_due = True
                 self.acc_text = None  # a broker without persistence lost the retained one
@@ -307,7 +310,12 @@ class Mqtt:
                 self.publish_errors += 1
                 self._drop("connection", e)
                 self.state = "backoff"
-                log("mqtt", "connection lost: %s" % self.last_error)
+                if time.ticks_diff(time.ticks_ms(), self.up_ms) > STABLE_MS:
+                    backoff_ms = 1000  # else a connection that keeps failing at once backs off further
+                self.backoff_ms = backoff_ms
+                log("mqtt", "connection lost: %s; reconnect in %d ms" % (self.last_error, backoff_ms))
+                await asyncio.sleep_ms(backoff_ms + random.getrandbits(8) * backoff_ms // 1024)
+                backoff_ms = min(backoff_ms * 2, self.cfg["backoff_max_s"] * 1000)
                 continue
             await app.mqtt_event.wait()
             app.mqtt_event.clear()
@@ -322,7 +330,8 @@ class Mqtt:
             self.published += 1
         if app.accounting is not None:
             self._publish_accounting(app.accounting)
-        if self.discovery_due and self.cfg["discovery"] and app.latest.mask:
+        if (self.discovery_due and self.cfg["discovery"] and app.latest.mask
+                and time.ticks_diff(time.ticks_ms(), self.disc_ms) >= 0):
             self.discovery_due = False
             self._send_discovery()
         for _ in range(8):
@@ -354,19 +363,22 @@ class Mqtt:
         text = hook.json()
         if text is None or text == self.acc_text:
             return
-        self.client.publish(self.t_acc, text.encode(), retain=True)
+        try:
+            b = text.encode()
+        except MemoryError:  # nothing sent: the next one is due in accounting_interval_s
+            return
+        self.client.publish(self.t_acc, b, retain=True)
         self.acc_text = text
         self.acc_published += 1
 
     def _send_discovery(self):
-        # hanport.hass is loaded for this and unloaded after it (~6-10 KB of bytecode otherwise resident)
+        # hanport.hass is loaded for this and unloaded after it (~10 KB of bytecode otherwise resident).
+        # Out of heap while a message is built (none of it sent): the connection stays, the whole
+        # discovery is tried again DISC_RETRY_MS later. Out of heap inside publish: the connection goes.
+        sending = False
         try:
             from hanport import hass
-        except MemoryError as e:  # nothing sent yet: try again next round
-            self.discovery_due = True
-            self.last_error = "discovery: %r" % (e,)
-            return
-        try:
+
             lt = self.app.latest
             dev = hass.device_block(self.node_id, self.device_name, self.app.version, lt.manufacturer,
                                     lt.meter_type, lt.meter_id)
@@ -374,19 +386,34 @@ class Mqtt:
             prefix = self.cfg["discovery_prefix"]
             pub = self.client.publish
             for f in hass.fields_in_mask(lt.mask):
-                pub(hass.config_topic(prefix, self.node_id, f).encode(),
-                    hass.config_payload(f, self.node_id, base, dev, self.cfg["expire_after_s"]).encode(), retain=True)
+                t = hass.config_topic(prefix, self.node_id, f).encode()
+                b = hass.config_payload(f, self.node_id, base, dev, self.cfg["expire_after_s"]).encode()
+                sending = True
+                pub(t, b, retain=True)
+                sending = False
                 self.discovery_sent += 1
             if self.app.accounting is not None and hass.accounting_ready(lt.mask):
                 for i in range(len(hass.ACCOUNTING_SENSORS)):
-                    pub(hass.accounting_config_topic(prefix, self.node_id, i).encode(),
-                        hass.accounting_config_payload(i, self.node_id, base, dev).encode(), retain=True)
+                    t = hass.accounting_config_topic(prefix, self.node_id, i).encode()
+                    b = hass.accounting_config_payload(i, self.node_id, base, dev).encode()
+                    sending = True
+                    pub(t, b, retain=True)
+                    sending = False
                     self.discovery_sent += 1
+        except MemoryError:
+            if sending:
+                raise
+            self.discovery_due = True  # (no allocation in here: the heap is short)
+            self.disc_ms = time.ticks_add(time.ticks_ms(), DISC_RETRY_MS)
+            self.last_error = "discovery: out of memory"
         finally:
-            hass = None
+            hass = t = b = None
             import mem
 
-            mem.unload("hanport.hass")
+            try:
+                mem.unload("hanport.hass")
+            except MemoryError:  # it left sys.modules before failing; the rest goes next time
+                pass
 
     def status(self):
         return {"enabled": self.enabled, "state": self.state, "host": self.cfg["host"], "port": self.cfg["port"],

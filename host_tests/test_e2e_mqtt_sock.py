@@ -108,6 +108,32 @@ b0 = gc.mem_alloc()
 q._send_discovery()
 gc.collect()
 print("discovery", C.n, "hanport.hass" in sys.modules, gc.mem_alloc() - b0)
+
+# out of heap while building the messages: nothing sent, the connection stays, retried later
+import micropython
+q.discovery_due = False
+r = None  # a new global while the heap is locked would need an allocation
+micropython.heap_lock()
+try:
+    q._send_discovery()
+    r = "kept"
+except MemoryError:
+    r = "raised"
+micropython.heap_unlock()
+print("oom_building", r, q.discovery_due, time.ticks_diff(q.disc_ms, time.ticks_ms()) > 1000,
+      "hanport.hass" in sys.modules, q.last_error.replace(" ", "_"))
+
+# out of heap inside publish (part of a message may be on the wire): the connection has to go
+class Broken:
+    def publish(self, topic, msg, retain=False):
+        raise MemoryError
+q.client = Broken()
+try:
+    q._send_discovery()
+    r = "kept"
+except MemoryError:
+    r = "raised"
+print("oom_sending", r, "hanport.hass" in sys.modules)
 """
 
 
@@ -226,6 +252,8 @@ def test_hass_is_resident_only_while_discovery_is_sent(tmp_path, which):
     n, hass, kept = rows["discovery"].split()
     assert int(n) == 2 * 14 and hass == "False", out  # every field's config sent, hass unloaded again
     assert int(kept) < 256, out  # nothing of hass stays in the heap
+    assert rows["oom_building"] == "kept True True False discovery:_out_of_memory", out
+    assert rows["oom_sending"] == "raised False", out
     if which == "esp32":
         # mqtt.py's own resident cost on a 32-bit board (~5-6 KB); hanport.hass would add ~10 KB
         assert int(size) < 7 * 1024, out
