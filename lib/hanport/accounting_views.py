@@ -233,4 +233,6 @@ def accounting_json(summary):
     for key, src, exp, history in ACCOUNTING_FIELDS:
         v = summary.get(src) if known or not history else None
         parts.append('"%s":%s' % (key, _json_value(v, exp)))
-    return "{" + ",".join(parts) + "}"
+    parts[0] = "{" + parts[0]  # (the braces on the ends: one join, no second copy of the whole)
+    parts[-1] += "}"
+    return ",".join(parts)
