@@ -227,13 +227,48 @@ def install_like_deploy(flash_dir, interpreter):
     return os.path.join(flash_dir, "main.py")
 
 
+_FROZEN_APP = {}
+
+
+def has_frozen_app(interpreter):
+    """True if the interpreter's image freezes the app (a stand-in built by build-frozen.sh with the
+    repo's manifest.py): help('modules') lists the frozen app and hanport modules."""
+    if interpreter not in _FROZEN_APP:
+        p = subprocess.run([interpreter, "-c", "help('modules')"], capture_output=True, text=True,
+                           env={"MICROPYPATH": ".frozen"})
+        names = set(p.stdout.split())
+        _FROZEN_APP[interpreter] = p.returncode == 0 and {"app", "hanport/__init__"} <= names
+    return _FROZEN_APP[interpreter]
+
+
+def install_like_frozen_deploy(flash_dir, interpreter):
+    """What `device.py deploy --frozen app` leaves on a board whose image freezes the app: main.py
+    (from the `make mpy` tree) and config.json; earlier copies of the app's files are removed, since
+    the script's folder comes before the frozen modules on sys.path and a copy would shadow them."""
+    if not has_frozen_app(interpreter):
+        raise RuntimeError("%s does not freeze the app: build it with build-frozen.sh manifest.py OUT "
+                           "(../shared/tools/esp32like/README.md)" % interpreter)
+    device_dir = build_device()
+    for dirpath, _, names in os.walk(device_dir):
+        rel = os.path.relpath(dirpath, device_dir)
+        for n in names:
+            if n != "main.py" and not n.startswith("."):
+                shadow = os.path.normpath(os.path.join(flash_dir, rel, n))
+                if os.path.exists(shadow):
+                    os.remove(shadow)
+    shutil.copyfile(os.path.join(device_dir, "main.py"), os.path.join(flash_dir, "main.py"))
+    return os.path.join(flash_dir, "main.py")
+
+
 def start_firmware(flash_dir, cfg, uart_source, heap="512K", line_parity="", env_extra=None, log_path=None,
-                   interpreter=None):
+                   interpreter=None, frozen_app=False):
     """main.py under a MicroPython unix port with flash_dir as the board's flash (config.json there).
     The app is installed into flash_dir as `make deploy` installs it (install_like_deploy) and run as a
     board runs it: the script's folder first on sys.path, then the frozen modules, then lib/
     (MicroPython's sys.path on an ESP32: '', '.frozen', '/lib'). HAN_FROM_SOURCE=1 runs firmware/ and
-    lib/ from their sources instead (debugging: tracebacks with line numbers)."""
+    lib/ from their sources instead (debugging: tracebacks with line numbers).
+    frozen_app=True: the interpreter is an image with the app frozen in (build-frozen.sh manifest.py)
+    and flash_dir gets only main.py and config.json, as `device.py deploy --frozen app` copies."""
     os.makedirs(flash_dir, exist_ok=True)
     if cfg is not None:
         with open(os.path.join(flash_dir, "config.json"), "w") as f:
@@ -245,6 +280,9 @@ def start_firmware(flash_dir, cfg, uart_source, heap="512K", line_parity="", env
         main_py = os.path.join(ROOT, "firmware", "main.py")
         path = os.pathsep.join([".frozen", os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib"), SHIM_SRC,
                                 BUILD])
+    elif frozen_app:
+        main_py = install_like_frozen_deploy(flash_dir, interpreter)
+        path = os.pathsep.join([".frozen", os.path.join(flash_dir, "lib"), build_shims()])
     else:
         main_py = install_like_deploy(flash_dir, interpreter)
         path = os.pathsep.join([".frozen", os.path.join(flash_dir, "lib"), build_shims()])
@@ -266,7 +304,7 @@ class Rig:
 
     def __init__(self, workdir, meter="aidon", speed=20.0, sim_args=(), mqtt=True, heap=None,
                  overrides=None, parity=None, env_extra=None, token="test-admin-token", interpreter=None,
-                 deployed=True):  # deployed: always (kept for callers that name it)
+                 deployed=True, frozen_app=False):  # deployed: always (kept for callers that name it)
         self.workdir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.http_port = free_port()
@@ -281,6 +319,7 @@ class Rig:
         self.token = token
         self.env_extra = env_extra
         self.interpreter = interpreter or RIG_DEFAULTS["interpreter"]
+        self.frozen_app = frozen_app  # the interpreter freezes the app: main.py alone on flash
         self.line_parity = METER_PARITY.get(meter, "E")
         self.cfg = host_config(self.http_port, self.mqtt_port, parity or self.line_parity, token,
                                overrides)
@@ -305,7 +344,8 @@ class Rig:
 
     def start_firmware(self, wait_http_s=20.0):
         self.fw = start_firmware(os.path.join(self.workdir, "flash"), self.cfg, "tcp:127.0.0.1:%d" % self.sim_port,
-                                 self.heap, self.line_parity, self.env_extra, self.fw_log, self.interpreter)
+                                 self.heap, self.line_parity, self.env_extra, self.fw_log, self.interpreter,
+                                 frozen_app=self.frozen_app)
         if not wait_port(self.http_port, wait_http_s, self.fw):
             raise RuntimeError("firmware HTTP did not come up:\n" + self.log_tail())
 

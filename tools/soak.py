@@ -5,12 +5,16 @@
 
 Pass: the process stays up, no MemoryError and no task crash, every HTTP answer is 200, and new
 readings reach both HTTP (/data.json seq) and MQTT (han/state) in every 30 s window.
---smallest searches the smallest passing heap in 8 KB steps (what `make bench` prints).
+--smallest searches the smallest passing heap in 8 KB steps (tools/bench_heap.py, run by `make bench`,
+does it for both meters and both installs). --frozen: the interpreter (--interpreter) is an image with
+the app frozen in (build-frozen.sh manifest.py) and the flash holds main.py and config.json only.
 The default interpreter is the 32-bit stand-in of a stock ESP32 image (HANPORT_MICROPYTHON32, or
 ../shared/tools/esp32like/micropython-esp32stock).
 """
 
 import argparse
+import contextlib
+import fcntl
 import http.client
 import json
 import os
@@ -24,6 +28,20 @@ import run_host  # noqa: E402
 
 PATHS = ("/data.json", "/status", "/metrics", "/")
 WINDOW_S = 30
+# soaks running side by side (tools/bench_heap.py) install and boot one at a time: the install
+# rebuilds the shared build/ trees, and two boots at once would compete for the CPU
+START_LOCK = os.path.join(run_host.BUILD, ".soak-start.lock")
+
+
+@contextlib.contextmanager
+def one_start_at_a_time():
+    os.makedirs(run_host.BUILD, exist_ok=True)
+    with open(START_LOCK, "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 class Load:
@@ -91,20 +109,28 @@ class Load:
 
 
 def soak(meter="aidon", heap=run_host.ESP32_HEAP, seconds=600, interpreter=None, workdir=None, clients=3,
-         speed=60.0, env_extra=None):
-    """Run the load; returns a dict of the verdict and figures (never raises on a failing firmware)."""
+         speed=60.0, env_extra=None, frozen_app=False):
+    """Run the load; returns a dict of the verdict and figures (never raises on a failing firmware).
+    frozen_app: the interpreter freezes the app, the flash holds main.py and config.json only."""
     interpreter = interpreter or run_host.standin_binary()
     if interpreter is None:
         raise RuntimeError("no 32-bit stand-in (set HANPORT_MICROPYTHON32)")
+    if os.sep in interpreter:
+        interpreter = os.path.abspath(interpreter)  # the firmware runs in its flash folder
     workdir = workdir or tempfile.mkdtemp(prefix="soak-")
-    rig = run_host.Rig(workdir, meter=meter, speed=speed, heap=heap, interpreter=interpreter, env_extra=env_extra)
-    res = {"meter": meter, "heap": heap, "seconds": seconds, "ok": False, "why": []}
+    rig = run_host.Rig(workdir, meter=meter, speed=speed, heap=heap, interpreter=interpreter, env_extra=env_extra,
+                       frozen_app=frozen_app)
+    res = {"meter": meter, "heap": heap, "seconds": seconds, "install": "frozen" if frozen_app else "deploy",
+           "ok": False, "why": [], "workdir": workdir}
     load = None
     try:
         try:
-            rig.start(wait_http_s=30)
+            with one_start_at_a_time():
+                rig.start(wait_http_s=30)
         except RuntimeError as e:
             res["why"].append("did not start: %s" % str(e)[-600:])
+            boot = _boot_heap(rig.log_tail(10 ** 7))
+            res.update({"heap_used_after_boot": boot[0], "heap_free_after_boot": boot[1]})
             return res
         load = Load(rig, clients)
         load.start()
@@ -128,8 +154,7 @@ def soak(meter="aidon", heap=run_host.ESP32_HEAP, seconds=600, interpreter=None,
             res["why"].append("firmware exited with %s" % rig.fw.returncode)
         for bad in ("MemoryError", "Traceback", "crashed"):
             if bad in log:
-                i = log.index(bad)
-                res["why"].append("%s in the log: %s" % (bad, log[max(0, i - 300): i + 300]))
+                res["why"].append("%s in the log: %s" % (bad, _log_excerpt(log, bad)))
         if load.failures:
             res["why"].append("%d HTTP answers not 200, first: %r" % (len(load.failures), load.failures[0][1:]))
         if load.offline:
@@ -168,6 +193,18 @@ def soak(meter="aidon", heap=run_host.ESP32_HEAP, seconds=600, interpreter=None,
         rig.close()
 
 
+def _log_excerpt(log, word, max_lines=12):
+    """The log line where word first occurs; for a traceback, the traceback down to its error line."""
+    lines = log[log.rfind("\n", 0, log.index(word)) + 1:].splitlines()
+    out = lines[:1]
+    if word == "Traceback":
+        for line in lines[1:max_lines]:
+            out.append(line)
+            if not line.startswith(" "):
+                break
+    return "\n".join(out)
+
+
 def _boot_heap(log):
     """(in use, free) after boot from the app's "running; heap in use after boot N bytes, free M" line."""
     key = "heap in use after boot "
@@ -181,17 +218,55 @@ def _boot_heap(log):
         return None, None
 
 
-def smallest_heap(meter, seconds, interpreter=None, start_kb=160, floor_kb=48, step_kb=8):
+def smallest_heap(meter, seconds, interpreter=None, start_kb=160, floor_kb=48, step_kb=8, frozen_app=False):
     """Smallest heap (step_kb steps) at which the load passes: walks down from start_kb until a failure."""
     best = None
     kb = start_kb
     while kb >= floor_kb:
-        r = soak(meter, "%dK" % kb, seconds, interpreter)
+        r = soak(meter, "%dK" % kb, seconds, interpreter, frozen_app=frozen_app)
         if not r["ok"]:
             return best, r
         best = kb
         kb -= step_kb
     return best, None
+
+
+def bisect_smallest_heap(try_heap, first_kb=112, floor_kb=16, ceiling_kb=512, step_kb=8):
+    """Smallest heap on the step_kb grid at which the load passes, by bisection (fewer steps than a walk
+    down; it assumes that a larger heap passes where a smaller one does). try_heap(kb) runs one step
+    and returns its soak() result. first_kb is tried first (a plain ESP32's 112 KB: its figures are
+    wanted anyway); a failure there doubles the heap up to ceiling_kb to find one that passes; a pass
+    there takes the heap in use after boot as the lower bound. Returns (kb or None, [results])."""
+    results = []
+
+    def passes(kb):
+        results.append(try_heap(kb))
+        return results[-1]["ok"]
+
+    def on_grid(kb):
+        return max(step_kb, kb // step_kb * step_kb)
+
+    high = on_grid(first_kb)
+    low = on_grid(floor_kb) - step_kb  # taken as failing without a run
+    if passes(high):
+        used = results[-1].get("heap_used_after_boot")
+        if used:  # no heap below what the boot leaves in use can pass (one step of margin)
+            low = max(low, on_grid(used // 1024) - step_kb)
+    else:
+        while True:
+            low = high
+            if high >= ceiling_kb:
+                return None, results
+            high = min(on_grid(ceiling_kb), on_grid(high * 2))
+            if passes(high):
+                break
+    while high - low > step_kb:
+        mid = max(low + step_kb, on_grid((low + high) // 2))
+        if passes(mid):
+            high = mid
+        else:
+            low = mid
+    return high, results
 
 
 def main(argv=None):
@@ -203,13 +278,17 @@ def main(argv=None):
     ap.add_argument("--interpreter", default=None)
     ap.add_argument("--smallest", action="store_true", help="search the smallest passing heap (8 KB steps)")
     ap.add_argument("--start-kb", type=int, default=160)
+    ap.add_argument("--frozen", action="store_true",
+                    help="the interpreter freezes the app (build-frozen.sh manifest.py): main.py alone on flash")
     args = ap.parse_args(argv)
+    if args.frozen and not args.interpreter:
+        ap.error("--frozen needs --interpreter (a stand-in built with the app frozen in)")
     if args.smallest:
-        kb, fail = smallest_heap(args.meter, args.seconds, args.interpreter, args.start_kb)
+        kb, fail = smallest_heap(args.meter, args.seconds, args.interpreter, args.start_kb, frozen_app=args.frozen)
         print(json.dumps({"meter": args.meter, "smallest_heap_kb": kb,
                           "first_failure": fail and {"heap": fail["heap"], "why": fail["why"]}}))
         return 0 if kb else 1
-    r = soak(args.meter, args.heap, args.seconds, args.interpreter)
+    r = soak(args.meter, args.heap, args.seconds, args.interpreter, frozen_app=args.frozen)
     print(json.dumps(r, indent=1))
     return 0 if r["ok"] else 1
 
