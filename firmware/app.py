@@ -131,6 +131,12 @@ class App:
                 self.reader.framer.tap = self.rawlog
             except ImportError:
                 pass
+        self.accounting = None
+        if self.cfg["accounting"]["enabled"]:  # early, while the heap is still in large pieces
+            acc = startup.accounting()
+            if acc is not None:
+                self.accounting = AccountingHook(acc)
+                self.accounting._release()  # the state layout module is needed again only to save
         startup = None
         mem.unload("startup")
         secrets = []
@@ -157,7 +163,6 @@ class App:
         self.wdt = None
         self.wdt_feeds = 0
         self.led = None
-        self.accounting = None
         self.uart = UartTask(self, self.cfg["uart"])
         self.net = Net(self, self.cfg)
         self.mqtt = Mqtt(self, self.cfg, self.node_id)
@@ -321,13 +326,6 @@ class App:
             log("config", "no %s: defaults (first boot)" % self.config_path)
         if self.cfg["led"]["pin"] >= 0:
             self.led = machine.Pin(self.cfg["led"]["pin"], machine.Pin.OUT)
-        if self.cfg["accounting"]["enabled"]:
-            import startup
-
-            acc = startup.accounting()
-            startup = None
-            mem.unload("startup")
-            self.accounting = AccountingHook(acc) if acc is not None else None
         self.collect()
         if hasattr(gc, "threshold"):
             # collect whenever another quarter of the free heap has been allocated, not only when

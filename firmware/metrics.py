@@ -34,6 +34,8 @@ def lines(app):
         ("han_mqtt_connects_total", "counter", "Successful MQTT connections", str(m.connects)),
         ("han_mqtt_connect_failures_total", "counter", "Failed MQTT connection attempts", str(m.connect_failures)),
         ("han_mqtt_disconnects_total", "counter", "MQTT connections lost", str(m.disconnects)),
+        ("han_mqtt_pings_total", "counter", "MQTT PINGREQ sent", str(m.pings)),
+        ("han_mqtt_pongs_total", "counter", "MQTT PINGRESP received", str(m.pongs)),
         ("han_mqtt_published_total", "counter", "State messages published", str(m.published)),
         ("han_mqtt_accounting_published_total", "counter", "Accounting messages published", str(m.acc_published)),
         ("han_mqtt_superseded_total", "counter", "States replaced by a newer one before being sent",

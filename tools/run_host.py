@@ -29,6 +29,10 @@ SHIM_MPY = os.path.join(BUILD, "hostshim")  # the shims precompiled: on a board 
 # umqtt.simple 1.8.0 frozen, -X heapsize=112K is a plain ESP32's heap.
 STANDIN_DEFAULT = os.path.join(os.path.dirname(ROOT), "shared", "tools", "esp32like", "micropython-esp32stock")
 ESP32_HEAP = "112K"
+# The heap the tests give the stand-in: what the firmware, installed as `make deploy` installs it,
+# measurably needs today (tools/bench_heap.py: it passes the device load at 144K, fails at 136K).
+# Issue 9's target is ESP32_HEAP (112K): this guard keeps a change from growing the need further.
+STANDIN_TEST_HEAP = "160K"
 RESET_EXIT_CODE = 75  # tools/hostshim/machine.py: machine.reset()
 METER_PARITY = {"aidon": "E", "kaifa": "E", "kamstrup": "N"}  # han-facts §1
 
