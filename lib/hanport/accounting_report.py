@@ -5,7 +5,7 @@ import json
 from hanport import accounting_views as V
 from hanport import localtime as LT
 from hanport.accounting import F_EST, F_MAX_EST, HOUR_S, N_COUNTERS
-from hanport.render import decimal, number
+from hanport.render import number
 
 
 class Dec:
@@ -28,22 +28,15 @@ def _kwh(wh):
 
 
 def to_json(v):
-    """JSON text of a tree of Obj, list, Dec, str, int, bool and None; decimals exact."""
-    if v is None:
-        return "null"
-    if v is True:
-        return "true"
-    if v is False:
-        return "false"
+    """JSON text of a tree of Obj, list, Dec, str, int, bool and None; decimals exact (scalars as the
+    accounting object on the device renders them: accounting_views._json_value)."""
     if isinstance(v, Dec):
-        return decimal(v.value, v.exp)
+        return V._json_value(v.value, v.exp)
     if isinstance(v, Obj):
         return "{" + ",".join(json.dumps(k) + ":" + to_json(x) for k, x in v.pairs) + "}"
     if isinstance(v, list):
         return "[" + ",".join(to_json(x) for x in v) + "]"
-    if isinstance(v, int):
-        return str(v)
-    return json.dumps(v)
+    return V._json_value(v, None)
 
 
 def to_plain(v):
