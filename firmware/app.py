@@ -212,10 +212,6 @@ class App:
             self.led.value(not self.cfg["led"]["active_low"])
         self.mqtt_event.set()
 
-    @property
-    def state_text(self):  # the state message as str (allocates; mqtt.py publishes self.state)
-        return None if self.state is None else bytes(self.state).decode()
-
     def reading_age_ms(self):
         if self.state is None:
             return None

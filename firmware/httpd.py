@@ -229,10 +229,12 @@ class Http:
         if isinstance(text, str):
             text = [text]
         length = None
-        if isinstance(text, list):
+        if isinstance(text, list):  # encoded once: the length first, then the same pieces sent
             length = 0
-            for piece in text:
-                length += len(piece.encode()) if isinstance(piece, str) else len(piece)
+            for i in range(len(text)):
+                if isinstance(text[i], str):
+                    text[i] = text[i].encode()
+                length += len(text[i])
         writer.write(("HTTP/1.0 %d %s\r\nContent-Type: %s\r\n%sCache-Control: no-store\r\nConnection: close\r\n"
                       "%s\r\n" % (code, REASONS.get(code, ""), ctype,
                                    "" if length is None else "Content-Length: %d\r\n" % length, extra)).encode())

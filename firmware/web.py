@@ -27,17 +27,6 @@ def allowed(path):
     return ROUTES.get(path)
 
 
-def json_pieces(d):
-    """A dict as JSON text in pieces (one per top-level key): no single large string."""
-    out = ["{"]
-    for k in d:
-        if len(out) > 1:
-            out.append(",")
-        out.append(json.dumps(k) + ":" + json.dumps(d[k]))
-    out.append("}")
-    return out
-
-
 def json_stream(pairs):
     """An iterable of (key, value) as JSON object text, one piece per pair, made as it is sent."""
     first = True
@@ -57,11 +46,11 @@ def route(app, req):
             app.collect()
         if req.method == "HEAD":
             return 200, JSON, iter(()), ""
-        return 200, JSON, _with_module("status", json_stream(_status_pairs(app))), ""
+        return 200, JSON, _with_modules(("status",), json_stream(_status_pairs(app))), ""
     if p == "/metrics":
         if req.method == "HEAD":
             return 200, METRICS, iter(()), ""
-        return 200, METRICS, _with_module("metrics", _metrics_lines(app)), ""
+        return 200, METRICS, _with_modules(("metrics", "hanport.prom"), _metrics_lines(app)), ""
     if p == "/":
         import pages
 
@@ -94,12 +83,11 @@ def _metrics_lines(app):
     return metrics.lines(app)
 
 
-def _with_module(name, pieces):
-    """pieces (made by a module loaded for this answer), then the module unloaded (mem.unload)."""
+def _with_modules(names, pieces):
+    """pieces (made by modules loaded for this answer), then those modules unloaded (mem.unload)."""
     try:
         yield from pieces
     finally:
         pieces = None
-        mem.unload(name)
-        if name == "metrics":
-            mem.unload("hanport.prom")
+        for name in names:
+            mem.unload(name)

@@ -3,7 +3,6 @@
 import json
 import os
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -210,17 +209,10 @@ def test_username_password_broker(tmp_path):
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
 def test_tls_to_the_broker(tmp_path):
     d = str(tmp_path)
-    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-                    "-days", "2", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
     tls_port = run_host.free_port()
     r = run_host.Rig(d, meter="kamstrup", speed=40, overrides={"mqtt.tls": True, "mqtt.port": tls_port})
     try:
-        run_host.fetch_umqtt()
-        r.broker = run_host.start_mosquitto(r.mqtt_port, d, log_path=os.path.join(d, "mosquitto.log"),
-                                            tls=(tls_port, cert, key))
-        r.sim = run_host.start_simulator(r.sim_port, r.meter, r.speed, (), r.sim_log)
-        r.start_firmware()
+        r.start(tls_port=tls_port)
         sub = Sub(r.mqtt_port, ("han/state",))  # the test listens on the plain listener
         try:
             assert sub.wait(lambda m: len(m) >= 2, 20), r.log_tail()

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -126,9 +125,6 @@ def test_keepalive_holds_the_connection_while_states_flow(tmp_path, variant):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_tls_connects_with_both_umqtt_versions(tmp_path, variant):
     d = str(tmp_path)
-    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-                    "-days", "2", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
     tls_port = run_host.free_port()
     # a host name (resolved by the firmware, the numeric address handed to umqtt, the name as SNI)
     r = run_host.Rig(d, meter="kamstrup", speed=40,
@@ -136,11 +132,7 @@ def test_tls_connects_with_both_umqtt_versions(tmp_path, variant):
                                 "mqtt.keepalive_s": 10},
                      **rig_args(variant))
     try:
-        run_host.fetch_umqtt()
-        r.broker = run_host.start_mosquitto(r.mqtt_port, d, log_path=os.path.join(d, "mosquitto.log"),
-                                            tls=(tls_port, cert, key))
-        r.sim = run_host.start_simulator(r.sim_port, r.meter, r.speed, (), r.sim_log)
-        r.start_firmware()
+        r.start(tls_port=tls_port)
         sub = Sub(r.mqtt_port, ("han/state", "homeassistant/#"))  # the test listens on the plain listener
         try:
             assert sub.wait(lambda m: len([x for x in m if x[0] == "han/state"]) >= 3, 30), r.log_tail()

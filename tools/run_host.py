@@ -329,18 +329,26 @@ class Rig:
                                overrides)
         self.broker = self.sim = self.fw = None
 
-    def start(self, wait_http_s=20.0):
+    def start(self, wait_http_s=20.0, tls_port=None):
+        """Broker, simulator, firmware. tls_port: the broker also listens with TLS there, on a
+        self-signed certificate made in workdir (openssl)."""
         fetch_umqtt()
         if self.mqtt_port:
-            self.start_broker()
+            self.start_broker(tls_port)
         self.sim = start_simulator(self.sim_port, self.meter, self.speed, self.sim_args, self.sim_log,
                                    os.path.join(self.workdir, "simulator.log"))
         self.start_firmware(wait_http_s)
         return self
 
-    def start_broker(self):
+    def start_broker(self, tls_port=None):
+        tls = None
+        if tls_port:
+            cert, key = os.path.join(self.workdir, "cert.pem"), os.path.join(self.workdir, "key.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                            "-days", "2", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+            tls = (tls_port, cert, key)
         self.broker = start_mosquitto(self.mqtt_port, self.workdir,
-                                      log_path=os.path.join(self.workdir, "mosquitto.log"))
+                                      log_path=os.path.join(self.workdir, "mosquitto.log"), tls=tls)
 
     def stop_broker(self):
         stop(self.broker)
