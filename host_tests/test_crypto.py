@@ -33,7 +33,7 @@ def test_python_ghash_matches_cryptography_on_random_inputs():
 
 
 def _ciphered_by_cryptography(apdu, key, auth_key, title, counter, security):
-    """general-glo-ciphering APDU built with the `cryptography` package alone (han-facts §3: IV =
+    """general-glo-ciphering APDU built with the `cryptography` package alone (IEC 62056-5-3 security: IV =
     system title || frame counter, AAD = SC || AK, 12-byte tag)."""
     iv = title + counter.to_bytes(4, "big")
     sc = bytes((security,))

@@ -107,7 +107,8 @@ def test_messy_stream_from_jalla2000():
     out, r = decode_all(unhex(rec["hex"]))
     assert len(out) == 2
     assert '"list":2' in out[0] and '"list":3' in out[1]
-    # hourly list A+ register bytes 06 00 0B DA 85 = 776837 x 10 Wh (Kamstrup scaling, han-facts §4)
+    # hourly list A+ register bytes 06 00 0B DA 85 = 776837 x 10 Wh (Kamstrup scaling,
+    # Kamstrup HAN-NVE interface description rev 3.1)
     assert '"active_import_kwh":7768.37' in out[1]
     assert r.counters()["fcs_error"] == 1
 
@@ -270,7 +271,7 @@ def test_exact_decimals():
 
 def test_absent_fields_are_absent_not_zero():
     rd = decode_llc(unhex([r for r in load_records() if r["id"] == "amshan-aidon-no-list-2"][0]["hex"]))
-    assert rd.fixed(R.F_I_L2) is None  # Aidon 6525 does not send IL2 (han-facts §4)
+    assert rd.fixed(R.F_I_L2) is None  # Aidon 6525 does not send IL2 (docs/han-notes.md §unmeasured-phases)
     assert rd.fixed(R.F_E_IMPORT) is None  # list 2 carries no energy
     text = reading_json(rd)
     assert "current_l2_a" not in text and "active_import_kwh" not in text
@@ -318,7 +319,7 @@ def _tagged_frame(values):
 
 
 def test_every_axdr_type_of_the_spec():
-    """han-facts §3 tag list, values hand-encoded big endian; expected = the encoded numbers."""
+    """IEC 62056-6-2 data type tags, values hand-encoded big endian; expected = the encoded numbers."""
     def code(c):
         return bytes((0, 0, 96, 50, c, 255))
 
@@ -372,7 +373,7 @@ def test_cosem_time_unspecified_fields():
 
 
 def test_apdu_header_variants():
-    """Date-time absent (00), 09 0C + 12 bytes, bare 0C + 12 bytes (han-facts §3)."""
+    """Date-time absent (00), 09 0C + 12 bytes, bare 0C + 12 bytes (docs/han-notes.md §header-time)."""
     value = b"\x02\x01\x06\x00\x00\x01\x00"
     dt = b"\x07\xe4\x01\x15\x02\x10\x00\x00\xff\x80\x00\x00"
     when = "2020-01-21T16:00:00"
@@ -422,7 +423,8 @@ def test_leading_bare_datetime_is_the_clock_not_a_list_id():
 
 
 # Vectors whose sources state no values: derived here by hand from the bytes (shown) and the
-# scaling of han-facts §4 (Kamstrup: W, var, 0.01 A, 1 V, 10 Wh; Kaifa: W, var, mA, 0.1 V, Wh).
+# scaling of the Kamstrup HAN-NVE description and the NEK Kaifa sheet
+# (Kamstrup: W, var, 0.01 A, 1 V, 10 Wh; Kaifa: W, var, mA, 0.1 V, Wh).
 HAND_DERIVED = {
     "arnorief-kamstrup-main-go": {  # header 0C 07E4 04 1A 07 08 14 00 = 2020-04-26 08:20:00
         "meter_time": "2020-04-26T08:20:00", "meter_id": "5706567205102462", "meter_type": "6841121BN243101040",

@@ -1,4 +1,4 @@
-# Self-diagnosis and serial auto-detection (issue 5), fed through a bit-level UART model with the
+# Self-diagnosis and serial auto-detection, fed through a bit-level UART model with the
 # meter at its real parity and the reader at a wrong one. Runs on CPython and MicroPython.
 from hanvectors import load_records, unhex
 from uartmodel import line_bits, receive
@@ -23,7 +23,7 @@ def _frame(prefix):
     raise KeyError(prefix)
 
 
-KAMSTRUP = _frame("roarfred-kamstrup228")  # 8N1 meter (han-facts §1)
+KAMSTRUP = _frame("roarfred-kamstrup228")  # 8N1 meter (Kamstrup HAN-NVE interface description rev 3.1)
 AIDON = _frame("robin-6525-3-fc722-ok-2")  # 8E1 meter
 
 

@@ -1,4 +1,4 @@
-# The firmware with meter.protocol = p1 or mbus (issue 6 in the device): a DSMR telegram capture and
+# The firmware with meter.protocol = p1 or mbus (the other protocols on the device): a DSMR telegram capture and
 # the encrypted Austrian M-Bus sample fed as the UART; /data.json must equal the library's decoding.
 import json
 import os

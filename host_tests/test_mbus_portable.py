@@ -49,7 +49,7 @@ def _decode(data, key=None, auth_key=None, chunk=0, capacity=2048):
 
 
 def test_evn_two_frames_decrypt_with_the_published_key():
-    """Values derived from the spec (A-XDR decode of the decrypted APDU, han-facts §3): A+ register
+    """Values derived from the spec (A-XDR decode of the decrypted APDU, IEC 62056-6-2 data types): A+ register
     0x3289 Wh with scaler 0 = 12.937 kWh, UL1 0x0921 with scaler -1 = 233.7 V, header time."""
     for chunk in (0, 1, 7, 250):
         out, r = _decode(_hex(EVN), EVN_KEY, chunk=chunk)

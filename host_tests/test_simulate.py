@@ -1,5 +1,5 @@
 # The meter simulator: every frame it builds passes the decoder's HCS/FCS checks and decodes to the
-# lists, intervals and layouts of the real meters (han-facts §4), and runs are reproducible.
+# lists, intervals and layouts of the real meters (docs/han-notes.md §list-timing), and runs are reproducible.
 import datetime
 import os
 import sys
@@ -60,7 +60,7 @@ def test_real_frame_sizes_and_aidon_without_il2():
             sizes[(kind, lst)] = len(frame)
             if kind == "aidon" and lst >= 2:
                 assert "current_l2_a" not in d  # Aidon 6525 does not send IL2
-    # observed sizes (han-facts §2): Kaifa 41/123/157, Aidon list 1 44, Kamstrup 228/302
+    # observed sizes (docs/han-notes.md §frame-sizes): Kaifa 41/123/157, Aidon list 1 44, Kamstrup 228/302
     assert sizes[("kaifa", 1)] == 41 and sizes[("kaifa", 2)] == 123 and sizes[("kaifa", 3)] == 157
     assert sizes[("aidon", 1)] == 44
     assert sizes[("kamstrup", 2)] == 228 and sizes[("kamstrup", 3)] == 302

@@ -26,7 +26,8 @@ ROBIN = {  # robinsmidsrod golden jsonl: "value unit" text
     "energy_active_cum_import": "active_import_kwh", "energy_active_cum_export": "active_export_kwh",
     "energy_reactive_cum_import": "reactive_import_kvarh", "energy_reactive_cum_export": "reactive_export_kvarh",
 }
-KAMSTRUP_RAW = {  # raw Kamstrup registers stated by robinsmidsrod; scaled by Kamstrup spec (han-facts §4)
+KAMSTRUP_RAW = {  # raw Kamstrup registers stated by robinsmidsrod; scaled per the
+    # Kamstrup HAN-NVE interface description rev 3.1
     "1-1:1.7.0.255": ("active_import_w", 1), "1-1:2.7.0.255": ("active_export_w", 1),
     "1-1:1.8.0.255": ("active_import_kwh", Decimal("0.01")), "1-1:2.8.0.255": ("active_export_kwh", Decimal("0.01")),
     "1-1:3.8.0.255": ("reactive_import_kvarh", Decimal("0.01")),

@@ -1,5 +1,5 @@
 # Meter simulator: real-format Aidon, Kaifa and Kamstrup HAN frames (lists 1/2/3 at the meters' own
-# intervals, han-facts §4) from a plausible household load, or a capture replay, or a serial bridge.
+# intervals, docs/han-notes.md §list-timing) from a plausible household load, or a capture replay, or a serial bridge.
 """Usage examples:
   simulate.py --meter aidon --tcp 127.0.0.1:7700            # serve frames on a socket (make run)
   simulate.py --meter kamstrup --speed 60 --tcp 127.0.0.1:7700  # a minute of meter time per second
@@ -38,7 +38,7 @@ except Exception:  # no tz database: fixed CET
 
 LINE_BYTES_PER_S = 240  # 2400 baud, 10 bits per byte (8E1 has 11: close enough for pacing)
 
-# --- A-XDR encoding (han-facts §3) ---
+# --- A-XDR encoding (IEC 62056-6-2 data types) ---
 
 
 def u32(v):
@@ -84,7 +84,7 @@ def cosem_datetime(dt, deviation=0x8000, status=0x00):
                                                  dt.second, 0xFF)) + deviation.to_bytes(2, "big") + bytes((status,)))
 
 
-# --- HDLC frame type 3 (han-facts §2) ---
+# --- HDLC frame type 3 (IEC 62056-46) ---
 
 
 def hdlc_frame(info, dst=b"\x41", src=b"\x08\x83", control=0x13):
@@ -205,7 +205,7 @@ class Meter:
             struct(3) + obis(1, 0, 4, 7, 0) + u32(q_exp) + scaler_unit(0, 29),
             struct(3) + obis(1, 0, 31, 7, 0) + i16(round(amps[0] * 10)) + scaler_unit(-1, 33),
         ]
-        if self.phases == 3:  # Aidon 6525 sends no IL2 (han-facts §4)
+        if self.phases == 3:  # Aidon 6525 sends no IL2 (docs/han-notes.md §unmeasured-phases)
             items.append(struct(3) + obis(1, 0, 71, 7, 0) + i16(round(amps[2] * 10)) + scaler_unit(-1, 33))
         items.append(struct(3) + obis(1, 0, 32, 7, 0) + u16(round(volts[0] * 10)) + scaler_unit(-1, 35))
         if self.phases == 3:

@@ -1,4 +1,5 @@
-# One reader for every HAN/P1 format (han-facts §2): HDLC frames, M-Bus long frames, DSMR/P1 telegrams.
+# One reader for every HAN/P1 format: HDLC frames (IEC 62056-46), M-Bus long frames (EN 13757-2), DSMR/P1
+# telegrams (DSMR 5.0.2 P1).
 # Until a valid message shows the protocol, every parser sees the bytes; then only the one that won.
 from hanport import gcm, mbus
 from hanport import reading as R
@@ -10,9 +11,6 @@ MBUS = "mbus"
 P1 = "p1"
 PROTOCOLS = (HDLC, MBUS, P1)
 RELOCK_BYTES = 32768  # bytes without a valid message after which detection starts over
-# serial settings to try when the protocol is not known (han-facts §1-2): the meter's baud rate and
-# parity must be right before any parser can see a frame; the firmware cycles through these
-SERIAL_CANDIDATES = ((2400, "E"), (2400, "N"), (115200, "N"))
 
 
 class AutoReader:

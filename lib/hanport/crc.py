@@ -14,9 +14,10 @@ def _table(poly):
 
 
 # CRC-16/X.25 (IEC 62056-46 / ISO 13239): poly 0x1021 reflected = 0x8408, init 0xFFFF,
-# final xor 0xFFFF, sent low byte first (han-facts §2).
+# final xor 0xFFFF, sent low byte first (the HDLC frame check sequence).
 _X25 = _table(0x8408)
-# CRC-16/ARC (DSMR 5 / IEC 62056-21 P1): poly 0x8005 reflected = 0xA001, init 0 (han-facts §2).
+# CRC-16/ARC (DSMR 5.0.2 P1 companion standard; telegram format after IEC 62056-21): poly 0x8005 reflected
+# = 0xA001, init 0.
 # Built on first use (arc_table()): an HDLC meter never needs it.
 _ARC = None
 

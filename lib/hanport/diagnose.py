@@ -9,7 +9,8 @@ from hanport.buffers import const
 _ticks_diff = getattr(time, "ticks_diff", None) or (lambda a, b: a - b)
 
 # UART settings to try, in order: (parity, invert RX). Aidon and Kaifa send 8E1, Kamstrup 8N1;
-# some M-Bus converter boards invert the signal (han-facts §1).
+# some M-Bus converter boards invert the signal (parity: NEK OBIS List Information sheets; inversion:
+# docs/han-notes.md §rx-inversion).
 LINE_SETTINGS = (("E", False), ("N", False), ("E", True), ("N", True))
 
 # --- diagnosis codes (index into DIAGNOSIS_NAMES / DIAGNOSIS_HINTS) ---
@@ -100,7 +101,7 @@ class SerialAutodetect:
     def __init__(self, settings=LINE_SETTINGS, first=0, trial_ms=25000):
         self.settings = settings
         self.index = first
-        self.trial_ms = trial_ms  # > 2 list intervals: Kamstrup sends every 10 s (han-facts §4)
+        self.trial_ms = trial_ms  # > 2 list intervals: Kamstrup sends every 10 s (Kamstrup HAN-NVE description)
         self.locked = False
         self.trial_start_ms = None
         self.frames_at_start = 0

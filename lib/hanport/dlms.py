@@ -1,16 +1,16 @@
-# DLMS/COSEM layer: LLC header, data-notification APDU and its A-XDR body (han-facts §3),
+# DLMS/COSEM layer: LLC header, data-notification APDU and its A-XDR body (IEC 62056-5-3, data types of IEC 62056-6-2),
 # walked in place over (buf, start, end) into the items of a Reading, without allocating.
 from hanport import reading as R
 from hanport.buffers import const, copy
 
 # --- APDU tags (IEC 62056-5-3) ---
-LLC_DST = 0xE6  # LLC header E6 E7 00 (command) / E6 E6 00 (response), han-facts §2
+LLC_DST = 0xE6  # LLC header E6 E7 00 (command) / E6 E6 00 (response), IEC 62056-46 LLC sub-layer
 DATA_NOTIFICATION = 0x0F
 GENERAL_GLO_CIPHERING = 0xDB
 GENERAL_DED_CIPHERING = 0xDF
 _DATE_TIME_LEN = const(12)  # COSEM date-time octet-string length
 
-# --- A-XDR data tags (han-facts §3) ---
+# --- A-XDR data tags (IEC 62056-6-2 data types) ---
 _T_NULL = const(0x00)
 _T_ARRAY = const(0x01)
 _T_STRUCT = const(0x02)
@@ -45,7 +45,7 @@ _MAX_DEPTH = const(6)  # nesting seen: Aidon array > structure > structure; anyt
 OK = 0
 ERR_TRUNCATED = 1  # a length or value runs past the end of the message
 _ERR_NOT_NOTIFICATION = const(2)  # not a data-notification (and not ciphered)
-_ERR_ENCRYPTED = const(3)  # general-glo/ded-ciphering: needs a key (see issue 6)
+_ERR_ENCRYPTED = const(3)  # general-glo/ded-ciphering: needs a key (hanport.envelope deciphers)
 _ERR_BAD_TYPE = const(4)  # unknown A-XDR tag or nesting too deep
 _ERR_TOO_MANY = const(5)  # more items or string bytes than the Reading can hold
 _ERR_EMPTY = const(6)  # no values in the body

@@ -3,16 +3,16 @@
 from hanport.buffers import const, copy
 
 # --- APDU tags (IEC 62056-5-3 / DLMS Green Book, xDLMS APDUs) ---
-LLC_DST = 0xE6  # LLC header E6 E7 00 / E6 E6 00 (han-facts §2)
+LLC_DST = 0xE6  # LLC header E6 E7 00 / E6 E6 00 (IEC 62056-46 LLC sub-layer)
 DATA_NOTIFICATION = 0x0F
-GENERAL_GLO_CIPHERING = 0xDB  # system title, ciphered content (han-facts §3)
+GENERAL_GLO_CIPHERING = 0xDB  # system title, ciphered content (IEC 62056-5-3)
 GENERAL_DED_CIPHERING = 0xDF  # same layout, dedicated key (the configured key is used)
 _GENERAL_BLOCK_TRANSFER = const(0xE0)  # block-control, block-number, block-number-ack, block-data
 _SYSTEM_TITLE_LEN = const(8)
 _FRAME_COUNTER_LEN = const(4)
 _AUTH_TAG_LEN = const(12)  # security suite 0/1 authentication tag (IEC 62056-5-3 §5.3.4)
 
-# security control byte (IEC 62056-5-3 §5.3.4.5; han-facts §3)
+# security control byte (IEC 62056-5-3 §5.3.4.5)
 _SC_SUITE = const(0x0F)  # security suite id: 0 (AES-GCM-128) and 1 (AES-GCM-128 + ECDSA/ECDH) use AES-128-GCM
 _SC_AUTH = const(0x10)  # authenticated: 12-byte tag, AAD = SC || AK (|| plaintext when not encrypted)
 _SC_ENC = const(0x20)  # encrypted

@@ -1,12 +1,12 @@
 # Home Assistant MQTT discovery: one retained config message per canonical field and per accounting
-# sensor (han-facts §6). Pure text building (no MQTT I/O), the same on CPython and MicroPython.
+# sensor (Home Assistant MQTT discovery docs). Pure text building (no MQTT I/O), the same on CPython and MicroPython.
 import json
 
 from hanport import reading as R
 
 # One row per canonical numeric field, in reading.NUMERIC_FIELDS order:
 # (display name, device_class or None, state_class, unit_of_measurement)
-# Energy sensors carry only the meter's own counters (list 3), never estimates (han-facts §6).
+# Energy sensors carry only the meter's own counters (list 3), never estimates (docs/han-notes.md §energy-sensors).
 # Reactive energy has no device_class: older Home Assistant releases reject unknown classes.
 SENSORS = (
     ("Power import", "power", "measurement", "W"),
@@ -28,7 +28,7 @@ SENSORS = (
 # Accounting sensors, read from the <base>/accounting message (appjson.accounting_json keys):
 # (key, display name, device_class or None, unit or None, icon or None). Derived values, not meter
 # counters: state_class measurement and no energy device_class, so they never feed the energy
-# dashboard (han-facts §6; the meter's own kWh counters do). The capacity value is a power (kW).
+# dashboard (docs/han-notes.md §energy-sensors; the meter's own kWh counters do). The capacity value is a power (kW).
 ACCOUNTING_SENSORS = (
     ("last_hour_import_kwh", "Last hour import", None, "kWh", "mdi:transmission-tower-import"),
     ("last_hour_export_kwh", "Last hour export", None, "kWh", "mdi:transmission-tower-export"),
@@ -43,7 +43,6 @@ ACCOUNTING_TOPIC = "accounting"  # <base>/accounting
 
 PAYLOAD_ONLINE = "online"
 PAYLOAD_OFFLINE = "offline"
-STATUS_TOPIC = "homeassistant/status"  # Home Assistant's birth/will topic (default prefix)
 
 
 def config_topic(prefix, node_id, field):

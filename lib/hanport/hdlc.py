@@ -3,7 +3,7 @@
 from hanport.buffers import const, copy, counter_dict
 from hanport.crc import crc16_x25
 
-FLAG = 0x7E  # han-facts §2: opening/closing flag, may be shared by two frames
+FLAG = 0x7E  # IEC 62056-46 opening/closing flag; one flag may close a frame and open the next
 _FORMAT_TYPE_3 = const(0xA0)  # high nibble of the first format byte
 _SEGMENT_BIT = const(0x08)  # bit 11 of the format field: the message continues in the next frame
 _LENGTH_MASK_HI = const(0x07)  # low 11 bits of the format field are the frame length (flags excluded)

@@ -1,4 +1,4 @@
-# DSMR / IEC 62056-21 "P1" telegrams (han-facts §2): "/" identification, OBIS(value*unit) lines,
+# DSMR / IEC 62056-21 "P1" telegrams (DSMR 5.0.2 P1 companion standard): "/" identification, OBIS(value*unit) lines,
 # "!" + CRC-16/ARC; read line by line into a Reading with the canonical fields, exact decimals.
 from hanport import meters
 from hanport import reading as R
@@ -14,12 +14,12 @@ OPEN = 0x28  # "("
 CLOSE = 0x29  # ")"
 STAR = 0x2A  # "*" before the unit, or before the OBIS F group (EasyMeter "1-0:1.8.0*255")
 CRC_DIGITS = 4
-BAUD = 115200  # DSMR 4/5 and the Swedish/Belgian P1 ports: 115200 8N1 (han-facts §2)
+BAUD = 115200  # DSMR 4/5 and the Swedish/Belgian P1 ports: 115200 8N1 (DSMR 5.0.2 P1)
 TST_LEN = 13  # DSMR timestamp YYMMDDhhmmssX, X = S (summer time) or W (winter time)
 MAX_GROUPS = 16  # value groups read from one line; longer lines (logs, profiles) are skipped
 IDENT_MAX = 64
 
-# DSMR unit text -> (DLMS unit enum, power of ten to it) (IEC 62056-6-2 units; han-facts §4 codes)
+# DSMR unit text -> (DLMS unit enum, power of ten to it) (IEC 62056-6-2 unit enumeration)
 UNITS = {
     b"w": (meters.UNIT_W, 0), b"kw": (meters.UNIT_W, 3),
     b"var": (meters.UNIT_VAR, 0), b"kvar": (meters.UNIT_VAR, 3),

@@ -23,7 +23,7 @@ class HanReader:
 
     def __init__(self, capacity=2048, key=None, auth_key=None, framer=None):
         """key, auth_key: the meter's AES-128 encryption and authentication keys (32 hex digits or
-        16 bytes) for ciphered APDUs (han-facts §3), never logged; framer: hdlc.HdlcReader(capacity)
+        16 bytes) for ciphered APDUs (IEC 62056-5-3), never logged; framer: hdlc.HdlcReader(capacity)
         by default, or mbus.MbusReader for meters that send M-Bus long frames; capacity may be a
         preallocated bytearray for the framer's buffer."""
         self.framer = framer if framer is not None else hdlc.HdlcReader(capacity)

@@ -2,7 +2,7 @@
 # plus the canonical fields), filled in place by dlms.py and meters.py without allocating.
 from hanport.buffers import const, copy
 
-# --- Item kinds (what an A-XDR leaf became; han-facts §3) ---
+# --- Item kinds (what an A-XDR leaf became; IEC 62056-6-2 data types) ---
 KIND_INT = 1  # integer types: value is the register as an int
 KIND_STR = 2  # octet-string / visible-string: value is an offset into Reading.pool, length in item_len
 KIND_TIME = 3  # COSEM date-time octet-string(12): value is an offset into Reading.pool

@@ -30,7 +30,7 @@ def number(value, exp):
 def cosem_time(pool, o):
     """ISO 8601 local time "YYYY-MM-DDTHH:MM:SS[.hh]" of a 12-byte COSEM date-time, None if the date
     or time is unspecified or out of range. The deviation byte is not applied: meters disagree on
-    its sign and meaning (han-facts §3-4), and the meter clock is Norwegian local time."""
+    its sign and meaning, and the meter clock is Norwegian local time (docs/han-notes.md §meter-clock)."""
     if o < 0:
         return None
     year = (pool[o] << 8) | pool[o + 1]
@@ -53,7 +53,7 @@ def cosem_time(pool, o):
 
 
 def obis_text(ob, o):
-    """OBIS code as A-B:C.D.E.F (han-facts §6)."""
+    """OBIS code as A-B:C.D.E.F (value groups A to F of IEC 62056-6-1)."""
     return "%d-%d:%d.%d.%d.%d" % (ob[o], ob[o + 1], ob[o + 2], ob[o + 3], ob[o + 4], ob[o + 5])
 
 
