@@ -1,9 +1,10 @@
 # Settings: one config.json on flash merged over the defaults below, every key validated against
 # SCHEMA; unknown keys and bad values are reported (never fatal); secrets are masked in any output.
 import json
-import os
 
 from defaults import DEFAULTS  # noqa: F401  (re-exported: config.DEFAULTS)
+
+from hanport.buffers import const
 
 # dotted key -> (kind, a, b): "str" length a..b, "secret" like str but never shown, "int" range a..b,
 # "bool", "choice" (a = allowed values), "topic" (MQTT topic without wildcards, length a..b).
@@ -62,7 +63,7 @@ SCHEMA = {
 MASK = "********"
 CACHE_SUFFIX = ".ok"  # config.json.ok: the last validated config.json, merged (startup.py reads it at boot)
 MIN_TOKEN_LEN = 8
-MIN_AP_PASSWORD_LEN = 8  # WPA2 minimum; empty = open setup network
+_MIN_AP_PASSWORD_LEN = const(8)  # WPA2 minimum; empty = open setup network
 
 
 def copy_tree(d):
@@ -113,8 +114,8 @@ def check(key, value):
         return "http.token: at least %d characters (or empty: settings cannot be changed)" % MIN_TOKEN_LEN
     if key in ("meter.key", "meter.auth_key") and value and (len(value) != 32 or not _is_hex(value)):
         return "%s: 32 hexadecimal digits (16 bytes) or empty" % key
-    if key == "ap.password" and value and len(value) < MIN_AP_PASSWORD_LEN:
-        return "ap.password: at least %d characters (or empty for an open setup network)" % MIN_AP_PASSWORD_LEN
+    if key == "ap.password" and value and len(value) < _MIN_AP_PASSWORD_LEN:
+        return "ap.password: at least %d characters (or empty for an open setup network)" % _MIN_AP_PASSWORD_LEN
     for ch in value:
         if ord(ch) < 0x20:
             return "%s: control characters are not allowed" % key
@@ -192,14 +193,10 @@ def save(path, user):
 
 
 def _write(path, text):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    try:
-        os.remove(path)
-    except OSError:
-        pass
-    os.rename(tmp, path)
+    # old or new content after a power cut at any step (startup.settings runs persist.recover first)
+    from hanport import persist
+
+    persist.write_file(path, [text.encode()])
 
 
 def secret_keys():

@@ -59,7 +59,7 @@ FRAMES = {
     ),
 }
 METERS = ("aidon", "kaifa", "kamstrup")
-# second of the minute the meter stamps on its hourly list (han-facts §4: xx:00:10, Kamstrup xx:00:05)
+# second of the minute the meter stamps on its hourly list (docs/han-notes.md §list-timing: xx:00:10, Kamstrup xx:00:05)
 LIST3_SECOND = {"aidon": 0, "kaifa": 10, "kamstrup": 5}
 _MARKER = 0x0A0B0C0D
 _FIELDS = (R.F_P_IMPORT, R.F_P_EXPORT, R.F_E_IMPORT, R.F_E_EXPORT)
@@ -235,7 +235,7 @@ class Meter:
 # list-3 events: what the meter sends at a boundary instead of its normal hourly list
 NORMAL = "normal"
 DROP = "drop"  # nothing (a lost or missing hourly list)
-REPEAT = "repeat"  # the previous hourly list again (han-facts §4, Aidon)
+REPEAT = "repeat"  # the previous hourly list again (Aidon, docs/han-notes.md §repeated-hourly-list)
 BACK = "back"  # import register below any list of the last two days (a plausible value would go unseen)
 JUMP = "jump"  # import register far too high (implausible)
 UP = "up"  # import register too high but plausible; the next two lists are below it
@@ -320,7 +320,8 @@ class _Writer:
 class MemFs:
     """In-memory flash for persist.Store. Counts every operation (open for writing, each write, close,
     rename, remove); at step crash_at the power fails (a write leaves half its data or erased bytes).
-    fat=True: rename removes an existing target first, in a separate step (FAT semantics)."""
+    fat=True: rename refuses an existing target (OSError, as FAT does); else it replaces it in one step
+    (LittleFS, POSIX)."""
 
     def __init__(self, fat=False):
         self.files = {}
@@ -348,9 +349,7 @@ class MemFs:
         if src not in self.files:
             raise OSError(2)
         if self.fat and dst in self.files:
-            if self.step():
-                raise PowerCut()
-            del self.files[dst]
+            raise OSError(17)  # EEXIST
         if self.step():
             raise PowerCut()
         self.files[dst] = self.files.pop(src)

@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -261,9 +262,16 @@ def test_real_files_with_reboots_and_leftovers(tmp_path):
     assert names == ["acc.a", "acc.b"]
     hours = acc.hours()
     assert len(hours) == 59 and not any(x[3] for x in hours)
-    # a finished temporary file left by a power cut before the rename is the newest copy
+    # a FAT swap cut after the newest copy was moved aside (acc.a.old) and before its successor was
+    # renamed in: the finished temporary file is put in place at boot
     newest = max(("acc.a", "acc.b"), key=lambda n: persist.decode(open(tmp_path / n, "rb").read())[0])
-    os.rename(tmp_path / newest, tmp_path / "acc.tmp")
+    shutil.copyfile(tmp_path / newest, tmp_path / (newest + ".tmp"))
+    os.rename(tmp_path / newest, tmp_path / (newest + ".old"))
+    again = boot()
+    assert again.hours() == hours and sorted(os.listdir(tmp_path)) == ["acc.a", "acc.b"]
+    # a temporary file that never got in place (cut before the swap): dropped, the copies stay
+    with open(tmp_path / (newest + ".tmp"), "wb") as f:
+        f.write(b"HANs\x01")
     again = boot()
     assert again.hours() == hours and sorted(os.listdir(tmp_path)) == ["acc.a", "acc.b"]
     # a corrupt newest copy: the older one (one hour behind) is used

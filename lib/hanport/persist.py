@@ -1,6 +1,8 @@
-# Power-loss-safe storage of one small binary record on flash: two copies written alternately, each
-# through a temporary file and a rename, with a sequence number and a CRC-32 to reject torn copies.
+# Power-loss-safe flash writes: write_file() replaces a whole file (old or new content after a cut at
+# any step); Store keeps one binary record in two copies with a sequence number and a CRC-32.
 import struct
+
+from hanport.buffers import const
 
 try:
     from binascii import crc32 as _crc32
@@ -8,11 +10,11 @@ except ImportError:  # a MicroPython build without binascii.crc32
     _crc32 = None
 
 MAGIC = b"HANs"  # file signature
-FORMAT = 1  # record layout version (this file's header, not the payload's)
+_FORMAT = const(1)  # record layout version (this file's header, not the payload's)
 # magic(4) format(1) reserved(3) sequence(4, LE) payload length(4, LE); payload; CRC-32(4, LE) of all before
-HEADER_BYTES = 16
-CRC_BYTES = 4
-MAX_PAYLOAD_BYTES = 65536  # a length field above this is corruption, not data
+_HEADER_BYTES = const(16)
+_CRC_BYTES = const(4)
+_MAX_PAYLOAD_BYTES = const(65536)  # a length field above this is corruption, not data
 CHUNK_BYTES = 512  # longer pieces of a payload are written in parts
 
 SLOTS = (".a", ".b")
@@ -32,8 +34,10 @@ def crc32(data, crc=0):
 
 
 class OsFs:
-    """The real file system (os + open); tests pass a fake with the same four methods (files opened
-    for reading need read(n) and seek(pos, whence), for writing write() and close())."""
+    """The real file system (os + open); tests pass a fake with the same three methods (files opened
+    for reading need read(n), seek(pos, whence) and close(), for writing write() and close()).
+    rename() is the VFS's own: atomic over an existing file on LittleFS and POSIX, refused (OSError)
+    there on FAT; replace() below handles both."""
 
     def open(self, path, mode):
         return open(path, mode)
@@ -41,13 +45,7 @@ class OsFs:
     def rename(self, src, dst):
         import os
 
-        try:
-            os.rename(src, dst)
-        except OSError:
-            # a VFS that refuses to rename over an existing file: the other copy still holds a
-            # valid record while this one is missing for an instant
-            os.remove(dst)
-            os.rename(src, dst)
+        os.rename(src, dst)
 
     def remove(self, path):
         import os
@@ -55,11 +53,80 @@ class OsFs:
         os.remove(path)
 
 
+OLD = ".old"  # suffix of the previous file while replace() swaps on a FAT volume
+
+
+def _exists(fs, path):
+    try:
+        fs.open(path, "rb").close()
+        return True
+    except OSError:
+        return False
+
+
+def _remove_if_there(fs, path):
+    try:
+        fs.remove(path)
+    except OSError:
+        pass
+
+
+def replace(fs, src, dst):
+    """Put the finished file src in place of dst. One atomic rename where the VFS renames over an
+    existing file (LittleFS, POSIX); on FAT dst is first renamed to dst.old, so that at every instant
+    dst or dst.old holds the old content and src or dst the new one (recover() finishes the swap)."""
+    try:
+        fs.rename(src, dst)
+        return
+    except OSError:
+        pass
+    old = dst + OLD
+    _remove_if_there(fs, old)  # left by a swap cut short earlier (dst is whole: recover() ran)
+    fs.rename(dst, old)
+    fs.rename(src, dst)
+    _remove_if_there(fs, old)
+
+
+def write_file(path, pieces, fs=None):
+    """Replace the file at path by the bytes of pieces (a list, written one after the other), so that a
+    power cut at any step leaves the old content or the new, never none and never a mix: path.tmp
+    is written and closed first, then replace() puts it in place. Call recover(path) before reading
+    the file at start-up. Raises OSError (nothing changed but perhaps a path.tmp left)."""
+    fs = fs if fs is not None else OsFs()
+    tmp = path + TMP
+    f = fs.open(tmp, "wb")
+    try:
+        for p in pieces:
+            view = memoryview(p)
+            for i in range(0, len(p), CHUNK_BYTES):
+                f.write(view[i : i + CHUNK_BYTES])
+    finally:
+        f.close()
+    replace(fs, tmp, path)
+
+
+def recover(path, fs=None):
+    """Before reading a file that write_file() writes: finish a swap that a power cut interrupted
+    (path missing, path.old there: path.tmp is whole, as it was closed before the swap began) and
+    drop a path.tmp that never got in place (the file keeps its old content)."""
+    fs = fs if fs is not None else OsFs()
+    old = path + OLD
+    tmp = path + TMP
+    try:
+        if _exists(fs, old):
+            if not _exists(fs, path):
+                fs.rename(tmp if _exists(fs, tmp) else old, path)
+            _remove_if_there(fs, old)
+        _remove_if_there(fs, tmp)
+    except OSError:
+        pass  # read-only or failing flash: the reader sees what is there
+
+
 def header(seq, length):
     """The header of a record of payload length bytes."""
-    head = bytearray(HEADER_BYTES)
+    head = bytearray(_HEADER_BYTES)
     head[0:4] = MAGIC
-    head[4] = FORMAT
+    head[4] = _FORMAT
     struct.pack_into("<II", head, 8, seq & 0xFFFFFFFF, length)
     return head
 
@@ -67,26 +134,26 @@ def header(seq, length):
 def decode(data):
     """(seq, payload) of a record, None when it is missing, torn or corrupt. The payload is a
     memoryview into data (no copy)."""
-    if data is None or len(data) < HEADER_BYTES + CRC_BYTES:
+    if data is None or len(data) < _HEADER_BYTES + _CRC_BYTES:
         return None
-    if data[0:4] != MAGIC or data[4] != FORMAT:
+    if data[0:4] != MAGIC or data[4] != _FORMAT:
         return None
     seq, length = struct.unpack_from("<II", data, 8)
-    if length > MAX_PAYLOAD_BYTES or len(data) != HEADER_BYTES + length + CRC_BYTES:
+    if length > _MAX_PAYLOAD_BYTES or len(data) != _HEADER_BYTES + length + _CRC_BYTES:
         return None
-    end = HEADER_BYTES + length
+    end = _HEADER_BYTES + length
     view = memoryview(data)
     if struct.unpack_from("<I", data, end)[0] != crc32(view[0:end]):
         return None
-    return seq, view[HEADER_BYTES:end]
+    return seq, view[_HEADER_BYTES:end]
 
 
 class Store:
     """One record under a base path: files base.a and base.b hold the two newest copies.
 
-    save() writes base.tmp in chunks, closes it, then renames it over the older copy, so at every
-    instant one complete copy exists. load() takes the newest copy whose CRC checks out (a finished
-    base.tmp left by a power cut counts too) and falls back to the other one."""
+    save() writes the older copy anew through write_file() (old or new content after any power cut),
+    so a complete copy always exists. load() takes the newest copy whose CRC checks out and falls back
+    to the other one."""
 
     def __init__(self, base, fs=None):
         self.base = base
@@ -96,7 +163,7 @@ class Store:
         self.saves = 0
         self.save_errors = 0
         self.bad_copies = 0  # copies found torn or corrupt by load()
-        self.loaded_from = None  # ".a", ".b", ".tmp" or None
+        self.loaded_from = None  # ".a", ".b" or None
         self.loaded = False
 
     def _read(self, path):
@@ -110,7 +177,7 @@ class Store:
             # only as far as decode() needs to reject it
             n = f.seek(0, 2)
             f.seek(0)
-            return f.read(min(n, HEADER_BYTES + MAX_PAYLOAD_BYTES + CRC_BYTES + 1))
+            return f.read(min(n, _HEADER_BYTES + _MAX_PAYLOAD_BYTES + _CRC_BYTES + 1))
         except OSError:
             return None
         finally:
@@ -121,36 +188,26 @@ class Store:
         the newest read again: one copy in memory at a time (a board's heap is tight at boot)."""
         self.loaded = True
         self.slot_seq = [-1, -1]
-        names = SLOTS + (TMP,)
         best = -1
         self.seq = 0
-        for k in range(3):
+        for k in range(2):
+            recover(self.base + SLOTS[k], self.fs)  # a write cut short by a power failure
             data = rec = None  # (the copy read before is let go first)
-            data = self._read(self.base + names[k])
+            data = self._read(self.base + SLOTS[k])
             rec = decode(data)
             if rec is None:
-                if data is not None and k < 2:
+                if data is not None:
                     self.bad_copies += 1
                 continue
-            if k < 2:
-                self.slot_seq[k] = rec[0]
+            self.slot_seq[k] = rec[0]
             if best < 0 or rec[0] > self.seq:
                 best = k
                 self.seq = rec[0]
         data = rec = None
-        self.loaded_from = names[best] if best >= 0 else None
+        self.loaded_from = SLOTS[best] if best >= 0 else None
         if best < 0:
             return None
-        rec = decode(self._read(self.base + names[best]))
-        if best == 2:
-            # a power cut between close and rename: finish the rename, so the next save (which
-            # rewrites base.tmp) cannot destroy the newest copy
-            k = self._older_slot()
-            try:
-                self.fs.rename(self.base + TMP, self.base + SLOTS[k])
-                self.slot_seq[k] = self.seq
-            except OSError:
-                self.save_errors += 1
+        rec = decode(self._read(self.base + SLOTS[best]))
         return rec[1] if rec is not None else None
 
     def _older_slot(self):
@@ -168,28 +225,15 @@ class Store:
             n += len(p)
         seq = self.seq + 1
         k = self._older_slot()
-        tmp = self.base + TMP
+        head = header(seq, n)
+        crc = crc32(head)
+        for p in pieces:
+            crc = crc32(p, crc)
         try:
-            f = self.fs.open(tmp, "wb")
-            try:
-                head = header(seq, n)
-                f.write(head)
-                crc = crc32(head)
-                for p in pieces:
-                    crc = crc32(p, crc)
-                    view = memoryview(p)
-                    for i in range(0, len(p), CHUNK_BYTES):
-                        f.write(view[i : i + CHUNK_BYTES])
-                f.write(struct.pack("<I", crc))
-            finally:
-                f.close()
-            self.fs.rename(tmp, self.base + SLOTS[k])
+            write_file(self.base + SLOTS[k], [head] + pieces + [struct.pack("<I", crc)], self.fs)
         except OSError:
             self.save_errors += 1
-            try:
-                self.fs.remove(tmp)
-            except OSError:
-                pass
+            self.slot_seq[k] = -1  # (that copy may be gone: the other one holds the newest record)
             return False
         self.slot_seq[k] = seq
         self.seq = seq
