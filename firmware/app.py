@@ -10,6 +10,7 @@ import mem
 import web
 from httpd import Http
 from log import log, set_secrets, uptime_ms
+from micropython import const
 from mqtt import Mqtt
 from net import Net
 from uart import UartTask
@@ -19,19 +20,20 @@ from hanport import appjson, render
 from hanport.latest import Latest
 
 VERSION = "0.1.0"
-QUIET_GAP_MS = 120  # the UART line counts as idle (between meter frames) after this long without bytes
-QUIET_MAX_WAIT_MS = 4000
-CRASH_LIMIT = 5  # a task that crashes this often within CRASH_WINDOW_MS makes the app unhealthy
-CRASH_WINDOW_MS = 60000
-MIN_FREE_HEAP = 4096  # below this after a collection the app is unhealthy (the watchdog resets it)
+_QUIET_GAP_MS = const(120)  # the UART line counts as idle (between meter frames) after this long without bytes
+_QUIET_MAX_WAIT_MS = const(4000)
+_CRASH_LIMIT = const(5)  # a task that crashes this often within _CRASH_WINDOW_MS makes the app unhealthy
+_CRASH_WINDOW_MS = const(60000)
+_MIN_FREE_HEAP = const(4096)  # below this after a collection the app is unhealthy (the watchdog resets it)
 FRAME_BYTES = 2048  # HDLC: the frame format's 11-bit length field bounds a frame to 2047 bytes
 RAW_SLOTS = 4  # raw frames kept for GET /raw (each slot 640 bytes)
 STATE_BYTES = 2048  # the latest reading's JSON is made here (a Norwegian list 3 needs ~1 KB)
 
 
-ACC_TEXT_MS = 5000  # the accounting JSON is made again at most this often (or after an hourly list)
+_ACC_TEXT_MS = const(5000)  # the accounting JSON is made again at most this often (or after an hourly list)
 # parts of hanport.accounting loaded only while they work (hourly list, outputs, flash): let go after
-ACC_PARTS = ("hanport.accounting_hourly", "hanport.accounting_views", "hanport.accounting_store")
+ACC_PARTS = ("hanport.accounting_hourly", "hanport.accounting_views", "hanport.accounting_store",
+             "hanport.accounting_capacity", "hanport.accounting_history", "hanport.localtime")
 
 
 class AccountingHook:
@@ -40,6 +42,7 @@ class AccountingHook:
 
     def __init__(self, acc):
         self.acc = acc
+        self.busy = None  # callable: True while a large HTTP answer holds its modules in the heap
         self.errors = 0
         self.last_error = None
         self.hour_due = True  # an hourly list came (or boot): publish the accounting message soon
@@ -71,13 +74,15 @@ class AccountingHook:
             self._failed(e)
 
     def json(self):
-        """The accounting object for /data.json and <base>/accounting (appjson.accounting_json), made
-        at most every ACC_TEXT_MS; None if the accounting failed (counted)."""
+        """The accounting object for /data.json and <base>/accounting (appjson.accounting_json) as
+        bytes, made at most every _ACC_TEXT_MS; None if the accounting failed (counted)."""
         now = time.ticks_ms()
-        if self.text is None or time.ticks_diff(now, self.text_ms) >= ACC_TEXT_MS:
+        if self.text is not None and self.busy is not None and self.busy():
+            return self.text  # a moment older: accounting_views would add its ~9 KB to the answer's modules
+        if self.text is None or time.ticks_diff(now, self.text_ms) >= _ACC_TEXT_MS:
             self.text = None
             try:
-                self.text = appjson.accounting_json(self.acc.summary())
+                self.text = appjson.accounting_json(self.acc.summary()).encode()  # as sent: no copy per use
                 self.text_ms = now
             except Exception as e:
                 self._failed(e)
@@ -105,8 +110,16 @@ class AccountingHook:
             self._release()
 
     def prometheus(self, out):
+        """The accounting's Prometheus lines (hanport.prom) appended to out: the summary first, then,
+        with the parts that made it unloaded, the formatting (never both in the heap at once)."""
         try:
-            out.extend(self.acc.prometheus_lines())
+            s = self.acc.summary()
+            from hanport.accounting_views import COUNTER_NAMES as names
+
+            self._release()
+            from hanport import prom
+
+            prom.accounting_metrics(out, s, self.acc.counts, names)
         except Exception as e:
             self._failed(e)
         self._release()
@@ -120,6 +133,7 @@ class App:
         self.config_path = config_path
         import startup  # boot-time code, unloaded below
 
+        startup.warm_up()
         self.cfg, self.config_problems, self.config_found, self.secret_keys = startup.settings(config_path)
         self.reader = startup.reader(self.cfg["meter"], frame, FRAME_BYTES)
         self.rawlog = None
@@ -167,6 +181,8 @@ class App:
         self.net = Net(self, self.cfg)
         self.mqtt = Mqtt(self, self.cfg, self.node_id)
         self.http = Http(self.cfg["http"], self._route, web.allowed, web.LIGHT)
+        if self.accounting is not None:
+            self.accounting.busy = self.http.turn.locked
 
     def _route(self, req):
         return web.route(self, req)
@@ -219,10 +235,10 @@ class App:
 
     async def wait_quiet(self):
         """Return in the idle gap after a meter frame, so a blocking call (MQTT connect, NTP) does not
-        overlap incoming bytes; gives up waiting after QUIET_MAX_WAIT_MS (the UART rxbuf holds them)."""
+        overlap incoming bytes; gives up waiting after _QUIET_MAX_WAIT_MS (the UART rxbuf holds them)."""
         start = time.ticks_ms()
-        while time.ticks_diff(time.ticks_ms(), self.uart.last_rx_ms) < QUIET_GAP_MS:
-            if time.ticks_diff(time.ticks_ms(), start) > QUIET_MAX_WAIT_MS:
+        while time.ticks_diff(time.ticks_ms(), self.uart.last_rx_ms) < _QUIET_GAP_MS:
+            if time.ticks_diff(time.ticks_ms(), start) > _QUIET_MAX_WAIT_MS:
                 return
             await asyncio.sleep_ms(20)
 
@@ -232,7 +248,7 @@ class App:
         decoded) and the accounting object (appjson.data_json gives the same text as one str)."""
         acc = self.accounting.json() if self.accounting is not None else None
         if self.state is None:
-            return appjson.data_json(None, 0, acc)
+            return appjson.data_json(None, 0, acc if acc is None else acc.decode())
         out = ['{"age_ms":%d,' % self.reading_age_ms(), self.state[1:-1]]
         if acc is not None:
             out.append(',"accounting":')
@@ -271,8 +287,8 @@ class App:
                 self.crash_log = (self.crash_log + ["%s: %r" % (name, e)])[-5:]
                 log("app", "task %s crashed: %r" % (name, e))
                 sys.print_exception(e)
-                recent = [t for t in recent if time.ticks_diff(now, t) < CRASH_WINDOW_MS] + [now]
-                if len(recent) >= CRASH_LIMIT:
+                recent = [t for t in recent if time.ticks_diff(now, t) < _CRASH_WINDOW_MS] + [now]
+                if len(recent) >= _CRASH_LIMIT:
                     self.healthy = False
                     self.unhealthy_reason = "task %s keeps crashing" % name
                 await asyncio.sleep_ms(1000)
@@ -293,7 +309,7 @@ class App:
                 self.led.value(self.cfg["led"]["active_low"])
             if n % 10 == 0:
                 self.collect()
-                if self.heap_free_after_gc < MIN_FREE_HEAP:
+                if self.heap_free_after_gc < _MIN_FREE_HEAP:
                     self.healthy = False
                     self.unhealthy_reason = "free heap %d bytes" % self.heap_free_after_gc
 

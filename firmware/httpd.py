@@ -4,13 +4,14 @@ import asyncio
 import time
 
 from log import log
+from micropython import const
 
-MAX_HEAD_BYTES = 2048  # request line + headers (RFC 9110 §4.1 leaves the limit to the server)
-MAX_LINE_BYTES = 512  # request line alone (414 beyond)
-MAX_HEADERS = 32
-MAX_BODY_BYTES = 2048  # settings form / JSON
-READ_CHUNK = 256
-SEND_CHUNK = 768  # bytes per write+drain of a long answer (/metrics, /status)
+_MAX_HEAD_BYTES = const(2048)  # request line + headers (RFC 9110 §4.1 leaves the limit to the server)
+_MAX_LINE_BYTES = const(512)  # request line alone (414 beyond)
+_MAX_HEADERS = const(32)
+_MAX_BODY_BYTES = const(2048)  # settings form / JSON
+_READ_CHUNK = const(256)
+_SEND_CHUNK = const(768)  # bytes per write+drain of a long answer (/metrics, /status)
 
 REASONS = {
     200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
@@ -56,7 +57,7 @@ def parse_head(head):
         return 400, None, None, None
     if not target.startswith("/") or not version.startswith("HTTP/1."):
         return 400, None, None, None
-    if len(lines) - 1 > MAX_HEADERS:
+    if len(lines) - 1 > _MAX_HEADERS:
         return 431, None, None, None
     headers = {}
     for raw in lines[1:]:
@@ -72,7 +73,7 @@ def parse_head(head):
 
 class Http:
     """Serves `route(req) -> (status, content type, body, extra header lines)`; body is a str or a
-    list of str pieces (sent in writes of about SEND_CHUNK bytes: no large contiguous block needed).
+    list of str pieces (sent in writes of about _SEND_CHUNK bytes: no large contiguous block needed).
     `allowed(path)` gives the methods a path takes, None for an unknown path."""
 
     def __init__(self, cfg, route, allowed, light=()):
@@ -89,6 +90,8 @@ class Http:
         self.rejected_busy = 0
         self.io_errors = 0
         self.last_error = None
+        self.last_path = None
+        self.cut = 0  # answers whose body failed after the head was sent (closed early)
 
     async def start(self):
         if not self.cfg["enabled"]:
@@ -112,7 +115,7 @@ class Http:
             self.last_error = "io: %r" % (e,)
         except Exception as e:  # a bug in a page: answer 500, keep serving
             self.last_error = "bug: %r" % (e,)
-            log("http", "500: %r" % (e,))
+            log("http", "500 on %s: %r" % (self.last_path, e))
             try:
                 await self.send(writer, 500, TEXT, "internal error\n")
             except OSError:
@@ -129,7 +132,7 @@ class Http:
         if left <= 0:
             return None
         try:
-            return await asyncio.wait_for_ms(reader.read(READ_CHUNK), left)
+            return await asyncio.wait_for_ms(reader.read(_READ_CHUNK), left)
         except asyncio.TimeoutError:  # noqa: UP041 (MicroPython has no builtin TimeoutError)
             return None
 
@@ -149,15 +152,15 @@ class Http:
             end, body_at = find_end(buf)
             if end >= 0:
                 break
-            if len(buf) > MAX_HEAD_BYTES:
+            if len(buf) > _MAX_HEAD_BYTES:
                 nl = buf.find(b"\n")
-                code = 414 if nl < 0 or nl > MAX_LINE_BYTES else 431
+                code = 414 if nl < 0 or nl > _MAX_LINE_BYTES else 431
                 await self.send(writer, code, TEXT, "request head too large\n")
                 return
-        if end > MAX_HEAD_BYTES:
+        if end > _MAX_HEAD_BYTES:
             await self.send(writer, 431, TEXT, "request head too large\n")
             return
-        if buf.find(b"\n") > MAX_LINE_BYTES:
+        if buf.find(b"\n") > _MAX_LINE_BYTES:
             await self.send(writer, 414, TEXT, "request line too long\n")
             return
         status, method, target, headers = parse_head(buf[:end])
@@ -182,7 +185,7 @@ class Http:
                 await self.send(writer, 400, TEXT, "bad Content-Length\n")
                 return
             want = int(cl)
-            if want > MAX_BODY_BYTES:
+            if want > _MAX_BODY_BYTES:
                 await self.send(writer, 413, TEXT, "body too large\n")
                 return
             body = buf[body_at:]
@@ -195,12 +198,13 @@ class Http:
                 if not chunk:
                     return
                 body += chunk
-                if len(body) > MAX_BODY_BYTES:
+                if len(body) > _MAX_BODY_BYTES:
                     await self.send(writer, 413, TEXT, "body too large\n")
                     return
             body = body[:want]
         buf = None
         req = Request(method, path, query, headers, body)
+        self.last_path = path  # (for the log of a failing answer)
         if path in self.light:
             code, ctype, text, extra = self.route(req)
             await self.send(writer, code, ctype, text, head_only=(method == "HEAD"), extra=extra)
@@ -248,10 +252,16 @@ class Http:
                     piece = piece.encode()
                 writer.write(piece)
                 size += len(piece)
-                if size >= SEND_CHUNK:
+                if size >= _SEND_CHUNK:
                     await writer.drain()
                     size = 0
             await writer.drain()
+        except OSError:
+            raise
+        except Exception as e:  # the answer's own code failed after its head went out: no second
+            self.cut += 1  # answer into the same stream; the connection is closed, the body cut short
+            self.last_error = "cut: %r" % (e,)
+            log("http", "answer on %s cut short: %r" % (self.last_path, e))
         finally:
             if hasattr(text, "close"):  # a generator cut short (client gone): run its clean-up now
                 text.close()

@@ -1,5 +1,5 @@
-# GET /metrics: the Prometheus text exposition (meter values, decoder counters, the app's gauges and
-# counters, the accounting), loaded per request by web.py and unloaded after (a rare, large answer).
+# GET /metrics: the Prometheus text exposition of the meter values, decoder counters and the app's
+# gauges and counters; loaded per request by web.py and unloaded before the accounting's lines follow.
 import gc
 
 from log import uptime_ms
@@ -52,9 +52,6 @@ def lines(app):
     prom.plain_metrics(out, rows)
     rows = None
     yield from _flush(out)
-    if app.accounting is not None:
-        app.accounting.prometheus(out)
-        yield from _flush(out)
 
 
 def _flush(out):

@@ -2,48 +2,39 @@
 # online/offline will. umqtt.simple is used only through what both PyPI's 1.3.4 and the 1.8.0 that a
 # stock ESP32 image freezes offer publicly (MQTTClient(...), set_callback, set_last_will, connect,
 # publish, subscribe, check_msg, ping and the client's `sock` attribute). Every blocking step is bounded:
-# - the broker's name is resolved once (cached; again only after a failure) and umqtt gets the
-#   numeric address, so its own getaddrinfo never waits on DNS;
-# - an asynchronous probe (non-blocking socket, asyncio sleeps) first checks that the broker accepts
-#   TCP and answers an MQTT CONNECT (over TLS too, unless umqtt bounds its own TLS handshake): a broker
-#   that is down, unreachable or silent never blocks the event loop;
-# - connect(clean_session, timeout) where umqtt accepts a timeout (1.8.0); 1.3.4 connects without one,
-#   right after the probe heard the broker answer;
-# - after connecting, client.sock is wrapped (_Sock): non-blocking underneath, every read/write waits
-#   at most mqtt.timeout_s (poll), writes loop over partial writes; umqtt's setblocking() only picks
-#   "return at once" (check_msg) or "wait, bounded".
+# connecting (mqtt_session.py: name resolved once, asynchronous probe, connect with a timeout where
+# umqtt takes one) and, once connected, every read and write (BoundedSock: non-blocking underneath,
+# each waits at most mqtt.timeout_s in poll, writes loop over partial writes; umqtt's setblocking() only
+# picks "return at once" (check_msg) or "wait, bounded").
 # Keepalive: PINGREQ when nothing was received (or sent) for keepalive/2, one at a time; the link is
 # dead when nothing at all came back within keepalive/2 after a PINGREQ.
 import asyncio
 import random
 import select
-import socket
-import sys
 import time
-from errno import EINPROGRESS
 
+import mem
 from log import log
-from umqtt.simple import MQTTClient
+from micropython import const
 
-ACC_HOUR_GAP_MS = 1000  # after an hourly list the accounting message goes out this soon (at the earliest)
-DISC_RETRY_MS = 5000  # a discovery that ran out of heap while building a message is tried again this much later
-STABLE_MS = 30000  # a connection that lasted this long resets the reconnect backoff
+_ACC_HOUR_GAP_MS = const(1000)  # after an hourly list the accounting message goes out this soon (at the earliest)
+_DISC_RETRY_MS = const(5000)  # a discovery that ran out of heap while building a message is tried again this much later
+_DISC_WAIT_MS = const(250)  # discovery waits this long at a time while a large HTTP answer is sent,
+_DISC_WAITS_MAX = const(40)  # at most this often in a row (then it goes ahead)
+_STABLE_MS = const(30000)  # a connection that lasted this long resets the reconnect backoff
 # Literals from hanport/hass.py (ACCOUNTING_TOPIC, PAYLOAD_ONLINE, PAYLOAD_OFFLINE): hass is imported
 # only while discovery is sent, so its bytecode is not resident in the heap.
 ACC_SUFFIX = "/accounting"
 ONLINE = b"online"
 OFFLINE = b"offline"
-# MQTT 3.1.1 CONNECT: clean session, keepalive 10 s, empty client id. Any answer (even a refusal) shows
-# a broker that talks; the probe then sends DISCONNECT.
-PROBE = b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x0a\x00\x00"
 PINGRESP = b"\xd0"
 ETIMEDOUT = 110
-_IN = select.POLLIN
-_OUT = select.POLLOUT
-_BAD = select.POLLERR | select.POLLHUP
+POLL_IN = select.POLLIN
+POLL_OUT = select.POLLOUT
+POLL_BAD = select.POLLERR | select.POLLHUP
 
 
-class _Sock:
+class BoundedSock:
     # client.sock once connected: the socket (plain or TLS) in non-blocking mode; a "blocking" read or
     # write waits in poll for at most t_ms in all. Counts reads with data (rx), the time of the last
     # one (rx_ms) and of the last write (tx_ms), and PINGRESP packets (owner.pongs).
@@ -54,7 +45,7 @@ class _Sock:
         self.owner = owner
         self.nb = False
         self.p = select.poll()
-        self.p.register(s, _IN)
+        self.p.register(s, POLL_IN)
         self.rx = 0
         self.rx_ms = self.tx_ms = time.ticks_ms()
 
@@ -80,7 +71,7 @@ class _Sock:
             while len(b) < n:
                 r = s.read(n - len(b))
                 if r is None:
-                    self._wait(_IN, t0)
+                    self._wait(POLL_IN, t0)
                 elif not r:
                     break  # closed: umqtt sees a short read
                 else:
@@ -101,7 +92,7 @@ class _Sock:
             if k:
                 off += k
             else:
-                self._wait(_OUT, t0)
+                self._wait(POLL_OUT, t0)
         self.tx_ms = time.ticks_ms()
         return off
 
@@ -146,107 +137,11 @@ class Mqtt:
         self.ping_rx = None  # sock.rx when the outstanding PINGREQ went out; None: none outstanding
         self.ping_ms = 0
         self.timed_connect = None  # True: connect() took a timeout (umqtt 1.8.0), False: not (1.3.4)
+        self.disc_waits = 0
+        self.disc_sending = False  # a discovery message is being published (not only built)
         self.disc_ms = self.up_ms = time.ticks_ms()  # discovery not before disc_ms; up_ms: last connect
 
-    # --- connection ---
-    def _resolve(self):
-        h = self.cfg["host"]
-        ais = socket.getaddrinfo(h, self.cfg["port"])
-        sa = ais[0][-1]
-        for ai in ais:  # umqtt's socket is IPv4 (socket.socket() defaults)
-            if ai[0] == socket.AF_INET:
-                sa = ai[-1]
-                break
-        if isinstance(sa, tuple):  # ESP32: ("192.168.1.5", 1883)
-            ip = sa[0]
-        elif len(sa) == 16 and sa[0] == 2:  # unix port: a struct sockaddr_in
-            ip = "%d.%d.%d.%d" % (sa[4], sa[5], sa[6], sa[7])
-        else:
-            ip = h
-        return sa, ip
-
-    async def _probe(self, sa):
-        t_ms = self.cfg["timeout_s"] * 1000
-        t0 = time.ticks_ms()
-        s = socket.socket()
-        try:
-            s.setblocking(False)
-            try:
-                s.connect(sa)
-            except OSError as e:
-                if e.errno != EINPROGRESS:
-                    raise
-            p = select.poll()
-            p.register(s, _OUT)
-            if await self._poll(p, t0, t_ms) & _BAD:
-                raise OSError("refused")
-            if self.cfg["tls"]:
-                if self.timed_connect:
-                    return  # umqtt bounds its own TLS handshake (1.8.0): TCP is enough here
-                import ssl  # 1.3.4 (or not known yet): the handshake too, asynchronously
-
-                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-                ctx.verify_mode = ssl.CERT_NONE  # as umqtt's ssl.wrap_socket(sock, server_hostname=...)
-                s = ctx.wrap_socket(s, server_hostname=self.cfg["host"], do_handshake_on_connect=False)
-                p = select.poll()
-                p.register(s, _OUT)
-            while not s.write(PROBE):  # None while the TLS handshake is under way
-                await self._poll(p, t0, t_ms)
-            p.modify(s, _IN)
-            while True:
-                await self._poll(p, t0, t_ms)
-                b = s.read(1)
-                if b is not None:
-                    break
-            if not b:
-                raise OSError("closed by the broker")
-            try:
-                s.write(b"\xe0\x00")  # DISCONNECT
-            except OSError:
-                pass
-        finally:
-            s.close()
-
-    async def _poll(self, p, t0, t_ms):
-        # the events of the one registered socket once there are any; always yields to other tasks
-        while True:
-            if time.ticks_diff(time.ticks_ms(), t0) > t_ms:
-                raise OSError(ETIMEDOUT)
-            r = p.poll(0)
-            await asyncio.sleep_ms(0 if r else 20)
-            if r:
-                return r[0][1]
-
-    def _connect(self, ip):
-        m = self.cfg
-        if m["tls"] and "ussl" not in sys.modules:
-            try:
-                import ussl  # noqa: F401
-            except ImportError:  # umqtt.simple 1.3.4 imports `ussl`; MicroPython >= 1.21 calls it ssl
-                import ssl
-
-                sys.modules["ussl"] = ssl
-        user = m["user"].encode() if m["user"] else None  # bytes: umqtt sends len() as the length
-        c = MQTTClient(self.client_id.encode(), ip, m["port"], user=user,
-                       password=(m["password"].encode() if user else None), keepalive=m["keepalive_s"],
-                       ssl=m["tls"], ssl_params={"server_hostname": m["host"]})
-        c.set_callback(self._on_message)
-        c.set_last_will(self.t_status, OFFLINE, retain=True)
-        self.client = c  # a failure below closes c.sock in _drop
-        try:
-            c.connect(True, m["timeout_s"])  # 1.8.0: socket timeout from the first byte
-            self.timed_connect = True
-        except TypeError:
-            if c.sock is not None:
-                raise
-            self.timed_connect = False
-            c.connect()  # 1.3.4 (no timeout argument; raised before touching the network)
-        c.sock = _Sock(c.sock, m["timeout_s"] * 1000, self)
-        self.ping_rx = None
-        c.publish(self.t_status, ONLINE, retain=True)
-        if m["discovery"]:
-            c.subscribe(self.t_ha_status)
-
+    # --- connection (mqtt_session.py, loaded for each attempt) ---
     def _drop(self, why, exc):
         self.last_error = "%s: %r" % (why, exc)
         c = self.client
@@ -278,16 +173,16 @@ class Mqtt:
             if self.client is None:
                 self.state = "connecting"
                 try:
-                    if self.addr is None:
-                        await app.wait_quiet()
-                        self.addr = self._resolve()
-                    await self._probe(self.addr[0])
-                    await app.wait_quiet()
-                    self._connect(self.addr[1])
+                    import mqtt_session
+
+                    await mqtt_session.attempt(self)
+                    mqtt_session = None
+                    mem.unload("mqtt_session")
                 except Exception as e:  # umqtt reports I/O and protocol failures with any exception type
                     self.connect_failures += 1
                     self.addr = None  # resolve again next time
                     self._drop("connect", e)
+                    mem.unload("mqtt_session")
                     self.state = "backoff"
                     self.backoff_ms = backoff_ms
                     log("mqtt", "connect to %s:%d failed: %s; retry in %d ms" % (
@@ -310,7 +205,7 @@ class Mqtt:
                 self.publish_errors += 1
                 self._drop("connection", e)
                 self.state = "backoff"
-                if time.ticks_diff(time.ticks_ms(), self.up_ms) > STABLE_MS:
+                if time.ticks_diff(time.ticks_ms(), self.up_ms) > _STABLE_MS:
                     backoff_ms = 1000  # else a connection that keeps failing at once backs off further
                 self.backoff_ms = backoff_ms
                 log("mqtt", "connection lost: %s; reconnect in %d ms" % (self.last_error, backoff_ms))
@@ -332,8 +227,13 @@ class Mqtt:
             self._publish_accounting(app.accounting)
         if (self.discovery_due and self.cfg["discovery"] and app.latest.mask
                 and time.ticks_diff(time.ticks_ms(), self.disc_ms) >= 0):
-            self.discovery_due = False
-            self._send_discovery()
+            if app.http.turn.locked() and self.disc_waits < _DISC_WAITS_MAX:
+                self.disc_waits += 1  # a large HTTP answer has its modules loaded: hass after it
+                self.disc_ms = time.ticks_add(time.ticks_ms(), _DISC_WAIT_MS)
+            else:
+                self.discovery_due = False
+                self.disc_waits = 0
+                self._send_discovery()
         for _ in range(8):
             if c.check_msg() is None:  # returns at once; handles PINGRESP and homeassistant/status
                 break
@@ -356,73 +256,36 @@ class Mqtt:
         # after an hourly list or a (re)connect; rendered only when due, so only the latest is sent
         now = time.ticks_ms()
         soon = hook.hour_due or self.acc_text is None
-        if time.ticks_diff(now, self.acc_checked_ms) < (ACC_HOUR_GAP_MS if soon else self.acc_interval_ms):
+        if time.ticks_diff(now, self.acc_checked_ms) < (_ACC_HOUR_GAP_MS if soon else self.acc_interval_ms):
             return
         self.acc_checked_ms = now
         hook.hour_due = False
         text = hook.json()
         if text is None or text == self.acc_text:
             return
-        try:
-            b = text.encode()
-        except MemoryError:  # nothing sent: the next one is due in accounting_interval_s
-            return
-        self.client.publish(self.t_acc, b, retain=True)
+        self.client.publish(self.t_acc, text, retain=True)
         self.acc_text = text
         self.acc_published += 1
 
     def _send_discovery(self):
-        # hanport.hass is loaded for this and unloaded after it (~10 KB of bytecode otherwise resident).
+        # mqtt_session.send_discovery with hanport.hass, both unloaded after it (~8 KB otherwise resident).
         # Out of heap while a message is built (none of it sent): the connection stays, the whole
-        # discovery is tried again DISC_RETRY_MS later. Out of heap inside publish: the connection goes.
-        sending = False
+        # discovery is tried again _DISC_RETRY_MS later. Out of heap inside publish: the connection goes.
+        self.disc_sending = False
         try:
-            from hanport import hass
+            import mqtt_session
 
-            lt = self.app.latest
-            dev = hass.device_block(self.node_id, self.device_name, self.app.version, lt.manufacturer,
-                                    lt.meter_type, lt.meter_id)
-            base = self.cfg["base_topic"]
-            prefix = self.cfg["discovery_prefix"]
-            pub = self.client.publish
-            for f in hass.fields_in_mask(lt.mask):
-                t = hass.config_topic(prefix, self.node_id, f).encode()
-                b = hass.config_payload(f, self.node_id, base, dev, self.cfg["expire_after_s"]).encode()
-                sending = True
-                pub(t, b, retain=True)
-                sending = False
-                self.discovery_sent += 1
-            if self.app.accounting is not None and hass.accounting_ready(lt.mask):
-                for i in range(len(hass.ACCOUNTING_SENSORS)):
-                    t = hass.accounting_config_topic(prefix, self.node_id, i).encode()
-                    b = hass.accounting_config_payload(i, self.node_id, base, dev).encode()
-                    sending = True
-                    pub(t, b, retain=True)
-                    sending = False
-                    self.discovery_sent += 1
+            mqtt_session.send_discovery(self)
         except MemoryError:
-            if sending:
+            if self.disc_sending:
                 raise
             self.discovery_due = True  # (no allocation in here: the heap is short)
-            self.disc_ms = time.ticks_add(time.ticks_ms(), DISC_RETRY_MS)
+            self.disc_ms = time.ticks_add(time.ticks_ms(), _DISC_RETRY_MS)
             self.last_error = "discovery: out of memory"
         finally:
-            hass = t = b = None
-            import mem
-
+            mqtt_session = None
             try:
+                mem.unload("mqtt_session")
                 mem.unload("hanport.hass")
             except MemoryError:  # it left sys.modules before failing; the rest goes next time
                 pass
-
-    def status(self):
-        return {"enabled": self.enabled, "state": self.state, "host": self.cfg["host"], "port": self.cfg["port"],
-                "tls": self.cfg["tls"], "client_id": self.client_id, "base_topic": self.cfg["base_topic"],
-                "connects": self.connects, "connect_failures": self.connect_failures,
-                "disconnects": self.disconnects, "published": self.published,
-                "accounting_published": self.acc_published,
-                "publish_errors": self.publish_errors, "superseded": self.app.superseded,
-                "discovery_sent": self.discovery_sent, "ha_online_seen": self.ha_online_seen,
-                "keepalive_s": self.cfg["keepalive_s"], "pings": self.pings, "pongs": self.pongs,
-                "timed_connect": self.timed_connect,
-                "backoff_ms": self.backoff_ms, "rounds": self.rounds, "last_error": self.last_error}

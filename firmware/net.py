@@ -4,10 +4,12 @@ import asyncio
 import random
 import time
 
+import mem
 import network
 from log import log
+from micropython import const
 
-SYNCED_YEAR = 2024  # a clock before this year has not been set
+_SYNCED_YEAR = const(2024)  # a clock before this year has not been set
 
 
 class Net:
@@ -27,7 +29,7 @@ class Net:
         self.ntp_synced = False
         self.ntp_syncs = 0
         self.ntp_failures = 0
-        self._ntp_next_ms = time.ticks_ms()
+        self.ntp_next_ms = time.ticks_ms()
 
     @property
     def connected(self):
@@ -39,26 +41,13 @@ class Net:
         return not self.wcfg["ssid"]
 
     def time_synced(self):
-        return self.ntp_synced or time.gmtime()[0] >= SYNCED_YEAR
+        return self.ntp_synced or time.gmtime()[0] >= _SYNCED_YEAR
 
     def start_ap(self, reason):
-        if self.ap.active():
-            return
-        self.ap_reason = reason
-        try:
-            self.ap.active(True)
-            pw = self.acfg["password"]
-            if pw:
-                try:
-                    self.ap.config(essid=self.acfg["ssid"], password=pw, authmode=network.AUTH_WPA2_PSK)
-                except (TypeError, ValueError):  # older ports name it `key`
-                    self.ap.config(essid=self.acfg["ssid"], key=pw, authmode=network.AUTH_WPA2_PSK)
-            else:
-                self.ap.config(essid=self.acfg["ssid"], authmode=network.AUTH_OPEN)
-            log("wifi", "setup access point '%s' up at %s (%s)" % (self.acfg["ssid"], self.ap.ifconfig()[0], reason))
-        except OSError as e:
-            self.last_error = "ap: %r" % (e,)
-            log("wifi", "cannot start the access point: %r" % (e,))
+        import net_ap_ntp
+
+        net_ap_ntp.start_ap(self, reason)
+        mem.unload("net_ap_ntp")
 
     def stop_ap(self):
         if self.ap.active():
@@ -124,21 +113,10 @@ class Net:
             backoff_ms = min(backoff_ms * 2, self.wcfg["backoff_max_s"] * 1000)
 
     async def _ntp(self):
-        if not self.ncfg["enabled"] or time.ticks_diff(time.ticks_ms(), self._ntp_next_ms) < 0:
-            return
-        try:
-            import ntptime
-        except ImportError:
-            self.ncfg["enabled"] = False
+        if not self.ncfg["enabled"] or time.ticks_diff(time.ticks_ms(), self.ntp_next_ms) < 0:
             return
         await self.app.wait_quiet()  # settime() blocks up to its timeout: do it between meter frames
-        ntptime.host = self.ncfg["host"]
-        try:
-            ntptime.settime()
-            self.ntp_synced = True
-            self.ntp_syncs += 1
-            self._ntp_next_ms = time.ticks_add(time.ticks_ms(), self.ncfg["interval_s"] * 1000)
-        except (OSError, OverflowError, IndexError) as e:
-            self.ntp_failures += 1
-            self.last_error = "ntp: %r" % (e,)
-            self._ntp_next_ms = time.ticks_add(time.ticks_ms(), 60000)
+        import net_ap_ntp
+
+        net_ap_ntp.sync_time(self)
+        mem.unload("net_ap_ntp")

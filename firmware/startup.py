@@ -1,16 +1,46 @@
 # Boot-time only, unloaded once the app runs: the settings (config.json as validated by config.py, or
 # the cache of the last validation when config.json is unchanged), the decoder, the accounting.
+import gc
 import json
+import sys
 
 import mem
 from log import log
 
 import hanport
 
+# Modules the app loads on demand and unloads after each use (web.py, mqtt.py, net.py, AccountingHook).
+# The names a module interns when it loads (qstrs) are never freed: loaded first in the middle of a
+# running heap, they would sit between later allocations for good and split the free space.
+ON_DEMAND = ("config", "defaults", "status", "metrics", "pages", "settings", "mqtt_session", "net_ap_ntp",
+             "hanport.prom", "hanport.hass", "hanport.accounting_hourly", "hanport.accounting_views",
+             "hanport.accounting_store", "hanport.accounting_capacity", "hanport.accounting_history",
+             "hanport.localtime")
+
+
+def warm_up():
+    """Import each on-demand module once and let it go again, one at a time: the names they intern
+    settle at the bottom of the heap at boot, before the long-lived objects."""
+    for name in ON_DEMAND:
+        before = set(sys.modules)
+        try:
+            __import__(name)
+        except ImportError:  # not installed (a build without that part)
+            pass
+        for loaded in list(sys.modules):
+            if loaded not in before:
+                mem.unload(loaded)
+        before = None
+        gc.collect()
+
 
 def settings(path):
     """(config, problems, found, secret keys). config.py (validation, ~12 KB of heap while loaded) is
     loaded only when config.json differs from what it last validated (config.write_cache)."""
+    from hanport import persist
+
+    persist.recover(path)  # a settings save cut by a power failure: the old or the new file, never none
+    persist.recover(path + ".ok")
     try:
         with open(path) as f:
             text = f.read()
@@ -34,6 +64,7 @@ def settings(path):
         return config.boot(path)
     finally:
         mem.unload("config")
+        mem.unload("defaults")
 
 
 def _same_keys(a, b):

@@ -31,6 +31,19 @@ def wifi(n):
     return d
 
 
+def mqtt(m):
+    return {"enabled": m.enabled, "state": m.state, "host": m.cfg["host"], "port": m.cfg["port"],
+            "tls": m.cfg["tls"], "client_id": m.client_id, "base_topic": m.cfg["base_topic"],
+            "connects": m.connects, "connect_failures": m.connect_failures,
+            "disconnects": m.disconnects, "published": m.published,
+            "accounting_published": m.acc_published,
+            "publish_errors": m.publish_errors, "superseded": m.app.superseded,
+            "discovery_sent": m.discovery_sent, "ha_online_seen": m.ha_online_seen,
+            "keepalive_s": m.cfg["keepalive_s"], "pings": m.pings, "pongs": m.pongs,
+            "timed_connect": m.timed_connect,
+            "backoff_ms": m.backoff_ms, "rounds": m.rounds, "last_error": m.last_error}
+
+
 def http(app):
     h = app.http
     by = {}
@@ -38,7 +51,7 @@ def http(app):
         by[str(k)] = h.by_status[k]
     return {"enabled": h.cfg["enabled"], "port": h.cfg["port"], "requests": h.requests, "active": h.active,
             "by_status": by, "timeouts": h.timeouts, "rejected_busy": h.rejected_busy, "io_errors": h.io_errors,
-            "last_error": h.last_error, "token_set": bool(h.cfg["token"])}
+            "cut": h.cut, "last_error": h.last_error, "token_set": bool(h.cfg["token"])}
 
 
 def pairs(app):
@@ -58,7 +71,7 @@ def pairs(app):
     yield "readings", app.seq
     yield "reading_age_ms", app.reading_age_ms()
     yield "wifi", wifi(app.net)
-    yield "mqtt", app.mqtt.status()
+    yield "mqtt", mqtt(app.mqtt)
     yield "http", http(app)
     yield "uart", uart(app.uart)
     yield "decoder", app.reader.counters()

@@ -78,9 +78,19 @@ def _status_pairs(app):
 
 
 def _metrics_lines(app):
+    # the app's families (metrics.py with hanport.prom), then the accounting's (accounting_views),
+    # the first modules unloaded before the second load: never both in the heap at once
     import metrics
 
-    return metrics.lines(app)
+    yield from metrics.lines(app)
+    metrics = None
+    mem.unload("metrics")
+    mem.unload("hanport.prom")
+    if app.accounting is not None:
+        out = []
+        app.accounting.prometheus(out)
+        for line in out:
+            yield line + "\n"
 
 
 def _with_modules(names, pieces):

@@ -26,7 +26,7 @@ def board(request):
         if binary is None:
             pytest.skip("no 32-bit ESP32 stand-in here (../shared/tools/esp32like/micropython-esp32stock, or set "
                         "HANPORT_MICROPYTHON32): the firmware was tested on the 64-bit unix port only")
-        run_host.RIG_DEFAULTS.update(interpreter=binary, heap=run_host.STANDIN_TEST_HEAP)
+        run_host.RIG_DEFAULTS.update(interpreter=binary, heap=run_host.standin_test_heap(binary))
     else:
         run_host.RIG_DEFAULTS.update(interpreter=None, heap="512K")
     yield request.param

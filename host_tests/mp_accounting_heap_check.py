@@ -24,7 +24,9 @@ TICK_MS = 10000  # ticker steps during the silence (the firmware ticks every sec
 WARM_HOURS = 3
 WRAP_AFTER_MS = (WARM_HOURS * 60 + 30) * 60 * 1000  # ticks wrap 30 minutes into the locked run
 N_LIST1 = 4  # real list 1 readings kept (each holds a decoder)
-PARTS = ("accounting_hourly", "accounting_views", "accounting_store")  # hanport.* loaded on demand
+# hanport.* loaded on demand
+PARTS = ("accounting_hourly", "accounting_views", "accounting_store", "accounting_capacity",
+         "accounting_history", "localtime")
 
 
 def list1_readings():
@@ -145,7 +147,7 @@ def unload_parts():
         sys.modules.pop("hanport." + leaf, None)
         try:
             delattr(hanport, leaf)
-        except AttributeError:
+        except (AttributeError, KeyError):  # (not loaded: MicroPython's module delattr says KeyError)
             pass
 
 

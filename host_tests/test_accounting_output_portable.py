@@ -168,7 +168,7 @@ def test_accounting_discovery_configs():
         assert c["payload_available"] == "online" and c["payload_not_available"] == "offline"
         assert c["device"] == dev
         assert "expire_after" not in c  # the message is retained and sent only on change
-        # derived values: never energy-dashboard sensors (han-facts §6)
+        # derived values: never energy-dashboard sensors (docs/han-notes.md §energy-sensors)
         assert c["state_class"] == "measurement"
         assert c.get("device_class") != "energy"
         if key.endswith("_kwh"):

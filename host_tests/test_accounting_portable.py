@@ -412,6 +412,55 @@ def test_power_cut_at_every_flash_step():
         assert cut_seen >= 9
 
 
+def test_whole_file_write_survives_a_power_cut_at_every_step():
+    # persist.write_file (config.json, its cache, each accounting copy): after a cut at any step and
+    # the boot-time recover(), the file holds the old content or the new one, whole, never none
+    old = b'{"wifi": {"ssid": "home"}}' * 30  # longer than one 512-byte chunk
+    new = b'{"wifi": {"ssid": "cabin"}, "mqtt": {"host": "10.0.0.2"}}' * 20
+    for fat in (False, True):
+        cuts = 0
+        for k in range(1, 20):
+            fs = G.MemFs(fat)
+            fs.files["/config.json"] = bytearray(old)
+            fs.crash_at = k
+            try:
+                persist.write_file("/config.json", [new[:700], new[700:]], fs)
+            except G.PowerCut:
+                cuts += 1
+            fs.crash_at = -1
+            persist.recover("/config.json", fs)
+            assert bytes(fs.files["/config.json"]) in (old, new), (fat, k)
+            assert sorted(fs.files) == ["/config.json"], (fat, k)
+            # a cut while recover() itself runs: the next start finishes it
+            fs2 = G.MemFs(fat)
+            fs2.files["/config.json"] = bytearray(old)
+            fs2.crash_at = k
+            try:
+                persist.write_file("/config.json", [new], fs2)
+            except G.PowerCut:
+                pass
+            for j in range(1, 4):
+                fs2.crash_at = fs2.steps + j
+                try:
+                    persist.recover("/config.json", fs2)
+                except G.PowerCut:
+                    pass
+                fs2.crash_at = -1
+                persist.recover("/config.json", fs2)
+                assert bytes(fs2.files["/config.json"]) in (old, new), (fat, k, j)
+        assert cuts >= 6, (fat, cuts)  # open, writes, close, renames (FAT: two), remove: each cut once
+    # never written before (first save): a cut leaves no file or the new one, and no stray temporary
+    fs = G.MemFs(True)
+    fs.crash_at = 2
+    try:
+        persist.write_file("/config.json", [new], fs)
+    except G.PowerCut:
+        pass
+    fs.crash_at = -1
+    persist.recover("/config.json", fs)
+    assert sorted(fs.files) == []
+
+
 def test_torn_or_corrupt_copy_falls_back():
     meter, dev = _stream_dev(G.MemFs(), hours=5)
     newest = dev.store.seq
@@ -462,7 +511,8 @@ def test_pack_round_trip_and_version_check():
 
 
 # ------------------------------------------------------------------ parts loaded on demand
-PARTS = ("accounting_hourly", "accounting_views", "accounting_store")
+PARTS = ("accounting_hourly", "accounting_views", "accounting_store", "accounting_capacity",
+         "accounting_history", "localtime")
 
 
 def _unload_parts():
@@ -589,7 +639,7 @@ def test_ticks_give_the_same_hours_and_estimates_as_now_s():
 def test_ticks_across_a_week_of_silence_with_tick():
     # A week without frames (more than half the 32-bit ticks period) that ends just before the first
     # 02:00 list of an autumn night: tick() kept the clock, so the device knows a week passed, as many
-    # hours as the meter clocks differ, and places that list as the summer-time one (han-facts §4).
+    # hours as the meter clocks differ, and places that list as the summer-time one (docs/han-notes.md §meter-clock).
     fb = _fall_back_h(2024)
     silence = ((fb - 1 - 7 * 24) * 3600 + 100, (fb - 1) * 3600 - 100)
     acc, tacc = G.with_device_ticks(lambda: _twin_run(silence, days=10, before_fb_h=200))

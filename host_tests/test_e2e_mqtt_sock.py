@@ -1,4 +1,4 @@
-# The socket wrapper mqtt.py puts around umqtt.simple's socket (mqtt._Sock) and the heap cost of
+# The socket wrapper mqtt.py puts around umqtt.simple's socket (mqtt.BoundedSock) and the heap cost of
 # mqtt.py, under MicroPython as installed by `make deploy` (the 64-bit PyPI port and the 32-bit ESP32
 # stand-in): every read/write bounded by the timeout, partial writes looped until all bytes are out,
 # non-blocking reads for check_msg, PINGRESP counted; hanport.hass loaded only while discovery is sent.
@@ -35,7 +35,7 @@ def conn(port):
 
 port = int(sys.argv[1])
 own = Owner()
-w = mqtt._Sock(conn(port), 1000, own)
+w = mqtt.BoundedSock(conn(port), 1000, own)
 w.setblocking(False)
 print("nb_empty", w.read(1))
 w.setblocking(True)
@@ -62,7 +62,7 @@ try:
     print("write_timeout none")
 except OSError as e:
     print("write_timeout", e.errno, ms(t0))
-e = mqtt._Sock(conn(port), 1000, own)  # the peer closes this one at once
+e = mqtt.BoundedSock(conn(port), 1000, own)  # the peer closes this one at once
 t0 = time.ticks_ms()
 print("eof", e.read(1), ms(t0))
 print("done")

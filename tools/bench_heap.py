@@ -10,8 +10,8 @@
    build/bench-heap by a hash of the manifest, the frozen sources and the stand-in's source.
 3. Per meter (steps of different meters side by side, --jobs), per install (deploy: .mpy files on
    flash; frozen: main.py alone on flash): tools/soak.py's load at a heap of 112K first, then the
-   smallest passing heap on the 8 KB grid by bisection. --seconds is the length of each step (the
-   issue's figure: --seconds 600).
+   smallest passing heap on the 8 KB grid by bisection. --seconds is the length of each step (a long
+   soak: --seconds 600).
 4. RAM per module: each firmware and hanport module imported after gc.collect() in the order the app
    imports them (traced from a boot under the load), its heap delta and the qstr pool before/after.
 Exit status 0 unless a tool itself breaks (a firmware that fails is a figure, not an error).
@@ -39,10 +39,8 @@ import soak  # noqa: E402
 
 ROOT = run_host.ROOT
 BENCH_DIR = os.path.join(run_host.BUILD, "bench-heap")
-FROZEN_WORK_DIR = os.path.join(BENCH_DIR, "frozen-work")  # build-frozen.sh's unpacked tree, kept
-ESP32LIKE_DIR = os.path.dirname(run_host.STANDIN_DEFAULT)
-BUILD_FROZEN_SCRIPT = os.path.join(ESP32LIKE_DIR, "build-frozen.sh")
-MICROPYTHON_SOURCE = os.path.join(ESP32LIKE_DIR, "micropython-src.tar.gz")
+BUILD_FROZEN_SCRIPT = run_host.BUILD_FROZEN_SCRIPT
+MICROPYTHON_SOURCE = run_host.MICROPYTHON_SOURCE
 PLAIN_ESP32_KB = 112
 MODULE_HEAP = "512K"  # the per-module import runs: room enough that no collection happens by need
 TRACE_SECONDS = 75  # the import trace: boot, then the load long enough for an hourly list at 60x
@@ -205,35 +203,17 @@ def check_repo_manifest(snapshot):
 # --- the stand-in with the app frozen in
 
 
-def gcc_m32_works():
-    try:
-        p = subprocess.run(["gcc", "-m32", "-x", "c", "-", "-o", os.devnull], input="int main(void){return 0;}",
-                           capture_output=True, text=True)
-    except FileNotFoundError:
-        return False
-    return p.returncode == 0
-
-
-def ensure_gcc_multilib():
-    """True when gcc builds 32-bit programs; as root, Debian's gcc-multilib is installed if missing."""
-    if gcc_m32_works():
-        return True
-    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
-        say("gcc-multilib missing: apt-get install -y gcc-multilib")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        if subprocess.run(["apt-get", "install", "-y", "gcc-multilib"], capture_output=True, env=env).returncode:
-            subprocess.run(["apt-get", "update"], capture_output=True, env=env)
-            subprocess.run(["apt-get", "install", "-y", "gcc-multilib"], capture_output=True, env=env)
-    return gcc_m32_works()
-
-
 def frozen_build_key(snapshot):
     h = hashlib.sha256()
-    for path in (snapshot.manifest, BUILD_FROZEN_SCRIPT, MICROPYTHON_SOURCE):
+    for path in (snapshot.manifest, BUILD_FROZEN_SCRIPT, MICROPYTHON_SOURCE) + tuple(shim_sources()):
         with open(path, "rb") as f:
             h.update(hashlib.sha256(f.read()).digest())
     h.update(digest_of([(os.path.join(snapshot.src, rel), rel) for _, rel in snapshot.files]).encode())
     return h.hexdigest()[:12]
+
+
+def shim_sources():
+    return [os.path.join(run_host.SHIM_SRC, n) for n in sorted(os.listdir(run_host.SHIM_SRC)) if n.endswith(".py")]
 
 
 def frozen_standin(snapshot):
@@ -245,19 +225,16 @@ def frozen_standin(snapshot):
     if os.path.exists(binary):
         say("frozen stand-in: cached %s" % os.path.relpath(binary, ROOT))
         return binary, None
-    if not ensure_gcc_multilib():
-        return None, "gcc cannot build 32-bit programs and gcc-multilib cannot be installed here"
+    # the snapshot's manifest.py (the app) and the host shims (a board's image has machine and network)
+    manifest = os.path.join(BENCH_DIR, "frozen-manifest.py")
+    with open(manifest, "w") as f:
+        f.write("include(%r)\n" % snapshot.manifest)
+        for path in shim_sources():
+            f.write("module(%r, base_path=%r)\n" % (os.path.basename(path), run_host.SHIM_SRC))
     t0 = time.monotonic()
-    log = os.path.join(BENCH_DIR, "frozen-build.log")
-    with open(log, "w") as out:
-        p = subprocess.run(["bash", BUILD_FROZEN_SCRIPT, snapshot.manifest, binary + ".tmp", FROZEN_WORK_DIR],
-                           stdout=out, stderr=subprocess.STDOUT)
-    if p.returncode or not os.path.exists(binary + ".tmp"):
-        with open(log) as f:
-            tail = f.read()[-1500:]
-        return None, "build-frozen.sh failed (exit %d, %s):\n%s" % (p.returncode, os.path.relpath(log, ROOT), tail)
-    os.chmod(binary + ".tmp", 0o755)
-    os.replace(binary + ".tmp", binary)
+    why = run_host.build_frozen_standin(manifest, binary, os.path.join(BENCH_DIR, "frozen-build.log"), say=say)
+    if why:
+        return None, why
     say("frozen stand-in: built %s in %s" % (os.path.relpath(binary, ROOT), elapsed(time.monotonic() - t0)))
     old = sorted((p for p in os.listdir(BENCH_DIR) if p.startswith("standin-frozen-") and not p.endswith(".tmp")),
                  key=lambda p: os.path.getmtime(os.path.join(BENCH_DIR, p)))
@@ -331,10 +308,15 @@ for name in NAMES:
 QSTR_LINE = re.compile(r"qstr pool: n_pool=(\d+), n_qstr=(\d+), n_str_data_bytes=(\d+), n_total_bytes=(\d+)")
 
 
-def firmware_env(flash_dir, uart_source):
-    return dict(os.environ, MICROPYPATH=os.pathsep.join([".frozen", os.path.join(flash_dir, "lib"),
-                                                         run_host.build_shims()]),
+def firmware_env(uart_source):
+    """The environment of a run in the flash folder: sys.path as run_host.start_firmware sets it."""
+    return dict(os.environ, MICROPYPATH=os.pathsep.join(["", ".frozen", "lib", run_host.build_shims()]),
                 HAN_UART=uart_source, HAN_LINE_PARITY="E")
+
+
+def flash_command(interpreter, script):
+    """argv running script (a file in the flash folder) as run_host.start_firmware runs main.py."""
+    return [interpreter, "-X", "heapsize=" + MODULE_HEAP, "-c", "exec(open(%r).read())" % script]
 
 
 def trace_import_order(standin, workdir):
@@ -357,8 +339,8 @@ def trace_import_order(standin, workdir):
                                            os.path.join(workdir, "simulator.log"))
         with soak.one_start_at_a_time():
             with open(rig.fw_log, "wb") as log:
-                proc = subprocess.Popen([standin, "-X", "heapsize=" + MODULE_HEAP, "bench_import_trace.py"],
-                                        cwd=flash, env=firmware_env(flash, "tcp:127.0.0.1:%d" % rig.sim_port),
+                proc = subprocess.Popen(flash_command(standin, "bench_import_trace.py"),
+                                        cwd=flash, env=firmware_env("tcp:127.0.0.1:%d" % rig.sim_port),
                                         stdout=log, stderr=subprocess.STDOUT)
             run_host.wait_port(rig.http_port, 30, proc)
         load = soak.Load(rig, clients=1)
@@ -388,8 +370,8 @@ def dependency_order(standin, flash, first, rest):
     and then rest, traced. Names whose import fails keep their place at the end."""
     with open(os.path.join(flash, "bench_import_order.py"), "w") as f:
         f.write(IMPORT_TRACER % (IMPORT_LIST % (list(first) + list(rest),)))
-    p = subprocess.run([standin, "-X", "heapsize=" + MODULE_HEAP, "bench_import_order.py"], cwd=flash,
-                       env=firmware_env(flash, "tcp:127.0.0.1:9"), capture_output=True, text=True, timeout=120)
+    p = subprocess.run(flash_command(standin, "bench_import_order.py"), cwd=flash,
+                       env=firmware_env("tcp:127.0.0.1:9"), capture_output=True, text=True, timeout=120)
     seen = set(first)
     order = []
     for line in p.stdout.splitlines():
@@ -405,8 +387,8 @@ def measure_modules(interpreter, flash, names):
     """[(name, heap delta, qstr (count, bytes) before, after, problem)] of importing names in order."""
     with open(os.path.join(flash, "bench_module_ram.py"), "w") as f:
         f.write(MODULE_MEASURER % (names,))
-    p = subprocess.run([interpreter, "-X", "heapsize=" + MODULE_HEAP, "bench_module_ram.py"], cwd=flash,
-                       env=firmware_env(flash, "tcp:127.0.0.1:9"), capture_output=True, text=True, timeout=120)
+    p = subprocess.run(flash_command(interpreter, "bench_module_ram.py"), cwd=flash,
+                       env=firmware_env("tcp:127.0.0.1:9"), capture_output=True, text=True, timeout=120)
     rows = []
     qstr = None
     pending = None
@@ -464,7 +446,7 @@ def print_module_table(ram):
     deploy = ram["deploy"]
     frozen = {r[0]: r for r in ram["frozen"] or ()}
     say("\n== RAM per module (32-bit stand-in, import delta after gc.collect(); qstr pool: count/bytes)")
-    say("%-3s %-28s %10s %21s %10s %17s  %s" % ("#", "module", ".mpy bytes", "qstr pool before->after",
+    say("%-3s %-28s %10s %21s %10s %17s  %s" % ("#", "module", ".mpy RAM", "qstr pool before->after",
                                                "frozen", "frozen qstr pool", "note"))
     totals = {"firmware": [0, 0], "hanport": [0, 0]}
     for i, (name, delta, qstr_before, qstr_after, problem) in enumerate(deploy, 1):

@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run_host  # noqa: E402
 
 PATHS = ("/data.json", "/status", "/metrics", "/")
+LAST_METRIC = b"\nhan_accounting_unassigned_gaps_total "  # the last family /metrics sends (accounting on)
 WINDOW_S = 30
 # soaks running side by side (tools/bench_heap.py) install and boot one at a time: the install
 # rebuilds the shared build/ trees, and two boots at once would compete for the CPU
@@ -77,6 +78,13 @@ class Load:
                             self.seqs.append((time.monotonic(), json.loads(body)["seq"]))
                         except (ValueError, KeyError):
                             self.failures.append((time.monotonic(), path, "bad json", body[:120]))
+                    elif path == "/status":  # a streamed answer: whole only if it parses
+                        try:
+                            json.loads(body)
+                        except ValueError:
+                            self.failures.append((time.monotonic(), path, "bad json", body[-120:]))
+                    elif path == "/metrics" and (not body.endswith(b"\n") or LAST_METRIC not in body):
+                        self.failures.append((time.monotonic(), path, "cut short", body[-120:]))
             self.stop.wait(max(0.0, 1.0 - (time.monotonic() - t0)))
 
     def start(self):

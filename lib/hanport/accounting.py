@@ -1,9 +1,8 @@
-# Energy accounting from the meter's hourly list (han-facts §4-5): exact hourly import/export from counter
+# Energy accounting from the meter's hourly list (NEK OBIS list 3): exact hourly import/export from counter
 # differences, hour/day/month history, the Norwegian capacity tariff, a running-hour estimate, saved to flash.
 # This module is what runs per reading (time, the running hour's power); the rest is imported when needed:
 # accounting_hourly (the hourly list), accounting_views (outputs), accounting_store (flash). A board may
 # drop those from sys.modules after use (firmware/mem.py); nothing here holds on to them.
-from hanport import localtime as LT
 from hanport import reading as R
 from hanport.buffers import const
 
@@ -14,12 +13,13 @@ except ImportError:  # CPython: a ticks value is a plain millisecond count
     def ticks_diff(a, b):
         return a - b
 
-# --- history kept (issue 4: at least 72 hours, 62 days, 24 months) ---
+# --- history kept: at least 72 hours, 62 days, 24 months ---
 HOURS_KEPT = const(72)
-DAYS_KEPT = const(62)  # two whole months: the capacity tariff of this month and the last (han-facts §5)
+DAYS_KEPT = const(62)  # two months: this and last month's capacity tariffs (docs/han-notes.md §capacity-tariff)
 MONTHS_KEPT = const(24)
 
-# --- capacity tariff (han-facts §5: steps differ per grid company, so both are configurable) ---
+# --- capacity tariff (grid companies' tariff rules, docs/han-notes.md §capacity-tariff: steps differ per grid company,
+# so both are configurable) ---
 DEFAULT_STEPS_KW = (2, 5, 10, 15, 20, 25, 50, 75, 100)
 _DEFAULT_TOP_DAYS = const(3)  # the month's value is the mean of the three highest daily maxima
 
@@ -27,10 +27,10 @@ _DEFAULT_TOP_DAYS = const(3)  # the month's value is the mean of the three highe
 _DEFAULT_MAX_POWER_W = const(1000000)  # a counter step above this mean power over its hours is a glitch, not energy
 MAX_SPREAD_HOURS = const(744)  # a gap between hourly lists up to 31 days is spread over its hours, longer is not
 _DEFAULT_MAX_SAMPLE_GAP_S = const(120)  # power samples further apart are not integrated (estimate marked partial)
-_HOUR_LATE_S = const(120)  # list 3 comes at xx:00:05-10 (han-facts §4); this late, the running hour rolls on
+_HOUR_LATE_S = const(120)  # list 3 is due xx:00:05-10 (docs/han-notes.md §list-timing); this late, the hour rolls on
 _MAX_ROLL_HOURS = const(48)  # a longer step in reading time is a jump of the time base, not hours without lists
 _DEFAULT_SAVE_INTERVAL_S = const(900)  # at most one flash write per 15 minutes (wear); hourly lists come hourly
-_PERIOD_LIST2_MS = const(10000)  # nominal message period (han-facts §4), for readings without a time or clock
+_PERIOD_LIST2_MS = const(10000)  # list 2 period (docs/han-notes.md §list-timing), for readings without a time or clock
 
 HOUR_S = const(3600)
 HOUR_MS = const(3600000)
@@ -53,7 +53,7 @@ RES_REJECT = const(4)  # the hourly list was rejected (see the rejects_* counter
 # --- counters (index into Accounting.counts; kept on flash) ---
 C_LISTS = const(0)  # hourly lists seen
 C_HOURS = const(1)  # hours recorded from two consecutive hourly lists (exact)
-C_REPEATS = const(2)  # repeated hourly lists (han-facts §4: known Aidon bug)
+C_REPEATS = const(2)  # repeated hourly lists (known Aidon bug, docs/han-notes.md §repeated-hourly-list)
 C_GAPS = const(3)  # gaps between accepted hourly lists (missing hours), spread over their hours
 C_GAP_HOURS = const(4)  # hours filled by spreading (marked estimated)
 C_REJ_BACKWARDS = const(5)  # a counter lower than the reference
@@ -287,36 +287,6 @@ class Accounting:
         return n
 
     # ------------------------------------------------------------------ capacity tariff
-    def _top(self, mi, n, skip=-1):
-        """The n highest days of month mi by their highest hour (ties: the earlier day; day `skip` left
-        out) marked in self.taken with their rank 1..k; returns their mean (W, floor; 0 without days):
-        the month's capacity value when n is top_n. Allocates nothing. Here, not in accounting_views:
-        the hourly list keeps m_cap with it, and need not load the outputs for that."""
-        y = mi // 12
-        m = mi % 12 + 1
-        first = LT.days_from_date(y, m, 1)
-        last = first + LT.days_in_month(y, m)
-        idx = self.d_idx
-        mx = self.d_max
-        taken = self.taken
-        for s in range(DAYS_KEPT):
-            taken[s] = 0
-        total = 0
-        k = 0
-        while k < n:
-            best = -1
-            for s in range(DAYS_KEPT):
-                d = idx[s]
-                if (first <= d < last and d != skip and self.d_nh[s] and not taken[s]
-                        and (best < 0 or mx[s] > mx[best] or (mx[s] == mx[best] and d < idx[best]))):
-                    best = s
-            if best < 0:
-                break
-            k += 1
-            taken[best] = k
-            total += mx[best]
-        return total // k if k else 0
-
     # ------------------------------------------------------------------ on demand: outputs (accounting_views)
     def summary(self):
         """Flat dict of the values for MQTT / Home Assistant and /data.json: integers in Wh and W
@@ -334,27 +304,33 @@ class Accounting:
 
     def hours(self):
         """[(start UTC s, import Wh, export Wh, estimated)] of the hours kept, oldest first."""
-        import hanport.accounting_views
+        import hanport.accounting_history
 
-        return hanport.accounting_views.hours(self)
+        return hanport.accounting_history.hours(self)
 
     def days(self):
         """[(day number, import Wh, export Wh, max hour Wh, max hour start UTC s, hours, flags)], oldest first."""
-        import hanport.accounting_views
+        import hanport.accounting_history
 
-        return hanport.accounting_views.days(self)
+        return hanport.accounting_history.days(self)
 
     def months(self):
         """[(month index, import Wh, export Wh, capacity W, estimated)], oldest first."""
-        import hanport.accounting_views
+        import hanport.accounting_history
 
-        return hanport.accounting_views.months(self)
+        return hanport.accounting_history.months(self)
 
     def prometheus_lines(self, prefix="han_"):
-        """Prometheus text exposition lines (han-facts §6): gauges of summary() and the counters."""
+        """Prometheus text exposition format lines: gauges of summary() and the counters."""
         import hanport.accounting_views
 
-        return hanport.accounting_views.prometheus_lines(self, prefix)
+        s = hanport.accounting_views.summary(self)
+        names = hanport.accounting_views.COUNTER_NAMES
+        from hanport import prom
+
+        out = []
+        prom.accounting_metrics(out, s, self.counts, names, prefix)
+        return out
 
     # ------------------------------------------------------------------ on demand: flash (accounting_store)
     def pack(self):

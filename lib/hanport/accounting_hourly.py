@@ -1,4 +1,4 @@
-# The hourly list of hanport.accounting (han-facts §4): the hour boundary, the meter id, the meter clock and
+# The hourly list of hanport.accounting (NEK OBIS list 3): the hour boundary, the meter id, the meter clock and
 # its DST placement, accepting, rejecting and retracting lists, hours spread over gaps, the day and month
 # history. Imported by Accounting.update() on a list 3 (a board may unload it after; on a host that passes
 # no time, for every reading: clock_ms); allocates nothing once loaded (host_tests/mp_accounting_heap_check.py).
@@ -33,11 +33,12 @@ from hanport.accounting import (
     RES_REJECT,
     RES_REPEAT,
 )
+from hanport.accounting_capacity import top
 from hanport.buffers import const
 
-_MIN_LIST3_SPACING_S = const(1800)  # two hourly lists closer than this mark the same boundary (han-facts §4)
+_MIN_LIST3_SPACING_S = const(1800)  # two hourly lists closer than this mark the same boundary (list 3 is hourly)
 _RETRACT_MAX_HOURS = const(24)  # an accepted list later proven to be a glitch is undone if its span was this short
-_PERIOD_LIST1_AIDON_MS = const(2500)  # nominal list 1 period (han-facts §4), for readings without a clock
+_PERIOD_LIST1_AIDON_MS = const(2500)  # list 1 period (Aidon HAN Interface Description v11A) for clockless readings
 _PERIOD_LIST1_MS = const(2000)  # Kaifa
 
 
@@ -86,7 +87,7 @@ def _list3(acc, rd, t):
         c[C_REJ_CLOCK] += 1
         return RES_REJECT
     _meter_id(acc, rd)
-    # the same list again: the meter repeated it (han-facts §4), detected by its clock
+    # the same list again: the meter repeated it (docs/han-notes.md §repeated-hourly-list), detected by its clock
     if acc.a_ok and imp == acc.a_imp and exp == acc.a_exp and _shows(acc, acc.a_h):
         c[C_REPEATS] += 1
         if new and acc.cur_h is None:
@@ -112,7 +113,7 @@ def _list3(acc, rd, t):
         elif not (ref == acc.l_h and acc.l_on_time and acc.t_sure and ref + _hours_since_l(acc, t) == h):
             # Only a list that came on time after an on-time list is surely the summer-time one.
             # Otherwise it may be the winter-time one or the summer-time one repeated late
-            # (han-facts §4): no way to tell, so no hour is built on it.
+            # (docs/han-notes.md §meter-clock, §repeated-hourly-list): no way to tell, so no hour is built on it.
             c[C_REJ_CLOCK] += 1
             return RES_REJECT
     if acc.l_h is None or h > acc.l_h:
@@ -171,7 +172,7 @@ def clock_ms(acc, rd):
 
 def _read_clock(acc, rd):
     """The reading's meter clock into acc.c_y .. c_hu; False if absent or unspecified. The deviation
-    byte is ignored: meters disagree on it (han-facts §4)."""
+    byte is ignored: meters disagree on it (docs/han-notes.md §meter-clock)."""
     o = rd.time_offset
     if o < 0:
         return False
@@ -370,7 +371,7 @@ def _put_hour(acc, h, imp, exp, est):
     if est:
         acc.m_flags[ms] |= F_EST
     if max_changed:
-        acc.m_cap[ms] = acc._top(mi, acc.top_n)  # the month's capacity value
+        acc.m_cap[ms] = top(acc, mi, acc.top_n)  # the month's capacity value
 
 
 def _recompute_day(acc, ds, day, start_h):

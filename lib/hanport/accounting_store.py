@@ -6,8 +6,9 @@ import sys
 from array import array
 
 from hanport.accounting import DAYS_KEPT, HOURS_KEPT, MAX_ID_BYTES, MONTHS_KEPT, N_COUNTERS, N_PENDING
+from hanport.buffers import const
 
-STATE_VERSION = 1
+_STATE_VERSION = const(1)
 _HEAD = "<BBBB%ds" % MAX_ID_BYTES  # version, flags (1: reference, 2: previous), pending count, id length
 _HEAD_BYTES = 4 + MAX_ID_BYTES
 _REF = "<iqq"  # boundary hour (UTC hours since 1970), import Wh, export Wh: reference, previous, pending
@@ -96,7 +97,7 @@ def _pieces(acc):
     head = bytearray(_REFS_END)
     mid = acc.meter_id.encode()[:MAX_ID_BYTES]
     flags = (1 if acc.a_ok else 0) | (2 if acc.p_ok else 0)
-    struct.pack_into(_HEAD, head, 0, STATE_VERSION, flags, acc.r_n, len(mid), mid)
+    struct.pack_into(_HEAD, head, 0, _STATE_VERSION, flags, acc.r_n, len(mid), mid)
     refs = [(acc.a_h, acc.a_imp, acc.a_exp), (acc.p_h, acc.p_imp, acc.p_exp)]
     refs += [(acc.r_h[k], acc.r_imp[k], acc.r_exp[k]) for k in range(N_PENDING)]
     for k in range(2 + N_PENDING):
@@ -110,7 +111,7 @@ def _pieces(acc):
 
 def unpack(acc, data):
     """Restore the state from pack() bytes. False (state untouched) if they are not of this version."""
-    if len(data) != STATE_BYTES or data[0] != STATE_VERSION:
+    if len(data) != STATE_BYTES or data[0] != _STATE_VERSION:
         return False
     _, flags, rn, idlen, mid = struct.unpack_from(_HEAD, data, 0)
     if rn > N_PENDING or idlen > MAX_ID_BYTES:

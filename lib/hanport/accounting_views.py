@@ -1,6 +1,6 @@
-# The outputs of hanport.accounting: hours, days and months kept, the capacity tariff of a month, the
-# summary (MQTT / Home Assistant, /data.json), its JSON object and the Prometheus lines. Imported when an
-# output is asked for (a board may unload it after).
+# The outputs of hanport.accounting: the capacity tariff of a month, the summary (MQTT / Home Assistant,
+# /data.json, /metrics) and its JSON object. Imported when an output is asked for (a board may unload it
+# after); the history lists are in accounting_history, the Prometheus lines in prom.
 import json
 
 from hanport import localtime as LT
@@ -13,8 +13,8 @@ from hanport.accounting import (
     HOUR_S,
     HOURS_KEPT,
     MONTHS_KEPT,
-    N_COUNTERS,
 )
+from hanport.accounting_capacity import top
 from hanport.render import decimal
 
 # The accounting object: (key, summary() key, exponent, from history). An exponent renders the Wh / W
@@ -51,47 +51,6 @@ COUNTER_NAMES = ("lists", "hours", "repeats", "gaps", "gap_hours", "rejects_back
                  "rejects_clock", "rejects_conflict", "rejects_unit", "retractions", "reanchors",
                  "meter_changes", "unassigned_gaps")  # of Accounting.counts (index C_*)
 
-# Prometheus gauges of summary() (han-facts §6)
-GAUGES = (
-    ("last_hour_import_wh", "Import in the last complete hour (meter counters), Wh"),
-    ("last_hour_export_wh", "Export in the last complete hour (meter counters), Wh"),
-    ("current_hour_import_wh_est", "Import so far in the running hour, estimated from power, Wh"),
-    ("today_import_wh", "Import today, complete hours, Wh"),
-    ("today_export_wh", "Export today, complete hours, Wh"),
-    ("month_import_wh", "Import this month, complete hours, Wh"),
-    ("capacity_w", "Capacity tariff value of this month: mean of the top daily hourly maxima, W"),
-    ("capacity_step", "Capacity tariff step index (0 = lowest)"),
-    ("capacity_headroom_wh", "Import left in this hour before the month's capacity value rises, Wh"),
-    ("capacity_next_step_headroom_wh", "Import left in this hour before the next capacity step, Wh"),
-    ("last_month_capacity_w", "Capacity tariff value of last month, W"),
-)
-
-
-# ------------------------------------------------------------------ history
-def _kept(idx):
-    """[(index, slot)] of a ring (hours, days or months: slot = index % its length), oldest first."""
-    n = len(idx)
-    newest = max(idx)
-    return [(i, i % n) for i in range(newest - n + 1, newest + 1) if i >= 0 and idx[i % n] == i]
-
-
-def hours(acc):
-    """[(start UTC s, import Wh, export Wh, estimated)] of the hours kept, oldest first."""
-    return [(h * HOUR_S, acc.h_imp[s], acc.h_exp[s], bool(acc.h_flags[s] & F_EST)) for h, s in _kept(acc.h_idx)]
-
-
-def days(acc):
-    """[(day number, import Wh, export Wh, max hour Wh, max hour start UTC s, hours, flags)], oldest first."""
-    return [(d, acc.d_imp[s], acc.d_exp[s], acc.d_max[s], LT.local_midnight_s(d) + acc.d_maxh[s] * HOUR_S,
-             acc.d_nh[s], acc.d_flags[s]) for d, s in _kept(acc.d_idx)]
-
-
-def months(acc):
-    """[(month index, import Wh, export Wh, capacity W, estimated)], oldest first."""
-    return [(mi, acc.m_imp[s], acc.m_exp[s], acc.m_cap[s], bool(acc.m_flags[s] & F_EST))
-            for mi, s in _kept(acc.m_idx)]
-
-
 # ------------------------------------------------------------------ capacity tariff
 def _marked(acc):
     """([(max Wh, day number, slot)] of the days Accounting._top marked, highest first; the sum of their
@@ -109,7 +68,7 @@ def _marked(acc):
 def capacity(acc, mi):
     """(top days [(max Wh, day number, slot)] highest first, value W floor, step index, sum of the top
     days Wh) of month mi."""
-    value = acc._top(mi, acc.top_n)
+    value = top(acc, mi, acc.top_n)
     days, total = _marked(acc)
     step = 0
     for w in acc.steps_w:
@@ -129,7 +88,7 @@ def headroom(acc, mi, today, used_wh):
     or None on the top step), given used_wh imported so far in the running hour of day `today`."""
     days, _, step, total = capacity(acc, mi)
     k = len(days)
-    acc._top(mi, acc.top_n - 1, today)  # the other days counted once this hour is part of today
+    top(acc, mi, acc.top_n - 1, today)  # the other days counted once this hour is part of today
     others, a = _marked(acc)
     k2 = len(others) + 1
     rise = 0
@@ -187,29 +146,11 @@ def summary(acc):
         d["capacity_step"] = step
         d["capacity_step_low_w"], d["capacity_step_high_w"] = step_range(acc, step)
         d["capacity_headroom_wh"], d["capacity_next_step_headroom_wh"] = headroom(acc, mi, today, ri)
-        d["last_month_capacity_w"] = acc._top(mi - 1, acc.top_n)
+        d["last_month_capacity_w"] = top(acc, mi - 1, acc.top_n)
     d["repeats"] = acc.counts[C_REPEATS]
     d["gaps"] = acc.counts[C_GAPS]
     d["rejects"] = acc.rejects()
     return d
-
-
-def prometheus_lines(acc, prefix="han_"):
-    """Prometheus text exposition lines (han-facts §6): gauges of summary() and the counters."""
-    s = summary(acc)
-    out = []
-    for name, text in GAUGES:
-        v = s[name]
-        if v is not None:
-            out.append("# HELP %s%s %s" % (prefix, name, text))
-            out.append("# TYPE %s%s gauge" % (prefix, name))
-            out.append("%s%s %d" % (prefix, name, v))
-    for k in range(N_COUNTERS):
-        name = "%saccounting_%s_total" % (prefix, COUNTER_NAMES[k])
-        out.append("# HELP %s Hourly-list accounting: %s" % (name, COUNTER_NAMES[k].replace("_", " ")))
-        out.append("# TYPE %s counter" % name)
-        out.append("%s %d" % (name, acc.counts[k]))
-    return out
 
 
 def _json_value(v, exp):

@@ -1,12 +1,15 @@
 # Norwegian local time (CET/CEST) without a time-zone database: civil date arithmetic on day numbers
-# since 1970-01-01 and the EU daylight saving rule. The meter clock is Norwegian local time (han-facts §4).
+# since 1970-01-01 and the EU daylight saving rule. The meter clock is Norwegian local
+# time (docs/han-notes.md §meter-clock).
 # The *_h functions work in whole UTC hours since 1970 (small ints on 32-bit MicroPython, no tuples):
 # the accounting's per-list path uses only those.
 
-CET_OFFSET_S = 3600  # UTC+1 in winter (the meter clock is CET/CEST, han-facts §4)
-CEST_OFFSET_S = 7200  # UTC+2 in summer
-DST_SWITCH_UTC_S = 3600  # EU rule: both switches at 01:00 UTC, on the last Sunday of March / October
-DAY_S = 86400
+from hanport.buffers import const
+
+_CET_OFFSET_S = const(3600)  # UTC+1 in winter (the meter clock is CET/CEST, docs/han-notes.md §meter-clock)
+_CEST_OFFSET_S = const(7200)  # UTC+2 in summer
+_DST_SWITCH_UTC_S = const(3600)  # EU rule: both switches at 01:00 UTC, on the last Sunday of March / October
+_DAY_S = const(86400)
 HOUR_S = 3600
 
 # Days before the first of each month in a common year
@@ -97,8 +100,8 @@ _dst_end_h = 0
 def _dst_for(year):
     global _dst_year, _dst_start_h, _dst_end_h
     if year != _dst_year:
-        _dst_start_h = days_from_date(year, 3, last_sunday(year, 3)) * 24 + DST_SWITCH_UTC_S // HOUR_S
-        _dst_end_h = days_from_date(year, 10, last_sunday(year, 10)) * 24 + DST_SWITCH_UTC_S // HOUR_S
+        _dst_start_h = days_from_date(year, 3, last_sunday(year, 3)) * 24 + _DST_SWITCH_UTC_S // HOUR_S
+        _dst_end_h = days_from_date(year, 10, last_sunday(year, 10)) * 24 + _DST_SWITCH_UTC_S // HOUR_S
         _dst_year = year
 
 
@@ -124,14 +127,14 @@ def local_fields(utc_s):
     """(year, month, day, hour, minute, second, offset_s) of Norwegian local time at utc_s."""
     off = offset_s(utc_s)
     local = utc_s + off
-    y, m, d = date_from_days(local // DAY_S)
-    rest = local % DAY_S
+    y, m, d = date_from_days(local // _DAY_S)
+    rest = local % _DAY_S
     return y, m, d, rest // HOUR_S, (rest % HOUR_S) // 60, rest % 60, off
 
 
 def local_day(utc_s):
     """Day number of the local calendar date at utc_s."""
-    return (utc_s + offset_s(utc_s)) // DAY_S
+    return (utc_s + offset_s(utc_s)) // _DAY_S
 
 
 def local_day_h(h):

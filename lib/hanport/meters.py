@@ -1,28 +1,11 @@
 # Meter knowledge as data: which OBIS code is which canonical field, each meter's fixed scalers
-# and positional layouts (han-facts §4); map() applies them to a decoded Reading in place.
+# and positional layouts (NEK OBIS List Information sheets); map() applies them to a decoded Reading in place.
 from hanport import reading as R
 from hanport.buffers import SLICE_COPY, const, copy
 
-# --- OBIS codes (A B C D E F) of han-facts §4 ---
+# --- OBIS codes (A B C D E F) of the NEK OBIS List Information sheets, as sent: 6 bytes ---
 LIST_VERSION = b"\x01\x01\x00\x02\x81\xff"  # 1-1:0.2.129.255
-METER_ID = b"\x00\x00\x60\x01\x00\xff"  # 0-0:96.1.0.255 (Aidon, Kaifa)
-METER_TYPE = b"\x00\x00\x60\x01\x07\xff"  # 0-0:96.1.7.255 (Aidon, Kaifa)
 CLOCK = b"\x00\x00\x01\x00\x00\xff"  # 0-0:1.0.0.255 (Kamstrup sends 0-1:1.0.0.255)
-P_IMPORT = b"\x01\x00\x01\x07\x00\xff"  # 1-0:1.7.0.255 active power +
-P_EXPORT = b"\x01\x00\x02\x07\x00\xff"
-Q_IMPORT = b"\x01\x00\x03\x07\x00\xff"
-Q_EXPORT = b"\x01\x00\x04\x07\x00\xff"
-I_L1 = b"\x01\x00\x1f\x07\x00\xff"  # 1-0:31.7.0.255
-I_L2 = b"\x01\x00\x33\x07\x00\xff"  # 1-0:51.7.0.255
-I_L3 = b"\x01\x00\x47\x07\x00\xff"  # 1-0:71.7.0.255
-U_L1 = b"\x01\x00\x20\x07\x00\xff"  # 1-0:32.7.0.255
-U_L2 = b"\x01\x00\x34\x07\x00\xff"  # 1-0:52.7.0.255
-U_L3 = b"\x01\x00\x48\x07\x00\xff"  # 1-0:72.7.0.255
-E_IMPORT = b"\x01\x00\x01\x08\x00\xff"  # 1-0:1.8.0.255 cumulative active energy +
-E_EXPORT = b"\x01\x00\x02\x08\x00\xff"
-R_IMPORT = b"\x01\x00\x03\x08\x00\xff"
-R_EXPORT = b"\x01\x00\x04\x08\x00\xff"
-
 
 def obis_key(a, c, d, e):
     """Lookup key for an OBIS code; B (channel: Aidon 0, Kamstrup 1) and F (=255) are checked apart."""
@@ -74,18 +57,37 @@ KAMSTRUP_SCALERS = (0, 0, 0, 0, -2, -2, -2, 0, 0, 0, 1, 1, 1, 1)  # Kamstrup HAN
 KAMSTRUP_CT_SCALERS = (0, 0, 0, 0, -3, -3, -3, 0, 0, 0, 1, 1, 1, 1)  # type 685x CT meters
 KAIFA_SCALERS = (0, 0, 0, 0, -3, -3, -3, -1, -1, -1, 0, 0, 0, 0)  # Kaifa KFM_001 OBIS sheet
 
-# Kaifa KFM_001 sends no OBIS codes: the element count names the list, the position the value.
-_KAIFA_HEAD = (LIST_VERSION, METER_ID, METER_TYPE, P_IMPORT, P_EXPORT, Q_IMPORT, Q_EXPORT)
-_KAIFA_1PH = _KAIFA_HEAD + (I_L1, U_L1)
-_KAIFA_3PH = _KAIFA_HEAD + (I_L1, I_L2, I_L3, U_L1, U_L2, U_L3)
-_KAIFA_HOURLY = (CLOCK, E_IMPORT, E_EXPORT, R_IMPORT, R_EXPORT)
-KAIFA_LAYOUTS = {
-    1: (P_IMPORT,),  # list 1
-    9: _KAIFA_1PH,  # list 2, one phase
-    13: _KAIFA_3PH,  # list 2, three phase
-    14: _KAIFA_1PH + _KAIFA_HOURLY,  # list 3, one phase
-    18: _KAIFA_3PH + _KAIFA_HOURLY,  # list 3, three phase
-}
+
+def _kaifa_layouts():
+    # Kaifa KFM_001 sends no OBIS codes: the element count names the list, the position the value.
+    # (Built once at import; the names below are locals, so they take no RAM on a board afterwards.)
+    meter_id = b"\x00\x00\x60\x01\x00\xff"  # 0-0:96.1.0.255
+    meter_type = b"\x00\x00\x60\x01\x07\xff"  # 0-0:96.1.7.255
+    p_import = b"\x01\x00\x01\x07\x00\xff"  # 1-0:1.7.0.255 active power +
+    p_export = b"\x01\x00\x02\x07\x00\xff"  # 1-0:2.7.0.255 active power -
+    q_import = b"\x01\x00\x03\x07\x00\xff"  # 1-0:3.7.0.255 reactive power +
+    q_export = b"\x01\x00\x04\x07\x00\xff"  # 1-0:4.7.0.255 reactive power -
+    i_l1 = b"\x01\x00\x1f\x07\x00\xff"  # 1-0:31.7.0.255
+    i_l2 = b"\x01\x00\x33\x07\x00\xff"  # 1-0:51.7.0.255
+    i_l3 = b"\x01\x00\x47\x07\x00\xff"  # 1-0:71.7.0.255
+    u_l1 = b"\x01\x00\x20\x07\x00\xff"  # 1-0:32.7.0.255
+    u_l2 = b"\x01\x00\x34\x07\x00\xff"  # 1-0:52.7.0.255
+    u_l3 = b"\x01\x00\x48\x07\x00\xff"  # 1-0:72.7.0.255
+    e_import = b"\x01\x00\x01\x08\x00\xff"  # 1-0:1.8.0.255 cumulative active energy +
+    e_export = b"\x01\x00\x02\x08\x00\xff"  # 1-0:2.8.0.255
+    r_import = b"\x01\x00\x03\x08\x00\xff"  # 1-0:3.8.0.255 cumulative reactive energy +
+    r_export = b"\x01\x00\x04\x08\x00\xff"  # 1-0:4.8.0.255
+    head = (LIST_VERSION, meter_id, meter_type, p_import, p_export, q_import, q_export)
+    one_phase = head + (i_l1, u_l1)
+    three_phase = head + (i_l1, i_l2, i_l3, u_l1, u_l2, u_l3)
+    hourly = (CLOCK, e_import, e_export, r_import, r_export)
+    return {
+        1: (p_import,),  # list 1
+        9: one_phase,  # list 2, one phase
+        13: three_phase,  # list 2, three phase
+        14: one_phase + hourly,  # list 3, one phase
+        18: three_phase + hourly,  # list 3, three phase
+    }
 
 
 NO_CODE = 255  # item_code value: the item maps to no canonical field (same as dlms.NO_CODE)
@@ -98,9 +100,9 @@ class Meter:
         self.manufacturer = manufacturer
         self.list_id = list_id  # prefix of the list version identifier
         self.scalers = scalers  # None: scalers come with each value in the frame
-        self.layouts = layouts  # element count -> OBIS code per position (untagged lists)
         self.type_prefix = type_prefix  # prefix of the meter type, for a variant of a family
-        # the same layouts flattened once: count -> 6*count OBIS bytes, count -> canonical codes
+        # layouts (untagged lists: element count -> OBIS code per position), flattened once:
+        # count -> 6*count OBIS bytes, count -> canonical codes
         self.layout_obis = {}
         self.layout_codes = {}
         for count, codes in (layouts or {}).items():
@@ -112,7 +114,8 @@ class Meter:
 AIDON = Meter("Aidon", b"AIDON_", None)
 KAMSTRUP_CT = Meter("Kamstrup", b"Kamstrup_", KAMSTRUP_CT_SCALERS, type_prefix=b"685")
 KAMSTRUP = Meter("Kamstrup", b"Kamstrup_", KAMSTRUP_SCALERS)
-KAIFA = Meter("Kaifa", b"KFM_", KAIFA_SCALERS, KAIFA_LAYOUTS)
+KAIFA = Meter("Kaifa", b"KFM_", KAIFA_SCALERS, _kaifa_layouts())
+del _kaifa_layouts  # its bytecode leaves the heap
 LANDIS_GYR = Meter("Landis+Gyr", b"EMBRIQ", None)  # E350, Aidon-like layout
 GENERIC = Meter(None, b"", None)  # unknown meter: values by OBIS code, scaled only if the frame says
 

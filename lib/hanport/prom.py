@@ -25,6 +25,21 @@ _FIELD_METRICS = (
     ("han_reactive_energy_export_kvarh_total", "counter", "Cumulative reactive energy export (R-)", ""),
 )
 
+# The accounting's gauges: Accounting.summary() key -> help text (metric name: prefix + key)
+_ACCOUNTING_GAUGES = (
+    ("last_hour_import_wh", "Import in the last complete hour (meter counters), Wh"),
+    ("last_hour_export_wh", "Export in the last complete hour (meter counters), Wh"),
+    ("current_hour_import_wh_est", "Import so far in the running hour, estimated from power, Wh"),
+    ("today_import_wh", "Import today, complete hours, Wh"),
+    ("today_export_wh", "Export today, complete hours, Wh"),
+    ("month_import_wh", "Import this month, complete hours, Wh"),
+    ("capacity_w", "Capacity tariff value of this month: mean of the top daily hourly maxima, W"),
+    ("capacity_step", "Capacity tariff step index (0 = lowest)"),
+    ("capacity_headroom_wh", "Import left in this hour before the month's capacity value rises, Wh"),
+    ("capacity_next_step_headroom_wh", "Import left in this hour before the next capacity step, Wh"),
+    ("last_month_capacity_w", "Capacity tariff value of last month, W"),
+)
+
 
 def escape_label(value):
     """Label value escaping: backslash, double quote and newline."""
@@ -87,3 +102,15 @@ def plain_metrics(out, rows):
 def text(lines):
     """The exposition document (newline-terminated)."""
     return "\n".join(lines) + "\n"
+
+
+def accounting_metrics(out, summary, counts, counter_names, prefix="han_"):
+    """The accounting's families: the gauges of summary (Accounting.summary(); unknown values left out)
+    and its counters (counts[k] named counter_names[k], accounting_views.COUNTER_NAMES)."""
+    for key, help_text in _ACCOUNTING_GAUGES:
+        v = summary[key]
+        if v is not None:
+            family(out, prefix + key, "gauge", help_text, (("", "%d" % v),))
+    for k in range(len(counter_names)):
+        family(out, "%saccounting_%s_total" % (prefix, counter_names[k]), "counter",
+               "Hourly-list accounting: " + counter_names[k].replace("_", " "), (("", "%d" % counts[k]),))
