@@ -9,7 +9,7 @@ import machine
 import mem
 import web
 from httpd import Http
-from log import log, set_secrets, uptime_ms
+from log import log, log_exception, set_secrets, uptime_ms
 from micropython import const
 from mqtt import Mqtt
 from net import Net
@@ -88,16 +88,6 @@ class AccountingHook:
                 self._failed(e)
             self._release()
         return self.text
-
-    def as_dict(self):
-        try:
-            d = self.acc.summary()
-        except Exception as e:
-            self._failed(e)
-            d = {}
-        self._release()
-        d["hook_errors"] = self.errors
-        return d
 
     def save(self):
         """Write the accounting to flash now (before a planned restart); False if it failed."""
@@ -286,12 +276,18 @@ class App:
                 self.crashes[name] = self.crashes.get(name, 0) + 1
                 self.crash_log = (self.crash_log + ["%s: %r" % (name, e)])[-5:]
                 log("app", "task %s crashed: %r" % (name, e))
-                sys.print_exception(e)
+                log_exception("app", e)
                 recent = [t for t in recent if time.ticks_diff(now, t) < _CRASH_WINDOW_MS] + [now]
                 if len(recent) >= _CRASH_LIMIT:
                     self.healthy = False
                     self.unhealthy_reason = "task %s keeps crashing" % name
                 await asyncio.sleep_ms(1000)
+
+    def _unhandled(self, loop, context):
+        e = context.get("exception")
+        log("app", "unhandled in a task: %r" % (e,))
+        if e is not None:
+            log_exception("app", e)
 
     async def _ticker(self):
         """1 s heartbeat: wakes the MQTT task (keepalive, incoming), collects garbage every 10 s."""
@@ -343,6 +339,8 @@ class App:
             # collect whenever another quarter of the free heap has been allocated, not only when
             # the heap is full: keeps free space in larger pieces (MicroPython has no compaction)
             gc.threshold(self.heap_free_after_gc // 4)
+        # a task outside the supervisors (an HTTP connection) that fails: logged through the scrubber
+        asyncio.get_event_loop().set_exception_handler(self._unhandled)
         sup = self._supervise
         asyncio.create_task(sup("uart", self.uart.run))
         asyncio.create_task(sup("wifi", self.net.run))

@@ -36,3 +36,16 @@ def scrub(text):
 def log(component, msg):
     t = uptime_ms()
     print("%7d.%03d %-5s %s" % (t // 1000, t % 1000, component, scrub(msg)))
+
+
+def log_exception(component, e):
+    """The traceback of e, line by line through scrub() like every other line (sys.print_exception
+    straight to the console would print a secret held in an exception's message)."""
+    import io
+    import sys
+
+    buf = io.StringIO()
+    sys.print_exception(e, buf)
+    for line in buf.getvalue().split("\n"):
+        if line:
+            log(component, line)

@@ -27,11 +27,22 @@ def allowed(path):
     return ROUTES.get(path)
 
 
+class Raw:
+    """A value json_stream sends as it is: pieces (str or bytes-like) of JSON text made elsewhere."""
+
+    def __init__(self, pieces):
+        self.pieces = pieces
+
+
 def json_stream(pairs):
     """An iterable of (key, value) as JSON object text, one piece per pair, made as it is sent."""
     first = True
     for k, v in pairs:
-        yield ("{" if first else ",") + json.dumps(k) + ":" + json.dumps(v)
+        if isinstance(v, Raw):
+            yield ("{" if first else ",") + json.dumps(k) + ":"
+            yield from v.pieces
+        else:
+            yield ("{" if first else ",") + json.dumps(k) + ":" + json.dumps(v)
         first = False
     yield "{}" if first else "}"
 

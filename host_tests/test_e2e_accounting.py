@@ -155,9 +155,13 @@ def test_accounting_in_data_json_mqtt_and_discovery(tmp_path):
         sub.publish("homeassistant/status", b"online")
         assert sub.wait(lambda m: sum(1 for x in m if x[0].split("/")[-2:-1] == ["capacity_step"]) > n_before,
                         10), rig.log_tail()
-        st = rig.status()
+        st = json.loads(rig.http("/status")[2], parse_float=Decimal)
         assert st["mqtt"]["accounting_published"] >= 2
         assert st["accounting"]["hook_errors"] == 0 and st["task_crashes"] == {}
+        # /status carries the /data.json object (same cache) and the hourly lists' health
+        health = {k: st["accounting"].pop(k) for k in ("hook_errors", "repeats", "gaps", "rejects")}
+        assert health == {"hook_errors": 0, "repeats": 0, "gaps": 0, "rejects": 0}, health
+        assert sorted(st["accounting"]) == sorted(acc) and st["accounting"]["last_hour_start"]
     finally:
         if sub is not None:
             sub.close()

@@ -206,9 +206,12 @@ def test_setting_change_saves_and_restarts(tmp_path):
                                 "Authorization": "Bearer test-admin-token"})
         assert code == 200, body
         assert r.fw.wait(15) == run_host.RESET_EXIT_CODE  # machine.reset() after saving
-        with open(os.path.join(str(tmp_path), "flash", "config.json")) as f:
+        flash = os.path.join(str(tmp_path), "flash")
+        with open(os.path.join(flash, "config.json")) as f:
             saved = json.load(f)
         assert saved["mqtt"]["host"] == "broker.lan" and saved["mqtt"]["port"] == 1884
+        # a planned restart saves the accounting first (the running hour is not lost)
+        assert [n for n in os.listdir(flash) if n.startswith("accounting.")], os.listdir(flash)
         assert saved["wifi"]["password"] == "host-wifi-secret"  # empty form field: unchanged
     finally:
         r.close()

@@ -150,7 +150,7 @@ def test_tls_connects_with_both_umqtt_versions(tmp_path, variant):
         r.close()
 
 
-def watch_silent_broker(rig, silent, variant, seconds=12):
+def watch_silent_broker(rig, silent, variant, seconds=8):
     """While `silent` holds the broker's port: MQTT never connects, HTTP answers at once (the event
     loop is not blocked by a connect attempt) and decoding goes on."""
     st, _ = timed_status(rig)
@@ -191,7 +191,9 @@ def test_silent_broker_then_real_broker_then_restart(tmp_path, variant):
     # 1. the broker's port accepts TCP and never answers: MQTT stays down, the event loop stays free
     #    (HTTP answers at once, decoding goes on); 2. a real broker appears on that port: connected;
     # 3. that broker restarts: reconnected, publishing resumes
-    rig = run_host.Rig(str(tmp_path), meter="aidon", speed=4, **rig_args(variant))
+    # (backoff capped at the schema's smallest, 5 s: the broker that appears is found soon)
+    rig = run_host.Rig(str(tmp_path), meter="aidon", speed=4, overrides={"mqtt.backoff_max_s": 5},
+                       **rig_args(variant))
     silent = SilentBroker(rig.mqtt_port)
     sub = None
     try:
