@@ -157,6 +157,7 @@ class App:
         self.state_ms = 0
         self.unpublished = False
         self.superseded = 0  # states replaced before MQTT could send them (broker away or slow)
+        self.state_errors = 0  # state messages not made for want of heap (the readings went on)
         self.mqtt_event = asyncio.Event()
         self.crashes = {}
         self.crash_log = []
@@ -203,17 +204,22 @@ class App:
         if self.latest.update(rd, now):
             self.mqtt.discovery_due = True
         self.seq += 1
+        if self.accounting is not None:
+            self.accounting.update(rd, now)  # (its failures are counted in the hook)
+        try:
+            head = '"seq":%d' % self.seq
+            if self.net.time_synced():  # the reader's own clock, once NTP has set it (appjson.state_json)
+                head += ',"received":"%s"' % appjson.utc_iso(time.gmtime())
+            n = render.reading_json_into(rd, self.state_buf, head)  # no large block per reading
+            state = memoryview(self.state_buf)[:n] if n >= 0 else render.reading_json(rd, head).encode()
+        except MemoryError:  # heap short for a moment: this state message is lost (counted), reading goes on
+            self.state_errors += 1
+            return
         if self.unpublished:
             self.superseded += 1
-        head = '"seq":%d' % self.seq
-        if self.net.time_synced():  # the reader's own clock, once NTP has set it (appjson.state_json)
-            head += ',"received":"%s"' % appjson.utc_iso(time.gmtime())
-        n = render.reading_json_into(rd, self.state_buf, head)  # no large block per reading
-        self.state = memoryview(self.state_buf)[:n] if n >= 0 else render.reading_json(rd, head).encode()
+        self.state = state
         self.state_ms = now
         self.unpublished = True
-        if self.accounting is not None:
-            self.accounting.update(rd, now)
         if self.led is not None:
             self.led.value(not self.cfg["led"]["active_low"])
         self.mqtt_event.set()
@@ -272,22 +278,29 @@ class App:
                 await fn()
                 return
             except Exception as e:  # a bug: keep the other tasks going, let the watchdog judge
-                now = time.ticks_ms()
-                self.crashes[name] = self.crashes.get(name, 0) + 1
-                self.crash_log = (self.crash_log + ["%s: %r" % (name, e)])[-5:]
-                log("app", "task %s crashed: %r" % (name, e))
-                log_exception("app", e)
-                recent = [t for t in recent if time.ticks_diff(now, t) < _CRASH_WINDOW_MS] + [now]
-                if len(recent) >= _CRASH_LIMIT:
-                    self.healthy = False
-                    self.unhealthy_reason = "task %s keeps crashing" % name
+                try:
+                    now = time.ticks_ms()
+                    self.crashes[name] = self.crashes.get(name, 0) + 1
+                    recent = [t for t in recent if time.ticks_diff(now, t) < _CRASH_WINDOW_MS] + [now]
+                    if len(recent) >= _CRASH_LIMIT:
+                        self.healthy = False
+                        self.unhealthy_reason = "task %s keeps crashing" % name
+                    self.crash_log = (self.crash_log + ["%s: %r" % (name, e)])[-5:]
+                    log("app", "task %s crashed: %r" % (name, e))
+                    log_exception("app", e)
+                except MemoryError:  # out of heap while noting it: the task restarts all the same
+                    pass
                 await asyncio.sleep_ms(1000)
 
     def _unhandled(self, loop, context):
-        e = context.get("exception")
-        log("app", "unhandled in a task: %r" % (e,))
-        if e is not None:
-            log_exception("app", e)
+        # (raising in here would end asyncio.run and with it the app: out of heap, the line is lost)
+        try:
+            e = context.get("exception")
+            log("app", "unhandled in a task: %r" % (e,))
+            if e is not None:
+                log_exception("app", e)
+        except MemoryError:
+            pass
 
     async def _ticker(self):
         """1 s heartbeat: wakes the MQTT task (keepalive, incoming), collects garbage every 10 s."""

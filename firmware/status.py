@@ -70,6 +70,7 @@ def pairs(app):
     yield "healthy", app.healthy
     yield "unhealthy_reason", app.unhealthy_reason
     yield "readings", app.seq
+    yield "state_errors", app.state_errors
     yield "reading_age_ms", app.reading_age_ms()
     yield "wifi", wifi(app.net)
     yield "mqtt", mqtt(app.mqtt)

@@ -4,7 +4,7 @@ import json
 
 from hanvectors import VECTORS, frame_info, norwegian_frames, unhex
 
-from hanport import HanReader, envelope, mbus
+from hanport import HanReader, wire_build
 from hanport.autodetect import AutoReader, decode_bytes
 from hanport.p1 import P1Reader
 from hanport.render import reading_json
@@ -42,7 +42,7 @@ def test_each_protocol_is_detected_in_any_chunking():
     frames = norwegian_frames()[:6]
     hdlc_stream = b"".join(frames)
     want = _plain(frames)
-    mbus_stream = b"".join(mbus.build_frames(frame_info(f)[3:], 60) for f in frames)
+    mbus_stream = b"".join(wire_build.build_frames(frame_info(f)[3:], 60) for f in frames)
     p1_stream = _p1("dsmr-parser-v5") + _p1("dsmr-parser-v4-2")
     p1_want = [reading_json(x) for x in P1Reader().feed(p1_stream)]
     assert len(p1_want) == 2
@@ -61,9 +61,9 @@ def test_detection_with_keys_and_block_transfer():
     out = decode_bytes(unhex(rec["hex"]), key=rec["key_hex"])
     assert len(out) == 1 and out[0]["obis"]["0-0:42.0.0.255"] == rec["expected"]["source (meter id)"]
     apdu = frame_info(norwegian_frames()[-1])[3:]
-    ciphered = envelope.encrypt_apdu(apdu, KEY, b"SAGxxxx\x01", 5, 0x30, AUTH_KEY)
+    ciphered = wire_build.encrypt_apdu(apdu, KEY, b"SAGxxxx\x01", 5, 0x30, AUTH_KEY)
     r = AutoReader(key=KEY, auth_key=AUTH_KEY)
-    assert _run(r, mbus.build_frames(ciphered, 100), 11) == _plain(norwegian_frames()[-1:])
+    assert _run(r, wire_build.build_frames(ciphered, 100), 11) == _plain(norwegian_frames()[-1:])
     assert r.protocol == "mbus" and r.counters()["mbus_verified"] == 1
     assert KEY not in repr(r) and AUTH_KEY not in repr(r) and KEY not in json.dumps(r.counters())
 
@@ -100,8 +100,8 @@ def test_hostile_bytes_never_raise():
     rng = Lcg(11)
     samples = [_p1("dsmr-parser-v5"), _p1("dsmr-parser-v2-2"), _p1("dsmr-parser-fluvius-v171")]
     for a in [frame_info(f)[3:] for f in norwegian_frames()[:4]]:
-        samples.append(mbus.build_frames(envelope.encrypt_apdu(a, KEY, b"12345678", 1, 0x30, AUTH_KEY), 50))
-        samples.append(mbus.build_frames(a, 40))
+        samples.append(wire_build.build_frames(wire_build.encrypt_apdu(a, KEY, b"12345678", 1, 0x30, AUTH_KEY), 50))
+        samples.append(wire_build.build_frames(a, 40))
     specials = b"/!()*:-.\r\n0123456789ABCDEF\x68\x16\xdb\xe0\x7e"
     for _ in range(150):
         data = bytearray(samples[rng.next(len(samples))])

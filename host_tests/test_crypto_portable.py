@@ -4,7 +4,7 @@ import json
 
 from hanvectors import VECTORS, build_frame, norwegian_frames, unhex
 
-from hanport import HanReader, envelope, gcm
+from hanport import HanReader, envelope, gcm, wire_build
 from hanport.render import reading_json
 
 # "The Galois/Counter Mode of Operation (GCM)", McGrew & Viega, test cases 1-4 (published values):
@@ -129,7 +129,7 @@ def test_without_key_ciphered_apdus_are_counted_as_encrypted():
 def _cipher_frame(info, security, key=KEY, auth_key=AUTH_KEY, counter=0x1234, tag=envelope.GENERAL_GLO_CIPHERING):
     """An HDLC frame whose APDU (info after the LLC header) is ciphered here with the test keys."""
     apdu = info[3:]
-    return build_frame(info[:3] + envelope.encrypt_apdu(apdu, key, TITLE, counter, security, auth_key, tag))
+    return build_frame(info[:3] + wire_build.encrypt_apdu(apdu, key, TITLE, counter, security, auth_key, tag))
 
 
 def test_own_frames_round_trip_every_security_mode():
@@ -187,7 +187,7 @@ def test_unsupported_security_and_truncated_headers_are_counted():
     from hanvectors import frame_info
 
     info = frame_info(norwegian_frames()[0])
-    apdu = envelope.encrypt_apdu(info[3:], KEY, TITLE, 1, 0x20)
+    apdu = wire_build.encrypt_apdu(info[3:], KEY, TITLE, 1, 0x20)
     for sc, name in ((0xA0, "security_unsupported"), (0x22, "security_unsupported"), (0x00, "security_unsupported")):
         bad = bytearray(apdu)
         bad[11 + (apdu[10] & 0x7F if apdu[10] & 0x80 else 0)] = sc  # after the length of the content

@@ -2,7 +2,7 @@
 # frames published with their key, DLMS segments joined, checksum/format/segment errors counted.
 from hanvectors import Lcg, frame_info, norwegian_frames, unhex
 
-from hanport import HanReader, envelope, mbus
+from hanport import HanReader, mbus, wire_build
 from hanport.render import reading_json
 
 # Published M-Bus captures (nooxnet/smart-meter-mbus-dlms, commit 1187e8ab3eea658c352ae2e23ded5f53024cc07f):
@@ -97,7 +97,7 @@ def test_segments_of_every_size_and_any_chunking():
     apdus = _apdus()
     plain = [reading_json(x) for f in norwegian_frames() for x in HanReader().feed(f)]
     for size in (8, 40, 245):
-        stream = b"".join(mbus.build_frames(a, size) for a in apdus)
+        stream = b"".join(wire_build.build_frames(a, size) for a in apdus)
         for chunk in (0, 1, 5, 64):
             out, r = _decode(stream, chunk=chunk)
             assert out == plain, (size, chunk)
@@ -106,9 +106,9 @@ def test_segments_of_every_size_and_any_chunking():
 
 def test_checksum_error_lost_segment_and_garbage_drop_only_their_message():
     apdus = _apdus()
-    good = mbus.build_frames(apdus[0])
+    good = wire_build.build_frames(apdus[0])
     want = _decode(good)[0]
-    big = mbus.build_frames(max(apdus, key=len), 30)
+    big = wire_build.build_frames(max(apdus, key=len), 30)
     bad = bytearray(big)
     bad[20] ^= 0x04  # inside the first frame's data: checksum error
     out, r = _decode(bytes(bad) + good)
@@ -131,7 +131,7 @@ def test_checksum_error_lost_segment_and_garbage_drop_only_their_message():
 
 
 def test_length_mismatch_stop_byte_and_oversize():
-    good = mbus.build_frames(_apdus()[0])
+    good = wire_build.build_frames(_apdus()[0])
     want = _decode(good)[0]
     bad = bytearray(good)
     bad[2] ^= 1  # the two L fields differ
@@ -141,7 +141,7 @@ def test_length_mismatch_stop_byte_and_oversize():
     bad[-1] = 0x17  # no stop character
     out, r = _decode(bytes(bad) + good)
     assert out == want and r.counters()["no_stop_byte"] == 1
-    out, r = _decode(mbus.build_frames(bytes(600), 200) + good, capacity=300)
+    out, r = _decode(wire_build.build_frames(bytes(600), 200) + good, capacity=300)
     assert out == want and r.counters()["oversize"] == 1
 
 
@@ -150,7 +150,7 @@ def test_ciphered_apdu_in_mbus_frames_round_trip():
     key = "000102030405060708090a0b0c0d0e0f"
     auth = "d0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
     apdu = _apdus()[-1]
-    ciphered = envelope.encrypt_apdu(apdu, key, b"KFM\x10\x20\x00\x78\x40", 7, 0x30, auth)
+    ciphered = wire_build.encrypt_apdu(apdu, key, b"KFM\x10\x20\x00\x78\x40", 7, 0x30, auth)
     want = [reading_json(x) for x in HanReader().feed(norwegian_frames()[-1])]
-    out, r = _decode(mbus.build_frames(ciphered, 100), key, auth, chunk=17)
+    out, r = _decode(wire_build.build_frames(ciphered, 100), key, auth, chunk=17)
     assert out == want and r.counters()["verified"] == 1

@@ -30,7 +30,7 @@ def cases():
     from hanvectors import VECTORS, build_frame, frame_info, norwegian_frames, unhex
     from test_mbus_portable import EVN, EVN_KEY
 
-    from hanport import envelope, mbus
+    from hanport import wire_build
 
     key = "000102030405060708090a0b0c0d0e0f"
     auth = "d0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
@@ -39,10 +39,10 @@ def cases():
     title = b"KAM\x00\x01\x02\x03\x04"
     out = [("plain-hdlc-%dB" % len(plain), plain, None, None, "hdlc")]
     for sc in (0x20, 0x30):
-        apdu = envelope.encrypt_apdu(info[3:], key, title, 1, sc, auth)
+        apdu = wire_build.encrypt_apdu(info[3:], key, title, 1, sc, auth)
         out.append(("own-sc%02x-hdlc-%dB" % (sc, len(apdu)), build_frame(info[:3] + apdu), key, auth, "hdlc"))
-    apdu = envelope.encrypt_apdu(info[3:], key, title, 1, 0x30, auth)
-    out.append(("own-sc30-mbus-%dB" % len(apdu), mbus.build_frames(apdu, 120), key, auth, "mbus"))
+    apdu = wire_build.encrypt_apdu(info[3:], key, title, 1, 0x30, auth)
+    out.append(("own-sc30-mbus-%dB" % len(apdu), wire_build.build_frames(apdu, 120), key, auth, "mbus"))
     evn = unhex(EVN)
     out.append(("evn-sc20-mbus-%dB" % len(evn), evn, EVN_KEY, None, "mbus"))
     with open(VECTORS + "/scs__smartmeter-datacollector.json") as f:

@@ -27,7 +27,7 @@ UMQTT = os.path.join(ROOT, "build", "umqtt", "simple.py")
 # so `make deploy` copies this one only to a board whose image lacks it
 UMQTT_BUILD = os.path.join(ROOT, "build", "device-umqtt")
 # host-side modules: reports and builders for tools and tests, never copied to a board
-HOST_ONLY = ("accounting_report.py",)
+HOST_ONLY = ("accounting_report.py", "gcm_cryptography.py", "wire_build.py")  # lib/hanport files for PCs only
 SOURCE_ONLY = ("main.py", "boot.py")  # MicroPython runs these two as source at start-up
 CHIP_OFFSETS = {"esp32": "0x1000", "esp32s2": "0x1000", "esp32s3": "0x0", "esp32c3": "0x0", "esp32c6": "0x0"}
 CONSOLE_BAUD = 115200

@@ -3,11 +3,12 @@
 from hanport import reading as R
 from hanport.buffers import const, copy
 
-# --- APDU tags (IEC 62056-5-3) ---
+# --- APDU tags (IEC 62056-5-3 xDLMS APDUs; envelope.py and reader.py use these too) ---
 LLC_DST = 0xE6  # LLC header E6 E7 00 (command) / E6 E6 00 (response), IEC 62056-46 LLC sub-layer
 DATA_NOTIFICATION = 0x0F
-GENERAL_GLO_CIPHERING = 0xDB
-GENERAL_DED_CIPHERING = 0xDF
+GENERAL_GLO_CIPHERING = 0xDB  # system title, ciphered content
+GENERAL_DED_CIPHERING = 0xDF  # same layout, dedicated key
+GENERAL_BLOCK_TRANSFER = 0xE0  # block-control, block-number, block-number-ack, block-data
 _DATE_TIME_LEN = const(12)  # COSEM date-time octet-string length
 
 # --- A-XDR data tags (IEC 62056-6-2 data types) ---
@@ -38,7 +39,6 @@ _SIGNED = bytearray(0x19)
 for _t in (_T_I32, _T_I8, _T_I16, _T_I64):
     _SIGNED[_t] = 1
 
-NO_CODE = 255  # Reading.item_code of an item that maps to no canonical field
 _MAX_DEPTH = const(6)  # nesting seen: Aidon array > structure > structure; anything deeper is hostile
 
 # --- result codes of decode_apdu (index into the reader's apdu error counters) ---
@@ -76,6 +76,29 @@ def read_int(buf, pos, size):
     return read_uint(buf, pos, size)
 
 
+
+def llc_skip(buf, p, end):
+    """The offset after an LLC header (E6 E7 00 or E6 E6 00) at buf[p]; p when there is none."""
+    if end - p >= 3 and buf[p] == LLC_DST and (buf[p + 1] == 0xE7 or buf[p + 1] == 0xE6):
+        return p + 3
+    return p
+
+
+def axdr_length(into, buf, p, end):
+    """A-XDR length at buf[p] (1 byte, or 0x81/0x82 + 1-2 bytes): the value goes to into.count (no
+    tuple: this runs per frame); returns the offset after it, -1 if malformed or cut off."""
+    if p >= end:
+        return -1
+    n = buf[p]
+    if n < 0x80:
+        into.count = n
+        return p + 1
+    k = n & 0x7F
+    if k == 0 or k > 2 or p + 1 + k > end:
+        return -1
+    into.count = read_uint(buf, p + 1, k)
+    return p + 1 + k
+
 class Walker:
     """Decodes one APDU into a Reading; state kept between calls so nothing is allocated."""
 
@@ -89,7 +112,7 @@ class Walker:
         self.last_item = -1  # item the next scaler/unit structure belongs to
         self.position = 0  # count of untagged values seen
         self.error = OK
-        self.count = 0  # last A-XDR length read by _length()
+        self.count = 0  # last A-XDR length read by axdr_length()
         self.stop = 0  # offset after the body of the last APDU decoded OK (trailing bytes: stop < end)
         self.capture_obis = [0] * _MAX_CAPTURE_OBJECTS  # buffer offsets of a push list's OBIS codes
         self.stack = [0] * _MAX_DEPTH  # elements left at each open nesting level
@@ -101,9 +124,7 @@ class Walker:
         self.r = rd
         self.end = end
         self.error = OK
-        p = start
-        if end - p >= 3 and buf[p] == LLC_DST and (buf[p + 1] == 0xE7 or buf[p + 1] == 0xE6):
-            p += 3
+        p = llc_skip(buf, start, end)
         if p >= end:
             return ERR_TRUNCATED
         tag = buf[p]
@@ -141,7 +162,7 @@ class Walker:
         self.layout = self._detect_layout(p)
         tag = buf[p]
         if tag == _T_STRUCT or tag == _T_ARRAY:
-            q = self._length(p + 1)
+            q = axdr_length(self, buf, p + 1, self.end)
             if q < 0:
                 return ERR_TRUNCATED
             rd.element_count = self.count
@@ -159,21 +180,6 @@ class Walker:
         return OK
 
     # --- helpers ---
-    def _length(self, p):
-        """A-XDR length at p: sets self.count, returns the offset after it (-1 if truncated)."""
-        buf = self.buf
-        if p >= self.end:
-            return -1
-        n = buf[p]
-        if n < 0x80:
-            self.count = n
-            return p + 1
-        k = n & 0x7F
-        if k == 0 or k > 2 or p + 1 + k > self.end:
-            return -1
-        self.count = read_uint(buf, p + 1, k)
-        return p + 1 + k
-
     def _pool_copy(self, p, n):
         """Copy buf[p:p+n] into the reading's pool; returns the pool offset (-2 when full)."""
         rd = self.r
@@ -192,7 +198,7 @@ class Walker:
             t = buf[p]
             if t != _T_STRUCT and t != _T_ARRAY:
                 return p
-            p = self._length(p + 1)
+            p = axdr_length(self, buf, p + 1, self.end)
             if p < 0:
                 return -1
         return -1
@@ -201,7 +207,7 @@ class Walker:
         buf = self.buf
         t = buf[p]
         if t == _T_OCTETS or t == _T_VISIBLE or t == _T_UTF8:
-            q = self._length(p + 1)
+            q = axdr_length(self, buf, p + 1, self.end)
             return -1 if q < 0 else q + self.count
         if t == _T_NULL:
             return p + 1
@@ -277,6 +283,7 @@ class Walker:
         positions = rd.item_position
         codes = rd.item_code
         table = self.code_table
+        no_code = R.NO_CODE
         n_items = rd.n_items
         max_items = rd.max_items
         pending = self.pending_obis  # offset of an OBIS code waiting for its value, -1 = none
@@ -303,7 +310,7 @@ class Walker:
                 if n < 0x80:
                     q = p + 2
                 else:
-                    q = self._length(p + 1)
+                    q = axdr_length(self, buf, p + 1, self.end)
                     if q < 0:
                         return self._fail(ERR_TRUNCATED)
                     n = self.count
@@ -377,13 +384,13 @@ class Walker:
                 a = buf[pending]
                 if a <= 1 and buf[pending + 1] <= 1 and buf[pending + 5] == 0xFF:
                     key = (a << 24) | (buf[pending + 2] << 16) | (buf[pending + 3] << 8) | buf[pending + 4]
-                    codes[i] = table.get(key, NO_CODE)
+                    codes[i] = table.get(key, no_code)
                 else:
-                    codes[i] = NO_CODE
+                    codes[i] = no_code
                 pending = -1
             else:
                 # untagged: meters.py names it from its position (Kaifa) or role (Kamstrup list id)
-                codes[i] = NO_CODE
+                codes[i] = no_code
                 tagged[i] = 0
                 pos = self.position
                 positions[i] = pos if pos < 255 else 254

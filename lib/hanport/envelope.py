@@ -1,21 +1,22 @@
 # DLMS envelopes around a data-notification: general-block-transfer reassembly and general-glo/ded
 # ciphering (AES-128-GCM), unwrapped in place into (buf, start, end) before the A-XDR walk (dlms.py).
 from hanport.buffers import const, copy
+from hanport.dlms import (  # the APDU tags, the LLC header and the A-XDR length: dlms.py's
+    GENERAL_BLOCK_TRANSFER,
+    GENERAL_DED_CIPHERING,
+    GENERAL_GLO_CIPHERING,
+    axdr_length,
+    llc_skip,
+)
 
-# --- APDU tags (IEC 62056-5-3 / DLMS Green Book, xDLMS APDUs) ---
-LLC_DST = 0xE6  # LLC header E6 E7 00 / E6 E6 00 (IEC 62056-46 LLC sub-layer)
-DATA_NOTIFICATION = 0x0F
-GENERAL_GLO_CIPHERING = 0xDB  # system title, ciphered content (IEC 62056-5-3)
-GENERAL_DED_CIPHERING = 0xDF  # same layout, dedicated key (the configured key is used)
-_GENERAL_BLOCK_TRANSFER = const(0xE0)  # block-control, block-number, block-number-ack, block-data
-_SYSTEM_TITLE_LEN = const(8)
+SYSTEM_TITLE_LEN = const(8)
 _FRAME_COUNTER_LEN = const(4)
-_AUTH_TAG_LEN = const(12)  # security suite 0/1 authentication tag (IEC 62056-5-3 §5.3.4)
+AUTH_TAG_LEN = const(12)  # security suite 0/1 authentication tag (IEC 62056-5-3 §5.3.4)
 
 # security control byte (IEC 62056-5-3 §5.3.4.5)
 _SC_SUITE = const(0x0F)  # security suite id: 0 (AES-GCM-128) and 1 (AES-GCM-128 + ECDSA/ECDH) use AES-128-GCM
-_SC_AUTH = const(0x10)  # authenticated: 12-byte tag, AAD = SC || AK (|| plaintext when not encrypted)
-_SC_ENC = const(0x20)  # encrypted
+SC_AUTH = const(0x10)  # authenticated: 12-byte tag, AAD = SC || AK (|| plaintext when not encrypted)
+SC_ENC = const(0x20)  # encrypted
 _SC_COMPRESSED = const(0x80)  # compression: not supported
 _MAX_SUITE = const(1)
 
@@ -47,7 +48,7 @@ class Envelope:
 
     def __init__(self, key=None, auth_key=None, capacity=2048, backend=None):
         self._gcm = None
-        self._n = 0  # last A-XDR length read by _length()
+        self.count = 0  # last A-XDR length read by dlms.axdr_length()
         self._aad = None  # SC || AK, the additional authenticated data of suite 0/1
         self._iv = None
         if key or auth_key:  # AES-GCM is loaded only for meters that encrypt (saves RAM otherwise)
@@ -77,7 +78,7 @@ class Envelope:
         self.ciphered = False  # the APDU was deciphered
         self.authenticated = False  # ... and its tag matched
         self.security = 0  # security control byte of the last ciphered APDU
-        self.system_title = bytearray(_SYSTEM_TITLE_LEN)  # of the last ciphered APDU
+        self.system_title = bytearray(SYSTEM_TITLE_LEN)  # of the last ciphered APDU
 
     def __repr__(self):
         return "<Envelope key=%s auth_key=%s>" % ("set" if self._gcm else "none", "set" if self._aad else "none")
@@ -90,24 +91,6 @@ class Envelope:
         if iv is None:
             return None  # no key configured: nothing was deciphered
         return (iv[8] << 24) | (iv[9] << 16) | (iv[10] << 8) | iv[11]
-
-    def _length(self, buf, q, end):
-        """A-XDR length at buf[q] (1 byte, or 0x81/0x82 + 1-2 bytes): the value goes to self._n (no
-        tuple: this runs per frame); returns the offset after it, -1 if malformed or cut off."""
-        if q >= end:
-            return -1
-        n = buf[q]
-        q += 1
-        if n & 0x80:
-            k = n & 0x7F
-            if k == 0 or k > 2 or q + k > end:
-                return -1
-            n = 0
-            for i in range(k):
-                n = (n << 8) | buf[q + i]
-            q += k
-        self._n = n
-        return q
 
     @property
     def has_key(self):
@@ -137,10 +120,8 @@ class Envelope:
         PENDING, or an error code (counted)."""
         self.ciphered = False
         self.authenticated = False
-        p = start
-        if end - p >= 3 and buf[p] == LLC_DST and (buf[p + 1] == 0xE7 or buf[p + 1] == 0xE6):
-            p += 3
-        if p < end and buf[p] == _GENERAL_BLOCK_TRANSFER:
+        p = llc_skip(buf, start, end)
+        if p < end and buf[p] == GENERAL_BLOCK_TRANSFER:
             code = self._block(buf, p, end)
             if code:
                 return code
@@ -166,10 +147,10 @@ class Envelope:
             return self._error(ERR_TRUNCATED)
         control = buf[p + 1]
         number = (buf[p + 2] << 8) | buf[p + 3]
-        q = self._length(buf, p + _GBT_HEADER, end)  # A-XDR length of the block data
+        q = axdr_length(self, buf, p + _GBT_HEADER, end)  # A-XDR length of the block data
         if q < 0:
             return self._error(ERR_TRUNCATED)
-        n = self._n
+        n = self.count
         if q + n > end:
             return self._error(ERR_TRUNCATED)
         if number == 1:
@@ -204,48 +185,48 @@ class Envelope:
     # --- general-glo-ciphering / general-ded-ciphering ---
     def _decipher(self, buf, p, end):
         q = p + 1
-        if q + 1 + _SYSTEM_TITLE_LEN >= end or buf[q] != _SYSTEM_TITLE_LEN:
+        if q + 1 + SYSTEM_TITLE_LEN >= end or buf[q] != SYSTEM_TITLE_LEN:
             return self._error(ERR_TRUNCATED)
         st = q + 1
-        q = self._length(buf, st + _SYSTEM_TITLE_LEN, end)  # A-XDR length of the ciphered content
+        q = axdr_length(self, buf, st + SYSTEM_TITLE_LEN, end)  # A-XDR length of the ciphered content
         if q < 0:
             return self._error(ERR_TRUNCATED)
-        n = self._n
+        n = self.count
         stop = q + n
         if n < 1 + _FRAME_COUNTER_LEN or stop > end:
             return self._error(ERR_TRUNCATED)
         sc = buf[q]
-        if sc & _SC_SUITE > _MAX_SUITE or sc & _SC_COMPRESSED or not sc & (_SC_AUTH | _SC_ENC):
+        if sc & _SC_SUITE > _MAX_SUITE or sc & _SC_COMPRESSED or not sc & (SC_AUTH | SC_ENC):
             return self._error(_ERR_SECURITY)
         fc = q + 1
         c0 = fc + _FRAME_COUNTER_LEN
         c1 = stop
-        if sc & _SC_AUTH:
-            c1 = stop - _AUTH_TAG_LEN
+        if sc & SC_AUTH:
+            c1 = stop - AUTH_TAG_LEN
             if c1 < c0:
                 return self._error(ERR_TRUNCATED)
         title = self.system_title
         iv = self._iv
-        for i in range(_SYSTEM_TITLE_LEN):
+        for i in range(SYSTEM_TITLE_LEN):
             b = buf[st + i]
             title[i] = b
             iv[i] = b
         for i in range(_FRAME_COUNTER_LEN):
-            iv[_SYSTEM_TITLE_LEN + i] = buf[fc + i]
+            iv[SYSTEM_TITLE_LEN + i] = buf[fc + i]
         self.security = sc
         g = self._gcm
         aad = self._aad
-        if sc & _SC_AUTH and aad is not None:
+        if sc & SC_AUTH and aad is not None:
             aad[0] = sc
-            if sc & _SC_ENC:
-                ok = g.decrypt(iv, aad, buf, c0, c1, buf, c1, _AUTH_TAG_LEN)
+            if sc & SC_ENC:
+                ok = g.decrypt(iv, aad, buf, c0, c1, buf, c1, AUTH_TAG_LEN)
             else:  # authentication only (GMAC): the APDU travels in clear inside the AAD
-                ok = g.check_tag(iv, aad, buf, c0, c1, c1, c1, buf, c1, _AUTH_TAG_LEN)
+                ok = g.check_tag(iv, aad, buf, c0, c1, c1, c1, buf, c1, AUTH_TAG_LEN)
             if not ok:
                 return self._error(_ERR_AUTH)
             self.verified += 1
             self.authenticated = True
-        elif sc & _SC_ENC:
+        elif sc & SC_ENC:
             g.crypt(iv, buf, c0, c1)  # no tag to check: the reader validates the plaintext
         self.deciphered += 1
         self.ciphered = True
@@ -253,35 +234,3 @@ class Envelope:
         self.start = c0
         self.end = c1
         return OK
-
-
-def encrypt_apdu(apdu, key, system_title, frame_counter, security=_SC_AUTH | _SC_ENC, auth_key=None,
-                 tag=GENERAL_GLO_CIPHERING, backend=None):
-    """The general-glo-ciphering APDU of a plain APDU (for tests and benchmarks; allocates).
-    With _SC_AUTH the tag needs auth_key (AAD = SC || AK)."""
-    from hanport import gcm
-
-    g = gcm.new(gcm.parse_key(key), backend)
-    iv = bytes(system_title) + bytes(
-        ((frame_counter >> 24) & 0xFF, (frame_counter >> 16) & 0xFF, (frame_counter >> 8) & 0xFF,
-         frame_counter & 0xFF))
-    body = bytearray(apdu)
-    mac = b""
-    if security & _SC_AUTH:
-        aad = bytearray(1) + gcm.parse_key(auth_key)
-        aad[0] = security
-        if security & _SC_ENC:
-            mac = g.encrypt(iv, aad, body, 0, len(body), _AUTH_TAG_LEN)
-        else:
-            mac = g.mac(iv, aad, body, 0, len(body), _AUTH_TAG_LEN)
-    elif security & _SC_ENC:
-        g.crypt(iv, body, 0, len(body))
-    content = bytes((security,)) + iv[_SYSTEM_TITLE_LEN:] + bytes(body) + mac
-    n = len(content)
-    if n < 0x80:
-        length = bytes((n,))
-    elif n < 0x100:
-        length = bytes((0x81, n))
-    else:
-        length = bytes((0x82, n >> 8, n & 0xFF))
-    return bytes((tag, _SYSTEM_TITLE_LEN)) + bytes(system_title) + length + content

@@ -67,18 +67,6 @@ class _EcbCryptolib:
         self._aes.encrypt(src, dst)
 
 
-class _EcbCryptography:
-    """AES-128-ECB from the `cryptography` package (used to test the Python GHASH on CPython)."""
-
-    def __init__(self, key):
-        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-        self._enc = Cipher(algorithms.AES(bytes(key)), modes.ECB()).encryptor()
-
-    def encrypt(self, src, dst):
-        dst[: len(src)] = self._enc.update(bytes(src))
-
-
 class Gcm:
     """AES-128-GCM with GHASH in Python: 8-bit tables built once per key (8 KiB), state and
     table entries in 16-bit words so every integer stays a small int on a 32-bit ESP32.
@@ -92,7 +80,12 @@ class Gcm:
         if len(key) != KEY_LEN:
             raise ValueError("AES-128 key must be 16 bytes")
         if ecb is None:
-            ecb = _EcbCryptolib(key) if _MICROPYTHON else _EcbCryptography(key)
+            if _MICROPYTHON:
+                ecb = _EcbCryptolib(key)
+            else:  # CPython (tests of this GHASH): host-only module
+                from hanport.gcm_cryptography import EcbCryptography
+
+                ecb = EcbCryptography(key)
         self._ecb = ecb
         self._ctr = bytearray(BLOCK * CHUNK_BLOCKS)
         self._ks = bytearray(BLOCK * CHUNK_BLOCKS)
@@ -321,76 +314,6 @@ class Gcm:
         return bytes(out[:tlen])
 
 
-class CryptographyGcm:
-    """The same interface on the `cryptography` package (CPython): OpenSSL does the work."""
-
-    backend = BACKEND_CRYPTOGRAPHY
-
-    def __init__(self, key):
-        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-        if len(key) != KEY_LEN:
-            raise ValueError("AES-128 key must be 16 bytes")
-        self._cipher = Cipher
-        self._modes = modes
-        self._aes = algorithms.AES(bytes(key))
-
-    def __repr__(self):
-        return "<Gcm backend=cryptography>"
-
-    def crypt(self, iv, buf, start, end):
-        ctx = self._cipher(self._aes, self._modes.CTR(bytes(iv[:IV_LEN]) + b"\x00\x00\x00\x02")).encryptor()
-        buf[start:end] = ctx.update(bytes(buf[start:end]))
-
-    def _aad(self, aad, buf, a0, a1):
-        return (bytes(aad) if aad is not None else b"") + bytes(buf[a0:a1])
-
-    def check_tag(self, iv, aad, buf, a0, a1, c0, c1, tag, t0, tlen):
-        from cryptography.exceptions import InvalidTag
-
-        mode = self._modes.GCM(bytes(iv[:IV_LEN]), bytes(tag[t0 : t0 + tlen]), min_tag_length=tlen)
-        ctx = self._cipher(self._aes, mode).decryptor()
-        ctx.authenticate_additional_data(self._aad(aad, buf, a0, a1))
-        ctx.update(bytes(buf[c0:c1]))
-        try:
-            ctx.finalize()
-        except InvalidTag:
-            return False
-        return True
-
-    def decrypt(self, iv, aad, buf, c0, c1, tag=None, t0=0, tlen=0):
-        if not tlen:
-            self.crypt(iv, buf, c0, c1)
-            return True
-        from cryptography.exceptions import InvalidTag
-
-        mode = self._modes.GCM(bytes(iv[:IV_LEN]), bytes(tag[t0 : t0 + tlen]), min_tag_length=tlen)
-        ctx = self._cipher(self._aes, mode).decryptor()
-        if aad is not None:
-            ctx.authenticate_additional_data(bytes(aad))
-        plain = ctx.update(bytes(buf[c0:c1]))
-        try:
-            ctx.finalize()
-        except InvalidTag:
-            return False
-        buf[c0:c1] = plain
-        return True
-
-    def encrypt(self, iv, aad, buf, c0, c1, tlen=FULL_TAG):
-        ctx = self._cipher(self._aes, self._modes.GCM(bytes(iv[:IV_LEN]))).encryptor()
-        if aad is not None:
-            ctx.authenticate_additional_data(bytes(aad))
-        buf[c0:c1] = ctx.update(bytes(buf[c0:c1]))
-        ctx.finalize()
-        return ctx.tag[:tlen]
-
-    def mac(self, iv, aad, buf, a0, a1, tlen=FULL_TAG):
-        ctx = self._cipher(self._aes, self._modes.GCM(bytes(iv[:IV_LEN]))).encryptor()
-        ctx.authenticate_additional_data(self._aad(aad, buf, a0, a1))
-        ctx.finalize()
-        return ctx.tag[:tlen]
-
-
 def available_backends():
     """Backends usable here: MicroPython has only the Python GHASH (on cryptolib)."""
     if _MICROPYTHON:
@@ -411,6 +334,8 @@ def new(key, backend=None):
             raise ImportError("AES-GCM needs the `cryptography` package on CPython")
         backend = backends[0]
     if backend == BACKEND_CRYPTOGRAPHY:
+        from hanport.gcm_cryptography import CryptographyGcm  # host-only module (CPython)
+
         return CryptographyGcm(key)
     return Gcm(key)
 

@@ -192,22 +192,3 @@ class MbusReader:
             self.info_end = self.base
             self.ready = True
             return True
-
-
-def build_frames(apdu, max_data=250 - 5, control=0x53, address=0xFF, stsap=0x01, dtsap=0x67):
-    """M-Bus long frames carrying apdu in DLMS segments of at most max_data APDU bytes each
-    (for tests and benchmarks; allocates). Defaults follow the Austrian meters' frames."""
-    out = bytearray()
-    n = len(apdu)
-    seq = 0
-    p = 0
-    while True:
-        piece = apdu[p : p + max_data]
-        p += len(piece)
-        last = p >= n
-        ci = (CI_FIN if last else 0) | (seq & CI_SEQUENCE)
-        body = bytes((control, address, ci, stsap, dtsap)) + bytes(piece)
-        out += bytes((START, len(body), len(body), START)) + body + bytes((sum(body) & 0xFF, STOP))
-        seq += 1
-        if last:
-            return bytes(out)

@@ -90,7 +90,6 @@ def _kaifa_layouts():
     }
 
 
-NO_CODE = 255  # item_code value: the item maps to no canonical field (same as dlms.NO_CODE)
 
 
 class Meter:
@@ -107,7 +106,7 @@ class Meter:
         self.layout_codes = {}
         for count, codes in (layouts or {}).items():
             self.layout_obis[count] = b"".join(codes)
-            self.layout_codes[count] = bytes(FIELD_BY_OBIS.get(obis_key(c[0], c[2], c[3], c[4]), NO_CODE)
+            self.layout_codes[count] = bytes(FIELD_BY_OBIS.get(obis_key(c[0], c[2], c[3], c[4]), R.NO_CODE)
                                              for c in codes)
 
 
@@ -250,9 +249,10 @@ def map_reading(rd, positional):
     has_scaler = rd.item_has_scaler
     item_scaler = rd.item_scaler
     item_unit = rd.item_unit
+    no_code = R.NO_CODE
     for i in range(n):
         code = codes[i]
-        if code == NO_CODE:
+        if code == no_code:
             continue
         kind = kinds[i]
         if code < R.N_NUMERIC:

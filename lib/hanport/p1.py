@@ -417,7 +417,7 @@ class P1Reader:
         rd.item_scaler[i] = 0
         rd.item_unit[i] = 0
         rd.item_len[i] = 0
-        rd.item_code[i] = meters.NO_CODE
+        rd.item_code[i] = R.NO_CODE
         if tagged:
             ob = self.obis
             o = 6 * i
@@ -426,7 +426,7 @@ class P1Reader:
             rd.item_tagged[i] = 1
             rd.item_position[i] = 255
             if ob[0] <= 1 and ob[1] == 0 and ob[5] == 255:  # electricity, not an M-Bus channel
-                rd.item_code[i] = CODES.get(meters.obis_key(ob[0], ob[2], ob[3], ob[4]), meters.NO_CODE)
+                rd.item_code[i] = CODES.get(meters.obis_key(ob[0], ob[2], ob[3], ob[4]), R.NO_CODE)
         else:
             rd.item_tagged[i] = 0
             rd.item_position[i] = 254

@@ -6,7 +6,7 @@ from hanport.buffers import const
 
 # APDU tags that need the envelope layer (envelope.py): general-block-transfer, general-glo- and
 # general-ded-ciphering (IEC 62056-5-3 xDLMS APDUs). Plain data-notifications never load it.
-_ENVELOPE_TAGS = (0xE0, 0xDB, 0xDF)
+_ENVELOPE_TAGS = (dlms.GENERAL_BLOCK_TRANSFER, dlms.GENERAL_GLO_CIPHERING, dlms.GENERAL_DED_CIPHERING)
 _ENVELOPE_PENDING = const(1)  # envelope.PENDING: a block of a longer message was stored
 
 
@@ -65,7 +65,7 @@ class HanReader:
     def _decode(self, buf, start, end):
         env = self.envelope
         if env is None:
-            p = start + 3 if end - start >= 3 and buf[start] == dlms.LLC_DST else start
+            p = dlms.llc_skip(buf, start, end)
             if p >= end or buf[p] not in _ENVELOPE_TAGS:
                 self._walk(buf, start, end, False, False)
                 return

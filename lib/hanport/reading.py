@@ -9,6 +9,7 @@ KIND_TIME = 3  # COSEM date-time octet-string(12): value is an offset into Readi
 KIND_FLOAT32 = 4  # value holds the IEEE-754 bits (decoded only when rendered)
 KIND_FLOAT64 = 5
 KIND_BOOL = 6
+NO_CODE = 255  # Reading.item_code of an item that maps to no canonical field
 
 _MAX_ITEMS = const(64)  # largest list seen: Swedish Aidon, 27 values; room for twice that with margin
 _POOL_BYTES = const(768)  # strings and date-times of one message (Kamstrup list 3 uses ~80 bytes)
