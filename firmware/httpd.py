@@ -11,6 +11,7 @@ _MAX_LINE_BYTES = const(512)  # request line alone (414 beyond)
 _MAX_HEADERS = const(32)
 _MAX_BODY_BYTES = const(2048)  # settings form / JSON
 _READ_CHUNK = const(256)
+_GIVE_WAY_MS = const(500)  # a connection without a whole request head after this long may be closed for a new one
 _SEND_CHUNK = const(768)  # bytes per write+drain of a long answer (/metrics, /status)
 
 REASONS = {
@@ -92,6 +93,9 @@ class Http:
         self.last_error = None
         self.last_path = None
         self.cut = 0  # answers whose body failed after the head was sent (closed early)
+        self.waiting = []  # (ticks_ms accepted, task) of connections still reading their head, oldest first
+        self.evicted = 0  # of those, closed to make room for a new connection
+        self.queued = 0  # new connections waiting a moment for a place (_place)
 
     async def start(self):
         if not self.cfg["enabled"]:
@@ -100,16 +104,21 @@ class Http:
 
     async def _client(self, reader, writer):
         self.requests += 1
+        task = None
         try:
-            if self.active >= self.cfg["max_clients"]:
+            if not await self._place():
                 self.rejected_busy += 1
                 await self.send(writer, 503, TEXT, "busy: too many clients\n", extra="Retry-After: 1\r\n")
                 return
             self.active += 1
+            task = (time.ticks_ms(), asyncio.current_task())
+            self.waiting.append(task)
             try:
-                await self._serve(reader, writer)
+                await self._serve(reader, writer, task)
             finally:
                 self.active -= 1
+                if task in self.waiting:
+                    self.waiting.remove(task)
         except OSError as e:  # client reset or went away mid-answer
             self.io_errors += 1
             self.last_error = "io: %r" % (e,)
@@ -127,6 +136,33 @@ class Http:
             except OSError:
                 pass
 
+    async def _place(self):
+        """True once this new connection may be served. When every place is taken, a connection that
+        has had _GIVE_WAY_MS to send its request head and has not (idle pre-connects, slow senders,
+        garbage) gives way, the oldest first; meanwhile up to max_clients new ones wait a moment
+        (at most 2 x _GIVE_WAY_MS) for that or for a place to free; any more are turned away."""
+        limit = self.cfg["max_clients"]
+        t0 = time.ticks_ms()
+        queued = False
+        try:
+            while self.active >= limit:
+                w = self.waiting
+                now = time.ticks_ms()
+                if w and time.ticks_diff(now, w[0][0]) >= _GIVE_WAY_MS:
+                    w.pop(0)[1].cancel()
+                    self.evicted += 1
+                    return True
+                if time.ticks_diff(now, t0) >= 2 * _GIVE_WAY_MS or (not queued and self.queued >= limit):
+                    return False
+                if not queued:
+                    queued = True
+                    self.queued += 1
+                await asyncio.sleep_ms(50)
+            return True
+        finally:
+            if queued:
+                self.queued -= 1
+
     async def _read_some(self, reader, deadline):
         left = time.ticks_diff(deadline, time.ticks_ms())
         if left <= 0:
@@ -136,7 +172,7 @@ class Http:
         except asyncio.TimeoutError:  # noqa: UP041 (MicroPython has no builtin TimeoutError)
             return None
 
-    async def _serve(self, reader, writer):
+    async def _serve(self, reader, writer, task):
         deadline = time.ticks_add(time.ticks_ms(), self.cfg["timeout_s"] * 1000)
         buf = b""
         while True:
@@ -151,6 +187,7 @@ class Http:
             buf += chunk
             end, body_at = find_end(buf)
             if end >= 0:
+                self.waiting.remove(task)  # a whole head: this one is served now
                 break
             if len(buf) > _MAX_HEAD_BYTES:
                 nl = buf.find(b"\n")

@@ -52,7 +52,7 @@ def http(app):
         by[str(k)] = h.by_status[k]
     return {"enabled": h.cfg["enabled"], "port": h.cfg["port"], "requests": h.requests, "active": h.active,
             "by_status": by, "timeouts": h.timeouts, "rejected_busy": h.rejected_busy, "io_errors": h.io_errors,
-            "cut": h.cut, "last_error": h.last_error, "token_set": bool(h.cfg["token"])}
+            "cut": h.cut, "evicted": h.evicted, "last_error": h.last_error, "token_set": bool(h.cfg["token"])}
 
 
 def pairs(app):

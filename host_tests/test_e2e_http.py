@@ -180,6 +180,58 @@ def test_many_clients_at_once(rig):
     assert rig.status()["readings"] > before
 
 
+def test_idle_and_slow_connections_give_way_to_a_reader(rig):
+    # a LAN that is not polite: 20 connections opened and left idle (browser pre-connects), slow
+    # senders (one byte a second) and binary garbage, all at once with max_clients 4: a well-behaved
+    # GET /data.json still gets 200 within 1 s, every time (the oldest waiting connection gives way)
+    import socket
+
+    before = rig.status()["http"]
+    held = []
+    stop = threading.Event()
+
+    def slow_sender():
+        try:
+            s = socket.create_connection(("127.0.0.1", rig.http_port), timeout=5)
+        except OSError:
+            return
+        held.append(s)
+        for b in b"GET /status HTTP/1.0\r\n\r\n":
+            if stop.is_set():
+                return
+            try:
+                s.sendall(bytes((b,)))
+            except OSError:
+                return
+            stop.wait(1.0)
+
+    try:
+        for _ in range(20):
+            held.append(socket.create_connection(("127.0.0.1", rig.http_port), timeout=5))
+        garbage = socket.create_connection(("127.0.0.1", rig.http_port), timeout=5)
+        held.append(garbage)
+        garbage.sendall(bytes(range(256)) * 4)
+        senders = [threading.Thread(target=slow_sender, daemon=True) for _ in range(3)]
+        for t in senders:
+            t.start()
+        time.sleep(0.5)
+        took = []
+        for _ in range(10):
+            t0 = time.monotonic()
+            code, _, body = rig.http("/data.json", timeout_s=5)
+            took.append(time.monotonic() - t0)
+            assert code == 200, (code, body[:200])
+            json.loads(body)
+            held.append(socket.create_connection(("127.0.0.1", rig.http_port), timeout=5))  # and another idle one
+        assert max(took) < 1.0, took
+        st = rig.status()["http"]
+        assert st["evicted"] > before["evicted"], st
+    finally:
+        stop.set()
+        for s in held:
+            s.close()
+
+
 def test_settings_need_the_token(rig):
     form = "mqtt.port=1999&mqtt.host=broker.local"
     hdr = {"Content-Type": "application/x-www-form-urlencoded"}
