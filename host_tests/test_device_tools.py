@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEVICE = os.path.join(ROOT, "tools", "device.py")
 BIN = os.path.dirname(sys.executable)
@@ -15,6 +17,11 @@ BUILTIN = {"asyncio", "gc", "json", "sys", "time", "os", "machine", "network", "
            "binascii", "micropython", "random", "ssl", "ntptime", "hashlib", "cryptolib", "array", "errno", "io",
            "collections", "re", "usocket", "ussl", "esp", "esp32", "deflate", "platform", "math"}
 HOST_ONLY = {"cryptography"}  # gcm.py's CPython backend, imported lazily only where cryptolib is missing
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import device as device_tool  # noqa: E402
+import run_host  # noqa: E402
+
+HOST_ONLY_FILES = set(device_tool.HOST_ONLY)  # lib/hanport files that never go on a board
 
 
 def device(*args, env=None):
@@ -113,6 +120,11 @@ def test_manifest_and_package_json_are_current_and_complete():
     package = json.load(open(os.path.join(ROOT, "package.json")))
     assert manifest in generated, "manifest.py is stale: run python3 tools/device.py manifest"
     assert json.dumps(package, indent=1) in generated, "package.json is stale"
+    parts = sorted(glob.glob(os.path.join(ROOT, "manifests", "*", "manifest.py")))
+    assert len(parts) == 7
+    for part in parts:
+        assert open(part).read() in generated, "%s is stale: run python3 tools/device.py manifest" % part
+    lib_files = "".join(open(part).read() for part in parts)
     firmware = glob.glob(os.path.join(ROOT, "firmware", "*.py"))
     provided = {"hanport", "umqtt"} | {os.path.basename(f)[:-3] for f in firmware}
     needed = set()
@@ -122,7 +134,12 @@ def test_manifest_and_package_json_are_current_and_complete():
     assert not missing, missing
     for name in provided - {"hanport", "umqtt", "main"}:
         assert 'module("%s.py", base_path="firmware")' % name in manifest
-    assert '"dlms.py"' in manifest and "accounting_report" not in manifest  # host-only modules stay off
+    for name in HOST_ONLY_FILES:  # host-only modules stay off
+        assert name not in lib_files and name not in manifest, name
+    for f in glob.glob(os.path.join(ROOT, "lib", "hanport", "*.py")):  # every other one in one component
+        name = os.path.basename(f)
+        if name not in HOST_ONLY_FILES:
+            assert lib_files.count('"%s"' % name) == 1, name
     urls = {u[0] for u in package["urls"]}
     assert "main.py" in urls and "lib/hanport/reader.py" in urls
     assert package["deps"] == [["umqtt.simple", "latest"]]
@@ -158,3 +175,40 @@ def test_make_targets_print_their_commands_in_dry_run():
     assert cmds[-1].endswith("+ cp config.json :config.json + reset")
     assert make("repl", "PORT=/dev/ttyUSB7")[0].endswith("connect /dev/ttyUSB7 repl")
     assert make("logs", "PORT=/dev/ttyUSB7")[0].endswith("miniterm --raw /dev/ttyUSB7 115200")
+
+
+def test_manifest_freezes_every_device_file_with_micropythons_own_tool():
+    """MicroPython's manifest tool (tools/manifestfile.py of the stand-in's source, unpacked by the
+    frozen stand-in build) reads manifest.py and its component manifests: exactly the device files."""
+    tool = os.path.join(run_host.FROZEN_WORK_DIR, "tools", "manifestfile.py")
+    if not os.path.exists(tool):
+        pytest.skip("no MicroPython source unpacked here (build/frozen-work: made by the stand-in build)")
+    sys.path.insert(0, os.path.dirname(tool))
+    try:
+        import manifestfile
+    finally:
+        sys.path.pop(0)
+    mpy = run_host.FROZEN_WORK_DIR
+    m = manifestfile.ManifestFile(manifestfile.MODE_FREEZE, {
+        "MPY_DIR": mpy, "MPY_LIB_DIR": os.path.join(mpy, "lib", "micropython-lib"),
+        "PORT_DIR": os.path.join(mpy, "ports", "unix"), "BOARD_DIR": ""})
+    m.execute(os.path.join(ROOT, "manifest.py"))
+    frozen = {f.target_path for f in m.files()} - {"umqtt/simple.py", "ssl.py"}
+    want = set()
+    for f in glob.glob(os.path.join(ROOT, "lib", "hanport", "*.py")):
+        if os.path.basename(f) not in HOST_ONLY_FILES:
+            want.add("hanport/" + os.path.basename(f))
+    for f in glob.glob(os.path.join(ROOT, "firmware", "*.py")):
+        if os.path.basename(f) not in ("main.py", "boot.py"):
+            want.add(os.path.basename(f))
+    assert frozen == want, (sorted(frozen - want), sorted(want - frozen))
+    # a build of one's own: core and the outputs only
+    custom = os.path.join(ROOT, "build", "custom-manifest.py")
+    with open(custom, "w") as f:
+        f.write('add_library("hanport", %r)\nrequire("hanport-outputs", library="hanport")\n'
+                % os.path.join(ROOT, "manifests"))
+    m = manifestfile.ManifestFile(manifestfile.MODE_FREEZE, {"MPY_DIR": mpy, "MPY_LIB_DIR": "", "PORT_DIR": "",
+                                                             "BOARD_DIR": ""})
+    m.execute(custom)
+    got = {f.target_path for f in m.files()}
+    assert "hanport/hass.py" in got and "hanport/dlms.py" in got and "hanport/p1.py" not in got

@@ -148,17 +148,25 @@ def use_snapshot(snapshot):
 # --- manifest.py
 
 
-def manifest_lists(text):
-    """(firmware module files, hanport files) that a manifest freezes."""
+def manifest_lists(text, root):
+    """(firmware module files, hanport files) that a manifest freezes, with the component manifests
+    (manifests/<name>/manifest.py under root) that it requires from its add_library("hanport", ...)."""
     firmware = set(re.findall(r'module\("([^"]+)",\s*base_path="firmware"\)', text))
-    package = re.search(r'package\("hanport",\s*files=\(([^)]*)\)', text)
-    hanport = set(re.findall(r'"([^"]+)"', package.group(1))) if package else set()
+    texts = [text] + [open(os.path.join(root, "manifests", name, "manifest.py")).read()
+                      for name in re.findall(r'require\("([^"]+)",\s*library="hanport"\)', text)
+                      if os.path.exists(os.path.join(root, "manifests", name, "manifest.py"))]
+    hanport = set()
+    for t in texts:
+        for package in re.finditer(r'package\("hanport",\s*files=\(([^)]*)\)', t):
+            hanport |= set(re.findall(r'"([^"]+)"', package.group(1)))
     return firmware, hanport
 
 
-def manifest_problems(text, firmware_dir, hanport_dir):
-    """What a manifest misses (or names that do not exist) against the sources in these folders."""
-    firmware, hanport = manifest_lists(text)
+def manifest_problems(text, root):
+    """What a manifest misses (or names that do not exist) against the sources under root."""
+    firmware_dir = os.path.join(root, "firmware")
+    hanport_dir = os.path.join(root, "lib", "hanport")
+    firmware, hanport = manifest_lists(text, root)
     want_fw = {n for n in os.listdir(firmware_dir) if n.endswith(".py") and n not in device.SOURCE_ONLY}
     want_hp = {n for n in os.listdir(hanport_dir) if n.endswith(".py") and n not in device.HOST_ONLY}
     problems = []
@@ -191,10 +199,9 @@ def check_repo_manifest(snapshot):
     if repo_text != generated:
         lines.append("manifest.py is stale (differs from what `tools/device.py manifest` writes now); the frozen "
                      "build uses the regenerated one; run `make manifest`")
-    problems = manifest_problems(repo_text, os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib", "hanport"))
+    problems = manifest_problems(repo_text, ROOT)
     lines += ["manifest.py " + p for p in problems]
-    generated_problems = manifest_problems(generated, os.path.join(snapshot.src, "firmware"),
-                                           os.path.join(snapshot.src, "lib", "hanport"))
+    generated_problems = manifest_problems(generated, snapshot.src)
     lines += ["device.py manifest (regenerated) " + p + ": tools/device.py must fix this"
               for p in generated_problems]
     return lines
