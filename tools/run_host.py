@@ -136,10 +136,16 @@ def start_mosquitto(port, workdir, passwords=None, log_path=None, tls=None):
         f.write("\n".join(lines) + "\n")
     out = open(log_path or os.devnull, "ab")
     proc = subprocess.Popen([binary, "-c", conf], stdout=out, stderr=subprocess.STDOUT)
-    if not wait_port(port, 10, proc):
+    ok = wait_port(port, 10, proc)
+    time.sleep(0.1)  # a port another process took answers too: the broker then exits ("in use")
+    if not ok or proc.poll() is not None:
         stop(proc)
-        raise RuntimeError("mosquitto did not start on port %d" % port)
+        raise PortTaken("mosquitto did not start on port %d" % port)
     return proc
+
+
+class PortTaken(RuntimeError):
+    """A service could not listen on the port it was given (another process took it meanwhile)."""
 
 
 def start_simulator(port, meter="aidon", speed=1.0, extra=(), log_path=None, out_path=None):
@@ -486,8 +492,16 @@ class Rig:
             subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
                             "-days", "2", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
             tls = (tls_port, cert, key)
-        self.broker = start_mosquitto(self.mqtt_port, self.workdir,
-                                      log_path=os.path.join(self.workdir, "mosquitto.log"), tls=tls)
+        for attempt in range(3):
+            try:
+                self.broker = start_mosquitto(self.mqtt_port, self.workdir,
+                                              log_path=os.path.join(self.workdir, "mosquitto.log"), tls=tls)
+                return
+            except PortTaken:
+                if attempt == 2 or self.fw is not None:  # (the firmware, once started, knows its port)
+                    raise
+                self.mqtt_port = free_port()
+                self.cfg["mqtt"]["port"] = self.mqtt_port
 
     def stop_broker(self):
         stop(self.broker)
