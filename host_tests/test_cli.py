@@ -111,3 +111,21 @@ def test_capture_tool_records_and_decode_replays(tmp_path):
     p = run([str(out_file)])
     assert p.returncode == 0
     assert len(p.stdout.decode().splitlines()) == 4
+
+
+def test_make_run_on_a_busy_http_port_says_so_in_one_line():
+    import socket
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    try:
+        p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "run_host.py"), "--http-port", str(port)],
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        busy.close()
+    out = (p.stdout + p.stderr).strip()
+    assert p.returncode == 2, out
+    assert out.splitlines() == ["run_host: HTTP port %d is in use by another program; pick another: "
+                                "HTTP_PORT=%d make run" % (port, port + 1)], out

@@ -77,6 +77,19 @@ def port_open(port, host="127.0.0.1", timeout_s=0.3):
         return False
 
 
+def port_free(port, host="127.0.0.1"):
+    """True if a server could listen on host:port now (nothing else holds it)."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the firmware's server: TIME_WAIT is no use
+    try:
+        s.bind((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def wait_port(port, timeout_s=10.0, proc=None):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -595,6 +608,10 @@ def main(argv=None):
                          "interpreter)")
     args = ap.parse_args(argv)
 
+    if not port_free(args.http_port):
+        print("run_host: HTTP port %d is in use by another program; pick another: HTTP_PORT=%d make run"
+              % (args.http_port, args.http_port + 1))
+        return 2
     fetch_umqtt()
     interpreter = args.micropython or MICROPYTHON
     if not os.path.exists(interpreter):
