@@ -45,6 +45,7 @@ SCHEMA = {
     "http.bind": ("str", 1, 45),
     "http.port": ("int", 1, 65535),
     "http.token": ("secret", 0, 64),
+    "http.read_token": ("secret", 0, 64),  # set: every page and JSON answer needs it (or http.token)
     "http.max_clients": ("int", 1, 16),
     "http.timeout_s": ("int", 1, 60),
     "ntp.enabled": ("bool", None, None),
@@ -63,7 +64,7 @@ SCHEMA = {
 MASK = "********"
 CACHE_SUFFIX = ".ok"  # config.json.ok: the last validated config.json, merged (startup.py reads it at boot)
 MIN_TOKEN_LEN = 8
-_MIN_AP_PASSWORD_LEN = const(8)  # WPA2 minimum; empty = open setup network
+_MIN_AP_PASSWORD_LEN = const(8)  # WPA2 minimum; empty = the device's own (net_ap_ntp.ap_password)
 
 
 def copy_tree(d):
@@ -112,10 +113,12 @@ def check(key, value):
             return "%s: an MQTT topic without wildcards (+ #) and without empty levels" % key
     if key == "http.token" and value and len(value) < MIN_TOKEN_LEN:
         return "http.token: at least %d characters (or empty: settings cannot be changed)" % MIN_TOKEN_LEN
+    if key == "http.read_token" and value and len(value) < MIN_TOKEN_LEN:
+        return "http.read_token: at least %d characters (or empty: readings open to the LAN)" % MIN_TOKEN_LEN
     if key in ("meter.key", "meter.auth_key") and value and (len(value) != 32 or not _is_hex(value)):
         return "%s: 32 hexadecimal digits (16 bytes) or empty" % key
     if key == "ap.password" and value and len(value) < _MIN_AP_PASSWORD_LEN:
-        return "ap.password: at least %d characters (or empty for an open setup network)" % _MIN_AP_PASSWORD_LEN
+        return "ap.password: at least %d characters (or empty: the device's own, see the log)" % _MIN_AP_PASSWORD_LEN
     for ch in value:
         if ord(ch) < 0x20:
             return "%s: control characters are not allowed" % key

@@ -15,7 +15,7 @@ _GIVE_WAY_MS = const(500)  # a connection without a whole request head after thi
 _SEND_CHUNK = const(768)  # bytes per write+drain of a long answer (/metrics, /status)
 
 REASONS = {
-    200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    200: "OK", 303: "See Other", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
     405: "Method Not Allowed", 408: "Request Timeout", 411: "Length Required", 413: "Content Too Large",
     414: "URI Too Long", 415: "Unsupported Media Type", 431: "Request Header Fields Too Large",
     500: "Internal Server Error", 503: "Service Unavailable",

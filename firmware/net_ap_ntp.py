@@ -7,24 +7,31 @@ from log import log
 
 
 def start_ap(n, reason):
-    """Bring up the setup access point of net.Net `n` (open, or WPA2 with ap.password)."""
+    """Bring up the setup access point of net.Net `n`, always with WPA2: ap.password, or when that is
+    empty the device's own (ap_password(), printed here: read it off the serial log)."""
     if n.ap.active():
         return
     n.ap_reason = reason
     try:
         n.ap.active(True)
-        pw = n.acfg["password"]
-        if pw:
-            try:
-                n.ap.config(essid=n.acfg["ssid"], password=pw, authmode=network.AUTH_WPA2_PSK)
-            except (TypeError, ValueError):  # older ports name it `key`
-                n.ap.config(essid=n.acfg["ssid"], key=pw, authmode=network.AUTH_WPA2_PSK)
-        else:
-            n.ap.config(essid=n.acfg["ssid"], authmode=network.AUTH_OPEN)
-        log("wifi", "setup access point '%s' up at %s (%s)" % (n.acfg["ssid"], n.ap.ifconfig()[0], reason))
+        pw = n.acfg["password"] or ap_password()
+        try:
+            n.ap.config(essid=n.acfg["ssid"], password=pw, authmode=network.AUTH_WPA2_PSK)
+        except (TypeError, ValueError):  # older ports name it `key`
+            n.ap.config(essid=n.acfg["ssid"], key=pw, authmode=network.AUTH_WPA2_PSK)
+        log("wifi", "setup access point '%s' up at %s (%s), password %s" % (
+            n.acfg["ssid"], n.ap.ifconfig()[0], reason, "from ap.password" if n.acfg["password"] else pw))
     except OSError as e:
         n.last_error = "ap: %r" % (e,)
         log("wifi", "cannot start the access point: %r" % (e,))
+
+
+def ap_password():
+    """The setup access point's password when ap.password is empty: "han-" and the last 4 bytes of the
+    chip's unique id (its MAC) in hex, e.g. han-2c3d4e5f (docs/deploy.md)."""
+    import machine
+
+    return "han-" + "".join("%02x" % b for b in machine.unique_id()[-4:])
 
 
 def sync_time(n):

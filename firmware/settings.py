@@ -3,13 +3,15 @@
 import json
 
 import config
-from web import HTML, JSON, TEXT
+from web import HTML, JSON, TEXT, same
 
 MIN_TOKEN_LEN = config.MIN_TOKEN_LEN
 
 
 def route(app, req):
     p = req.path
+    if p == "/login":
+        return login(app, req)
     if p == "/setup":
         return 200, HTML, setup_page(app), ""
     if p == "/config":
@@ -68,16 +70,6 @@ def parse_form(body):
             return None
         out[k] = v
     return out
-
-
-def same(a, b):
-    """Token comparison that does not stop at the first difference."""
-    if len(a) != len(b):
-        return False
-    diff = 0
-    for i in range(len(a)):
-        diff |= ord(a[i]) ^ ord(b[i])
-    return diff == 0
 
 
 def authorised(app, req, changes):
@@ -150,6 +142,28 @@ def post_config(app, req):
     return 200, TEXT, "saved; restarting in 2 s\n", ""
 
 
+def login(app, req):
+    """The read token's login for the web page: a form; a right token sets the cookie (web.COOKIE) the
+    pages then send, and goes to the readings."""
+    from web import COOKIE
+
+    h = app.cfg["http"]
+    if req.method == "POST":
+        form = parse_form(req.body) or {}
+        sent = form.get("token", "")
+        if h["read_token"] and sent and (same(sent, h["read_token"]) or (h["token"] and same(sent, h["token"]))):
+            return 303, TEXT, "logged in\n", ("Location: /\r\nSet-Cookie: %s=%s; Path=/; HttpOnly; "
+                                              "SameSite=Strict\r\n" % (COOKIE, sent))
+        status = 401
+    else:
+        status = 200
+    return status, HTML, ['<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" '
+                          'content="width=device-width,initial-scale=1"><title>Log in</title></head><body>'
+                          '<h1>HAN reader</h1>', "<p>Wrong token.</p>" if status == 401 else "",
+                          '<form method="post" action="/login">', _field("Read token", "token", "", "password"),
+                          '<p><button type="submit">Log in</button></p></form></body></html>'], ""
+
+
 def esc(s):
     return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
@@ -177,6 +191,8 @@ def setup_page(app):
     out.append(_field("MQTT password (empty: unchanged)", "mqtt.password", "", "password"))
     out.append(_field("MQTT base topic", "mqtt.base_topic", c["mqtt"]["base_topic"]))
     out.append(_field("Meter parity: auto, E (Aidon, Kaifa) or N (Kamstrup)", "uart.parity", c["uart"]["parity"]))
+    out.append(_field("Read token: pages and JSON need it (%d+ characters; empty: unchanged)"
+                      % MIN_TOKEN_LEN, "http.read_token", "", "password"))
     if first:
         out.append(_field("New admin token", "http.token", "", "password"))
     else:

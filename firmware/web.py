@@ -17,7 +17,9 @@ ROUTES = {  # path -> methods it takes
     "/config": ("GET", "HEAD", "POST"),
     "/restart": ("POST",),
     "/raw": ("GET", "HEAD"),
+    "/login": ("GET", "HEAD", "POST"),
 }
+COOKIE = "han_read"  # the cookie /login sets: the read token, for the web page
 
 
 LIGHT = ("/data.json",)  # small answers, served at once; the others take turns (httpd.Http.turn)
@@ -47,9 +49,42 @@ def json_stream(pairs):
     yield "{}" if first else "}"
 
 
+def may_read(app, req):
+    """True when the readings are open (no http.read_token) or the request shows the read token or the
+    admin token: Authorization: Bearer <token>, or the cookie /login sets."""
+    h = app.cfg["http"]
+    if not h["read_token"]:
+        return True
+    sent = req.headers.get("authorization", "")
+    if sent[:7].lower() == "bearer ":
+        sent = sent[7:].strip()
+    else:
+        sent = ""
+        for part in req.headers.get("cookie", "").split(";"):
+            k, _, v = part.strip().partition("=")
+            if k == COOKIE:
+                sent = v
+    return bool(sent) and (same(sent, h["read_token"]) or (bool(h["token"]) and same(sent, h["token"])))
+
+
+def same(a, b):
+    """Token comparison that does not stop at the first difference."""
+    if len(a) != len(b):
+        return False
+    diff = 0
+    for i in range(len(a)):
+        diff |= ord(a[i]) ^ ord(b[i])
+    return diff == 0
+
+
 def route(app, req):
     """(status, content type, body, extra header lines) of one request."""
     p = req.path
+    if p != "/login" and not may_read(app, req):
+        if p == "/":  # a person with a browser: the login form
+            return 303, TEXT, "log in at /login\n", "Location: /login\r\n"
+        return 401, TEXT, "the readings need http.read_token (Authorization: Bearer, or log in at /login)\n", \
+            'WWW-Authenticate: Bearer realm="han"\r\n'
     if p == "/data.json":
         return 200, JSON, app.data_json(), ""
     if p == "/status":
@@ -73,7 +108,7 @@ def route(app, req):
         if app.rawlog is None:
             return 404, TEXT, "no raw frame log in this build\n", ""
         return 200, TEXT, app.rawlog.capture_lines(), ""
-    import settings  # /setup, /config, /restart
+    import settings  # /setup, /config, /restart, /login
 
     try:
         return settings.route(app, req)

@@ -295,3 +295,53 @@ def test_first_boot_setup_portal(tmp_path):
         assert b"pw12345678" not in log and b"new-token-123" not in log
     finally:
         r.close()
+
+
+def test_read_token_guards_every_page_and_json_answer(tmp_path):
+    # http.read_token set: nothing about the household's consumption without it (or the admin token);
+    # the web page logs in with a form that sets a cookie; a wrong token gets nothing
+    r = run_host.Rig(str(tmp_path), meter="aidon", speed=20, mqtt=False,
+                     overrides={"http.read_token": "reader-secret-77"})
+    try:
+        r.start()
+        for path in ("/data.json", "/status", "/metrics", "/raw", "/config"):
+            code, hdrs, body = r.http(path)
+            assert code == 401 and b"reader-secret" not in body, (path, code, body)
+            assert hdrs.get("WWW-Authenticate", "").startswith("Bearer"), hdrs
+        code, hdrs, _ = r.http("/")
+        assert code == 303 and hdrs["Location"] == "/login"
+        for token in ("reader-secret-77", "test-admin-token"):
+            code, _, body = r.http("/data.json", headers={"Authorization": "Bearer " + token})
+            assert code == 200 and "seq" in json.loads(body), (token, code)
+        assert r.http("/metrics", headers={"Authorization": "Bearer wrong-token-1"})[0] == 401
+        code, _, body = r.http("/login")
+        assert code == 200 and b'name="token"' in body
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        assert r.http("/login", "POST", "token=wrong-token-1", form)[0] == 401
+        code, hdrs, _ = r.http("/login", "POST", "token=reader-secret-77", form)
+        assert code == 303 and hdrs["Location"] == "/", hdrs
+        cookie = hdrs["Set-Cookie"].split(";")[0]
+        assert "HttpOnly" in hdrs["Set-Cookie"] and "SameSite=Strict" in hdrs["Set-Cookie"]
+        for path in ("/", "/status", "/data.json"):
+            assert r.http(path, headers={"Cookie": "theme=dark; " + cookie})[0] == 200, path
+        # the token is a secret like the others: masked in /config, never in the log
+        code, _, body = r.http("/config", headers={"Cookie": cookie})
+        assert json.loads(body)["config"]["http"]["read_token"] == "********"
+        assert "reader-secret-77" not in r.log_tail(100000)
+    finally:
+        r.close()
+
+
+def test_setup_access_point_is_never_open(tmp_path):
+    # first boot (no WiFi configured): the access point uses WPA2 with the device's own password,
+    # printed in the log for the person at the serial console
+    r = run_host.Rig(str(tmp_path), meter="aidon", speed=20, mqtt=False, token="",
+                     overrides={"wifi.ssid": ""})
+    try:
+        r.start()
+        assert r.status()["wifi"]["ap"] is True
+        log = r.log_tail(100000)
+        assert "setup access point 'hanreader-setup' up" in log and "password han-" in log, log
+        assert "AUTH_OPEN" not in log
+    finally:
+        r.close()
