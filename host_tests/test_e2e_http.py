@@ -276,6 +276,10 @@ def test_first_boot_setup_portal(tmp_path):
         r.start()
         st = r.status()
         assert st["wifi"]["state"] == "setup" and st["wifi"]["ap"] is True
+        # the setup access point is never open: WPA2 with the device's own password (ap.password empty),
+        # printed in the log for the person at the serial console
+        log = r.log_tail(100000)
+        assert "setup access point 'hanreader-setup' up" in log and "password han-" in log, log
         code, _, body = r.http("/setup")
         assert b"First setup" in body and b"New admin token" in body
         hdr = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -328,20 +332,5 @@ def test_read_token_guards_every_page_and_json_answer(tmp_path):
         code, _, body = r.http("/config", headers={"Cookie": cookie})
         assert json.loads(body)["config"]["http"]["read_token"] == "********"
         assert "reader-secret-77" not in r.log_tail(100000)
-    finally:
-        r.close()
-
-
-def test_setup_access_point_is_never_open(tmp_path):
-    # first boot (no WiFi configured): the access point uses WPA2 with the device's own password,
-    # printed in the log for the person at the serial console
-    r = run_host.Rig(str(tmp_path), meter="aidon", speed=20, mqtt=False, token="",
-                     overrides={"wifi.ssid": ""})
-    try:
-        r.start()
-        assert r.status()["wifi"]["ap"] is True
-        log = r.log_tail(100000)
-        assert "setup access point 'hanreader-setup' up" in log and "password han-" in log, log
-        assert "AUTH_OPEN" not in log
     finally:
         r.close()
