@@ -180,6 +180,7 @@ def test_make_targets_print_their_commands_in_dry_run():
 def test_manifest_freezes_every_device_file_with_micropythons_own_tool():
     """MicroPython's manifest tool (tools/manifestfile.py of the stand-in's source, unpacked by the
     frozen stand-in build) reads manifest.py and its component manifests: exactly the device files."""
+    run_host.standin_binary()  # (its build of the stand-in with the shims frozen unpacks the source)
     tool = os.path.join(run_host.FROZEN_WORK_DIR, "tools", "manifestfile.py")
     if not os.path.exists(tool):
         pytest.skip("no MicroPython source unpacked here (build/frozen-work: made by the stand-in build)")
