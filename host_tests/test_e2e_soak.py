@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 import run_host  # noqa: E402
 import soak  # noqa: E402
 
-SECONDS = float(os.environ.get("HANPORT_SOAK_S", "60"))  # `python tools/soak.py --seconds 600`: the full run
+SECONDS = float(os.environ.get("HANPORT_SOAK_S", "45"))  # `python tools/soak.py --seconds 600`: the full run
 
 pytestmark = pytest.mark.skipif(run_host.mosquitto_binary() is None, reason="mosquitto not installed")
 
