@@ -173,7 +173,12 @@ class App:
         self.mqtt = Mqtt(self, self.cfg, self.node_id)
         self.http = Http(self.cfg["http"], self._route, web.allowed, web.LIGHT)
         if self.accounting is not None:
-            self.accounting.busy = self.http.turn.locked
+            self.accounting.busy = self.answer_busy
+
+    def answer_busy(self):
+        """True while a large HTTP answer is being sent with the modules it loaded: work that would
+        load more (the accounting JSON, discovery) waits or reuses what it has, so they do not add up."""
+        return self.http.turn.locked()
 
     def _route(self, req):
         return web.route(self, req)

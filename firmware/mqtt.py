@@ -227,8 +227,8 @@ class Mqtt:
             self._publish_accounting(app.accounting)
         if (self.discovery_due and self.cfg["discovery"] and app.latest.mask
                 and time.ticks_diff(time.ticks_ms(), self.disc_ms) >= 0):
-            if app.http.turn.locked() and self.disc_waits < _DISC_WAITS_MAX:
-                self.disc_waits += 1  # a large HTTP answer has its modules loaded: hass after it
+            if app.answer_busy() and self.disc_waits < _DISC_WAITS_MAX:
+                self.disc_waits += 1  # hass after the HTTP answer that has its modules loaded
                 self.disc_ms = time.ticks_add(time.ticks_ms(), _DISC_WAIT_MS)
             else:
                 self.discovery_due = False

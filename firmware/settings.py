@@ -145,13 +145,11 @@ def post_config(app, req):
 def login(app, req):
     """The read token's login for the web page: a form; a right token sets the cookie (web.COOKIE) the
     pages then send, and goes to the readings."""
-    from web import COOKIE
+    from web import COOKIE, read_token_ok
 
-    h = app.cfg["http"]
     if req.method == "POST":
-        form = parse_form(req.body) or {}
-        sent = form.get("token", "")
-        if h["read_token"] and sent and (same(sent, h["read_token"]) or (h["token"] and same(sent, h["token"]))):
+        sent = (parse_form(req.body) or {}).get("token", "")
+        if read_token_ok(app.cfg["http"], sent):
             return 303, TEXT, "logged in\n", ("Location: /\r\nSet-Cookie: %s=%s; Path=/; HttpOnly; "
                                               "SameSite=Strict\r\n" % (COOKIE, sent))
         status = 401

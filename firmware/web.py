@@ -64,7 +64,13 @@ def may_read(app, req):
             k, _, v = part.strip().partition("=")
             if k == COOKIE:
                 sent = v
-    return bool(sent) and (same(sent, h["read_token"]) or (bool(h["token"]) and same(sent, h["token"])))
+    return read_token_ok(h, sent)
+
+
+def read_token_ok(h, sent):
+    """True when sent (text) is the read token or the admin token of the http settings h."""
+    return bool(sent) and bool(h["read_token"]) and (same(sent, h["read_token"]) or
+                                                     (bool(h["token"]) and same(sent, h["token"])))
 
 
 def same(a, b):

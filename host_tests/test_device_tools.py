@@ -213,3 +213,28 @@ def test_manifest_freezes_every_device_file_with_micropythons_own_tool():
     m.execute(custom)
     got = {f.target_path for f in m.files()}
     assert "hanport/hass.py" in got and "hanport/dlms.py" in got and "hanport/p1.py" not in got
+
+
+def test_every_module_the_app_unloads_is_warmed_up_at_boot():
+    """startup.ON_DEMAND (imported once at boot so their interned names settle low in the heap) lists
+    every module the firmware loads for a moment and unloads by name (mem.unload, web._with_modules,
+    app.ACC_PARTS); startup itself, the boot code, is the one exception."""
+    import re
+
+    def literal(path, name):
+        tree = ast.parse(open(path).read())
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
+                return set(ast.literal_eval(node.value))
+        raise AssertionError("%s not in %s" % (name, path))
+
+    unloaded = set()
+    for path in glob.glob(os.path.join(ROOT, "firmware", "*.py")):
+        text = open(path).read()
+        unloaded |= set(re.findall(r'mem\.unload\("([^"]+)"\)', text))
+        for names in re.findall(r"_with_modules\(\(([^)]*)\)", text):
+            unloaded |= set(re.findall(r'"([^"]+)"', names))
+    unloaded |= literal(os.path.join(ROOT, "firmware", "app.py"), "ACC_PARTS")
+    on_demand = literal(os.path.join(ROOT, "firmware", "startup.py"), "ON_DEMAND")
+    assert unloaded - {"startup"} <= on_demand, sorted(unloaded - {"startup"} - on_demand)
+    assert on_demand <= unloaded, sorted(on_demand - unloaded)
