@@ -30,7 +30,7 @@ RAW_SLOTS = 4  # raw frames kept for GET /raw (each slot 640 bytes)
 STATE_BYTES = 2048  # the latest reading's JSON is made here (a Norwegian list 3 needs ~1 KB)
 
 
-_ACC_TEXT_MS = const(5000)  # the accounting JSON is made again at most this often (or after an hourly list)
+_ACC_TEXT_MS = const(2000)  # the accounting JSON is made again at most this often (or after an hourly list)
 # parts of hanport.accounting loaded only while they work (hourly list, outputs, flash): let go after
 ACC_PARTS = ("hanport.accounting_hourly", "hanport.accounting_views", "hanport.accounting_store",
              "hanport.accounting_capacity", "hanport.accounting_history", "hanport.localtime")
@@ -38,7 +38,9 @@ ACC_PARTS = ("hanport.accounting_hourly", "hanport.accounting_views", "hanport.a
 
 class AccountingHook:
     """hanport.accounting (hour/day/month energy, capacity tariff) in the app: its failures are counted
-    here and never stop the UART reader; its rarely used parts leave the heap after each use."""
+    here and never stop the UART reader; its rarely used parts leave the heap after each use. The
+    outputs change with every reading only through the running hour: the rest (accounting_views'
+    summary and JSON template) is made once per hour or hourly list, the live values fill it in."""
 
     def __init__(self, acc):
         self.acc = acc
@@ -46,8 +48,12 @@ class AccountingHook:
         self.errors = 0
         self.last_error = None
         self.hour_due = True  # an hourly list came (or boot): publish the accounting message soon
-        self.text = None  # the accounting JSON last made, and when
+        self.text = None  # the accounting JSON last made (bytes), and when
         self.text_ms = 0
+        self.slow = None  # summary() as made for this running hour and history (None: to make)
+        self.slow_hour = None  # acc.now_hour() when it was made
+        self.template = None  # (accounting_views.json_template(slow)): (text, R, N)
+        self.live_keys = self.counter_names = None  # accounting_views.LIVE_KEYS, COUNTER_NAMES
 
     def _failed(self, e):
         self.errors += 1
@@ -64,7 +70,7 @@ class AccountingHook:
             self._failed(e)
         if rd.list_number == 3:
             self.hour_due = True
-            self.text = None
+            self.text = self.slow = None
             self._release()
 
     def tick(self, now_ms):
@@ -73,21 +79,50 @@ class AccountingHook:
         except Exception as e:
             self._failed(e)
 
-    def json(self):
-        """The accounting object for /data.json and <base>/accounting (appjson.accounting_json) as
-        bytes, made at most every _ACC_TEXT_MS; None if the accounting failed (counted)."""
-        now = time.ticks_ms()
-        if self.text is not None and self.busy is not None and self.busy():
-            return self.text  # a moment older: accounting_views would add its ~9 KB to the answer's modules
-        if self.text is None or time.ticks_diff(now, self.text_ms) >= _ACC_TEXT_MS:
-            self.text = None
+    def _slow(self):
+        """The summary of this running hour (made anew after an hourly list or an hour boundary:
+        accounting_views and the parts it uses load for that and leave after)."""
+        if self.slow is None or self.slow_hour != self.acc.now_hour():
+            self.slow = None
             try:
-                self.text = appjson.accounting_json(self.acc.summary()).encode()  # as sent: no copy per use
-                self.text_ms = now
-            except Exception as e:
-                self._failed(e)
-            self._release()
+                s = self.acc.summary()
+                import hanport.accounting_views as views
+
+                self.template = views.json_template(s)
+                self.live_keys = views.LIVE_KEYS
+                self.counter_names = views.COUNTER_NAMES
+                self.slow = s
+                self.slow_hour = self.acc.now_hour()
+            finally:
+                views = None
+                self._release()
+        return self.slow
+
+    def json(self):
+        """The accounting object for /data.json and <base>/accounting (accounting_views.accounting_json)
+        as bytes, made at most every _ACC_TEXT_MS; None if the accounting failed (counted)."""
+        now = time.ticks_ms()
+        if self.text is not None and time.ticks_diff(now, self.text_ms) < _ACC_TEXT_MS:
+            return self.text
+        stale = self.slow is None or self.slow_hour != self.acc.now_hour()
+        if self.text is not None and stale and self.busy is not None and self.busy():
+            return self.text  # a moment older: accounting_views would add its ~9 KB to the answer's modules
+        try:
+            self._slow()
+            self.text = self.acc.live_json(*self.template).encode()  # as sent: no copy per use
+            self.text_ms = now
+        except Exception as e:
+            self.text = None
+            self._failed(e)
         return self.text
+
+    def summary(self):
+        """Accounting.summary() now: this hour's summary with the running hour's values."""
+        s = dict(self._slow())
+        v = self.acc.live_values(s["headroom_base_wh"], s["next_step_base_wh"])
+        for i in range(len(v)):
+            s[self.live_keys[i]] = v[i]
+        return s
 
     def save(self):
         """Write the accounting to flash now (before a planned restart); False if it failed."""
@@ -100,47 +135,70 @@ class AccountingHook:
             self._release()
 
     def prometheus(self, out):
-        """The accounting's Prometheus lines (hanport.prom) appended to out: the summary first, then,
-        with the parts that made it unloaded, the formatting (never both in the heap at once)."""
+        """The accounting's Prometheus lines (hanport.prom) appended to out."""
         try:
-            s = self.acc.summary()
-            from hanport.accounting_views import COUNTER_NAMES as names
-
+            s = self.summary()  # (accounting_views, when it loads for that, leaves before prom comes)
             self._release()
             from hanport import prom
 
-            prom.accounting_metrics(out, s, self.acc.counts, names)
+            prom.accounting_metrics(out, s, self.acc.counts, self.counter_names)
         except Exception as e:
             self._failed(e)
         self._release()
 
 
+class FlashStore:
+    """The accounting's hanport.persist.Store (two copies with a CRC on flash), with persist loaded only
+    while it reads or writes: between saves the heap holds just the store's small state."""
+
+    def __init__(self, base):
+        self.base = base
+        self.known = None  # persist.Store.state() after the last load or save
+
+    def _use(self, payload, saving):
+        from hanport import persist
+
+        st = persist.Store(self.base, known=self.known)
+        try:
+            return st.save(payload) if saving else st.load()
+        finally:
+            self.known = st.state()
+            st = persist = None
+            mem.unload("hanport.persist")
+
+    def load(self):
+        return self._use(None, False)
+
+    def save(self, payload):
+        return self._use(payload, True)
+
+
 class App:
     def __init__(self, config_path="config.json", frame=None, raw=None, state=None):
-        """frame, raw, state: preallocated buffers for the framer, the raw ring and the latest
-        reading's JSON (main.py makes them first, while the heap is contiguous)."""
+        """frame, state: preallocated buffers for the framer and the latest reading's JSON (main.py
+        makes them first, while the heap is contiguous); raw: one for the raw ring (uart.raw_log)."""
         self.version = VERSION
         self.config_path = config_path
         import startup  # boot-time code, unloaded below
 
-        startup.warm_up()
         self.cfg, self.config_problems, self.config_found, self.secret_keys = startup.settings(config_path)
+        self.accounting = None
+        if self.cfg["accounting"]["enabled"]:  # first: its arrays (history) settle low in the heap, and
+            acc = startup.accounting(FlashStore("accounting"))  # its state file is read while the heap is whole
+            if acc is not None:
+                self.accounting = AccountingHook(acc)
+                self.accounting._release()  # the state layout module is needed again only to save
+        startup.warm_up()
         self.reader = startup.reader(self.cfg["meter"], frame, FRAME_BYTES)
         self.rawlog = None
-        if self.cfg["meter"]["protocol"] == "hdlc":
-            try:  # the last raw frames for GET /raw (bug reports, docs/troubleshooting.md)
-                from hanport import rawlog
+        if self.cfg["meter"]["protocol"] == "hdlc" and self.cfg["uart"]["raw_log"]:
+            try:  # the last raw frames for GET /raw (bug reports, docs/troubleshooting.md): off by default,
+                from hanport import rawlog  # as its ring and code take 4.6 KB of a board's heap
 
                 self.rawlog = rawlog.RawLog(slots=RAW_SLOTS, clock_ms=uptime_ms, buf=raw)
                 self.reader.framer.tap = self.rawlog
             except ImportError:
                 pass
-        self.accounting = None
-        if self.cfg["accounting"]["enabled"]:  # early, while the heap is still in large pieces
-            acc = startup.accounting()
-            if acc is not None:
-                self.accounting = AccountingHook(acc)
-                self.accounting._release()  # the state layout module is needed again only to save
         startup = None
         mem.unload("startup")
         secrets = []
@@ -190,18 +248,20 @@ class App:
             node = node[part]
         return node
 
-    def config_masked(self):
-        """The settings with every secret replaced by "********" (empty ones stay empty: not set)."""
+    def config_masked(self, only=None):
+        """The settings with every secret replaced by "********" (empty ones stay empty: not set);
+        only: the value of that one top-level key, masked the same way."""
         out = {}
         for k in self.cfg:
-            v = self.cfg[k]
-            out[k] = dict(v) if isinstance(v, dict) else v
+            if only is None or k == only:
+                v = self.cfg[k]
+                out[k] = dict(v) if isinstance(v, dict) else v
         for key in self.secret_keys:
             section, _, name = key.rpartition(".")
-            node = out[section] if section else out
-            if node.get(name):
+            node = out.get(section) if section else out
+            if node is not None and node.get(name):
                 node[name] = "********"
-        return out
+        return out if only is None else out[only]
 
     # --- the one place readings land ---
     def on_reading(self, rd):
@@ -367,6 +427,7 @@ class App:
         asyncio.create_task(sup("watchdog", self._watchdog))
         await self.http.start()
         if self.http.server is not None:
+            asyncio.create_task(sup("http", self.http.serve))
             log("http", "listening on %s:%d" % (self.cfg["http"]["bind"], self.cfg["http"]["port"]))
         log("app", "running; heap in use after boot %d bytes, free %d" % (self.heap_used_after_gc,
                                                                           self.heap_free_after_gc))

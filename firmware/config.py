@@ -25,6 +25,7 @@ SCHEMA = {
     "uart.invert": ("bool", None, None),
     "uart.rxbuf": ("int", 512, 16384),
     "uart.autodetect_trial_s": ("int", 2, 600),
+    "uart.raw_log": ("bool", None, None),  # keep the last raw frames for GET /raw (4.6 KB of heap)
     "mqtt.enabled": ("bool", None, None),
     "mqtt.host": ("str", 0, 64),
     "mqtt.port": ("int", 1, 65535),

@@ -7,7 +7,7 @@ DEFAULTS = {
     "wifi": {"ssid": "", "password": "", "hostname": "hanreader", "connect_timeout_s": 20, "backoff_max_s": 120},
     "ap": {"ssid": "hanreader-setup", "password": "", "fallback_after_s": 180},
     "uart": {"id": 2, "rx_pin": 16, "baud": 2400, "parity": "auto", "invert": False, "rxbuf": 2048,
-             "autodetect_trial_s": 25},
+             "autodetect_trial_s": 25, "raw_log": False},
     "mqtt": {
         "enabled": True, "host": "", "port": 1883, "user": "", "password": "", "tls": False,
         "client_id": "", "node_id": "", "base_topic": "han", "keepalive_s": 60, "timeout_s": 2,

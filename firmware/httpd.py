@@ -1,6 +1,8 @@
 # HTTP/1.0 server for the device (asyncio): bounded request head and body, read deadlines, a client
 # limit, answers streamed in small pieces, errors as status codes. What each path answers: web.py.
 import asyncio
+import select
+import socket
 import time
 
 from log import log
@@ -13,6 +15,8 @@ _MAX_BODY_BYTES = const(2048)  # settings form / JSON
 _READ_CHUNK = const(256)
 _GIVE_WAY_MS = const(500)  # a connection without a whole request head after this long may be closed for a new one
 _SEND_CHUNK = const(768)  # bytes per write+drain of a long answer (/metrics, /status)
+_BACKLOG = const(8)  # connections the TCP stack holds before serve() accepts them
+_ACCEPT_POLL_MS = const(20)  # serve() looks for new connections this often while none is pending
 
 REASONS = {
     200: "OK", 303: "See Other", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
@@ -96,13 +100,55 @@ class Http:
         self.waiting = []  # (ticks_ms accepted, task) of connections still reading their head, oldest first
         self.evicted = 0  # of those, closed to make room for a new connection
         self.queued = 0  # new connections waiting a moment for a place (_place)
+        self.dropped = 0  # connections closed at once for want of heap to serve them
 
     async def start(self):
+        """Listen on http.bind:port (the listening socket: self.server); serve() then accepts. A port
+        that cannot be bound raises here."""
         if not self.cfg["enabled"]:
             return
-        self.server = await asyncio.start_server(self._client, self.cfg["bind"], self.cfg["port"], backlog=8)
+        s = socket.socket()
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(socket.getaddrinfo(self.cfg["bind"], self.cfg["port"])[0][-1])
+            s.listen(_BACKLOG)
+            s.setblocking(False)
+        except OSError:
+            s.close()
+            raise
+        self.server = s
 
-    async def _client(self, reader, writer):
+    async def serve(self):
+        """Accept connections for as long as the app runs, each served by its own task (_client).
+        Out of heap for a new one: that connection is closed at once (counted: dropped) and the loop
+        goes on. (asyncio.start_server's own loop ends at the first such error: the device would stay
+        deaf until a reset.) A supervisor restarts this loop on the same socket if it ever fails."""
+        s = self.server
+        poller = select.poll()
+        poller.register(s, select.POLLIN)
+        while True:
+            pending = False
+            for _ in poller.ipoll(0):  # (ipoll: no list per look)
+                pending = True
+            if not pending:
+                await asyncio.sleep_ms(_ACCEPT_POLL_MS)
+                continue
+            try:
+                c = s.accept()[0]
+            except OSError:  # the client gave up meanwhile
+                await asyncio.sleep_ms(_ACCEPT_POLL_MS)
+                continue
+            try:
+                c.setblocking(False)
+                stream = asyncio.StreamReader(c)
+                asyncio.create_task(self._client(stream, c))
+            except MemoryError:
+                self.dropped += 1
+                c.close()
+                await asyncio.sleep_ms(_ACCEPT_POLL_MS)
+
+    async def _client(self, writer, sock):
+        reader = writer
         self.requests += 1
         task = None
         try:
@@ -131,8 +177,7 @@ class Http:
                 pass
         finally:
             try:
-                writer.close()
-                await writer.wait_closed()
+                sock.close()  # (at once, allocating nothing: also when the heap ran out above)
             except OSError:
                 pass
 

@@ -15,7 +15,7 @@ import hanport
 ON_DEMAND = ("config", "defaults", "status", "metrics", "pages", "settings", "mqtt_session", "net_ap_ntp",
              "hanport.prom", "hanport.hass", "hanport.accounting_hourly", "hanport.accounting_views",
              "hanport.accounting_store", "hanport.accounting_capacity", "hanport.accounting_history",
-             "hanport.localtime")
+             "hanport.localtime", "hanport.persist", "hanport.serial_detect")
 
 
 def warm_up():
@@ -54,6 +54,7 @@ def settings(path):
 
             same = _same_keys(doc["config"], defaults.DEFAULTS)
             mem.unload("defaults")
+            mem.unload("hanport.persist")
             if same:
                 return doc["config"], doc["problems"], text is not None, doc["secret_keys"]
     except (OSError, ValueError, KeyError, TypeError):
@@ -65,6 +66,7 @@ def settings(path):
     finally:
         mem.unload("config")
         mem.unload("defaults")
+        mem.unload("hanport.persist")
 
 
 def _same_keys(a, b):
@@ -96,20 +98,13 @@ def reader(m, frame=None, frame_bytes=2048):
     return hanport.HanReader(frame or frame_bytes, key=key, auth_key=auth_key, framer=framer)
 
 
-def accounting(path="accounting"):
-    """hanport.accounting.Accounting with its state loaded from flash (hanport.persist), or None
-    when that module is not installed or cannot start."""
+def accounting(store):
+    """hanport.accounting.Accounting with its state loaded from store (app.FlashStore), or None when
+    that module is not installed or cannot start."""
     try:
         from hanport import accounting
     except ImportError:
         return None
-    store = None
-    try:
-        from hanport import persist
-
-        store = persist.Store(path)
-    except (ImportError, OSError, TypeError, ValueError) as e:
-        log("app", "accounting without flash storage: %r" % (e,))
     try:
         return accounting.Accounting(store=store)
     except Exception as e:  # a state file from another version, a missing class: run without it

@@ -5,18 +5,33 @@ import sys
 import time
 
 from log import uptime_ms
+from web import Raw, json_stream
 
 import hanport
 from hanport.accounting import C_GAPS, C_REPEATS
+
+# What each line diagnosis (hanport.diagnose.DIAGNOSIS_NAMES, same order) means for the owner
+HINTS = (
+    "waiting for data",
+    "valid frames are arriving",
+    "no bytes at all: the grid company has not opened the HAN port yet, or the wiring is wrong "
+    "(RJ45 pin 1 data, pin 2 ground, converter output to the RX pin)",
+    "bytes but no valid frames: wrong parity (Aidon/Kaifa 8E1, Kamstrup 8N1), baud rate (2400) "
+    "or RX inversion",
+    "frames with CRC errors: electrical noise or a weak supply (the meter's HAN port cannot power "
+    "an ESP32 with WiFi on Kamstrup)",
+    "valid frames that do not decode: an unknown or encrypted list (turn on uart.raw_log, then send "
+    "GET /raw with a bug report)",
+)
 
 
 def uart(u):
     d = {"parity": u.parity, "invert": u.invert, "parity_setting": u.cfg["parity"], "baud": u.cfg["baud"],
          "bytes": u.bytes, "reads": u.reads, "idle_ms": time.ticks_diff(time.ticks_ms(), u.last_rx_ms),
-         "diagnosis": u.monitor.name(), "hint": u.monitor.hint()}
-    if u.auto is not None:
-        d["autodetect_locked"] = u.auto.locked
-        d["autodetect_switches"] = u.auto.switches
+         "diagnosis": u.monitor.name(), "hint": HINTS[u.monitor.code]}
+    if u.cfg["parity"] == "auto":
+        d["autodetect_locked"] = u.auto_locked
+        d["autodetect_switches"] = u.auto_switches
     return d
 
 
@@ -52,7 +67,8 @@ def http(app):
         by[str(k)] = h.by_status[k]
     return {"enabled": h.cfg["enabled"], "port": h.cfg["port"], "requests": h.requests, "active": h.active,
             "by_status": by, "timeouts": h.timeouts, "rejected_busy": h.rejected_busy, "io_errors": h.io_errors,
-            "cut": h.cut, "evicted": h.evicted, "last_error": h.last_error, "token_set": bool(h.cfg["token"])}
+            "cut": h.cut, "evicted": h.evicted, "dropped": h.dropped, "last_error": h.last_error,
+            "token_set": bool(h.cfg["token"])}
 
 
 def pairs(app):
@@ -84,16 +100,21 @@ def pairs(app):
     yield "task_crashes", app.crashes
     yield "recent_crashes", app.crash_log
     yield "config_problems", app.config_problems
-    yield "config", app.config_masked()
+    yield "config", Raw(json_stream(_config_sections(app)))
     if app.accounting is not None:
         yield "accounting", accounting(app.accounting)
+
+
+def _config_sections(app):
+    """(section, its settings with the secrets masked) one at a time: app.config_masked() in pieces."""
+    masked = app.config_masked
+    for k in app.cfg:
+        yield k, masked(k)
 
 
 def accounting(hook):
     """The accounting object of /data.json (its cache: no output module loaded for this answer) with
     the hook's error count and the hourly lists' repeats, gaps and rejects, as JSON text pieces."""
-    from web import Raw
-
     acc = hook.acc
     tail = '"hook_errors":%d,"repeats":%d,"gaps":%d,"rejects":%d}' % (
         hook.errors, acc.counts[C_REPEATS], acc.counts[C_GAPS], acc.rejects())

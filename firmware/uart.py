@@ -3,6 +3,7 @@
 import asyncio
 import time
 
+import mem
 from log import log
 from machine import UART
 
@@ -24,10 +25,14 @@ class UartTask:
         self.app = app
         self.cfg = ucfg
         first = (ucfg["parity"] if ucfg["parity"] != "auto" else "E", ucfg["invert"])
-        self.auto = None
-        if ucfg["parity"] == "auto":  # walk 8E1/8N1 x inversion until a frame checks out (diagnose.py)
-            idx = diagnose.LINE_SETTINGS.index(first)
-            self.auto = diagnose.SerialAutodetect(first=idx, trial_ms=ucfg["autodetect_trial_s"] * 1000)
+        self.auto = None  # hanport.serial_detect.SerialAutodetect while the setting is not known yet
+        self.auto_locked = ucfg["parity"] != "auto"  # a frame checked out (or the setting is fixed)
+        self.auto_switches = 0
+        if not self.auto_locked:  # walk 8E1/8N1 x inversion until a frame checks out
+            from hanport import serial_detect
+
+            idx = serial_detect.LINE_SETTINGS.index(first)
+            self.auto = serial_detect.SerialAutodetect(first=idx, trial_ms=ucfg["autodetect_trial_s"] * 1000)
         self.parity, self.invert = first
         self.monitor = diagnose.LineMonitor()
         self.buf = bytearray(CHUNK_BYTES)
@@ -49,7 +54,7 @@ class UartTask:
         self.stream = asyncio.StreamReader(self.uart)
         log("uart", "UART%d rx pin %d, %d baud 8%s1%s%s" % (
             c["id"], c["rx_pin"], c["baud"], self.parity, ", RX inverted" if self.invert else "",
-            " (auto-detecting)" if self.auto is not None and not self.auto.locked else ""))
+            "" if self.auto_locked else " (auto-detecting)"))
 
     async def run(self):
         self.open()
@@ -71,10 +76,16 @@ class UartTask:
                 i = reader.push(buf, i, n)
                 if reader.has_reading:
                     app.on_reading(reader.reading)
-            if auto is not None and not auto.locked and auto.update(time.ticks_ms(), counts[0]):
-                self.parity, self.invert = auto.setting()
-                log("uart", "no good frame yet: trying %s" % auto.describe())
-                self.open()
+            if auto is not None:
+                if auto.update(time.ticks_ms(), counts[0]):
+                    self.auto_switches = auto.switches
+                    self.parity, self.invert = auto.setting()
+                    log("uart", "no good frame yet: trying %s" % auto.describe())
+                    self.open()
+                elif auto.locked:  # found: the detector leaves the heap
+                    self.auto_locked = True
+                    self.auto = auto = None
+                    mem.unload("hanport.serial_detect")
 
     def tick(self, now_ms):
         """Once a second (app ticker): line diagnosis, also when no byte arrives at all."""

@@ -37,14 +37,15 @@ class Raw:
 
 
 def json_stream(pairs):
-    """An iterable of (key, value) as JSON object text, one piece per pair, made as it is sent."""
+    """An iterable of (key, value) as JSON object text, made as it is sent: a few pieces per pair, none
+    much longer than its value's own text (no large block joined from smaller ones)."""
     first = True
     for k, v in pairs:
+        yield ("{" if first else ",") + json.dumps(k) + ":"
         if isinstance(v, Raw):
-            yield ("{" if first else ",") + json.dumps(k) + ":"
             yield from v.pieces
         else:
-            yield ("{" if first else ",") + json.dumps(k) + ":" + json.dumps(v)
+            yield json.dumps(v)
         first = False
     yield "{}" if first else "}"
 
@@ -112,7 +113,7 @@ def route(app, req):
             mem.unload("pages")
     if p == "/raw":
         if app.rawlog is None:
-            return 404, TEXT, "no raw frame log in this build\n", ""
+            return 404, TEXT, "the raw frame log is off: set uart.raw_log to true (settings), then GET /raw\n", ""
         return 200, TEXT, app.rawlog.capture_lines(), ""
     import settings  # /setup, /config, /restart, /login
 
@@ -121,6 +122,7 @@ def route(app, req):
     finally:
         mem.unload("settings")
         mem.unload("config")
+        mem.unload("hanport.persist")
 
 
 def _status_pairs(app):

@@ -188,3 +188,29 @@ def test_accounting_discovery_configs():
 def test_accounting_sensors_wait_for_the_energy_counter():
     assert not hass.accounting_ready(1 << R.F_P_IMPORT)
     assert hass.accounting_ready((1 << R.F_P_IMPORT) | (1 << R.F_E_IMPORT))
+
+
+def test_live_json_from_the_hours_template_equals_the_full_object():
+    # the firmware makes accounting_views' summary and JSON template once per running hour (or hourly
+    # list) and fills in the running hour's values with Accounting.live_json: at every reading the result
+    # must be the text accounting_json(summary()) gives, over day and month boundaries, from the very
+    # first reading (nothing known), in hours without power readings, on the top step and below it
+    for steps in ((2, 5, 10), (1,)):
+        acc = Accounting(steps_kw=steps)
+        h = _h(2024, 1, 31, 20)  # a month boundary (local time) within the run
+        imp = 1000000
+        made = None
+        checked = 0
+        for i in range(30):
+            t0 = (h + i) * 3600 + 10
+            for k in range(1, 360, 7 if i % 3 else 41):  # some hours with few power readings
+                t = t0 + 10 * k
+                acc.update(_list2(t, 1000 + 150 * (i % 7) + k, 3 * (i % 2)), t)
+                if made is None or made[0] != acc.now_hour():
+                    made = (acc.now_hour(), V.json_template(acc.summary()))
+                assert acc.live_json(*made[1]) == V.accounting_json(acc.summary()), (steps, i, k)
+                checked += 1
+            imp += 900 + 97 * (i % 11)
+            acc.update(_list3(h + i + 1, imp, 10 * i, 1800, 0), t0 + 3600)
+            made = None  # an hourly list: the template is made anew
+        assert checked > 1000

@@ -22,7 +22,7 @@ from hanport.render import reading_json  # noqa: E402
 @pytest.fixture(scope="module")
 def rig(board, tmp_path_factory):
     r = run_host.Rig(str(tmp_path_factory.mktemp("http")), meter="aidon", speed=20, mqtt=False,
-                     overrides={"http.timeout_s": 2, "http.max_clients": 4})
+                     overrides={"http.timeout_s": 2, "http.max_clients": 4, "uart.raw_log": True})
     try:
         r.start()
         deadline = time.monotonic() + 20

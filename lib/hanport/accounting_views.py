@@ -83,22 +83,26 @@ def step_range(acc, step):
     return s[step - 1] if step > 0 else 0, s[step] if step < len(s) else None
 
 
-def headroom(acc, mi, today, used_wh):
-    """(Wh more this hour before the month's value rises, Wh more before it reaches the next step
-    or None on the top step), given used_wh imported so far in the running hour of day `today`."""
+def headroom_bases(acc, mi, today):
+    """(R, N): the running hour of day `today` may import max(0, R - used Wh) more before the month's
+    value rises and max(0, N - used Wh) before it reaches the next step (N None on the top step). Both
+    hold for the whole hour: the history changes only with an hourly list."""
     days, _, step, total = capacity(acc, mi)
     k = len(days)
     top(acc, mi, acc.top_n - 1, today)  # the other days counted once this hour is part of today
     others, a = _marked(acc)
     k2 = len(others) + 1
-    rise = 0
-    if k:
-        # (a + max(today, X)) / k2 <= total / k  <=>  X <= (total * k2 - a * k) / k
-        rise = max(0, (total * k2 - a * k) // k - used_wh)
-    nxt = None
-    if step < len(acc.steps_w):
-        nxt = max(0, acc.steps_w[step] * k2 - a - used_wh)
+    # (a + max(today, X)) / k2 <= total / k  <=>  X <= (total * k2 - a * k) / k
+    rise = (total * k2 - a * k) // k if k else 0
+    nxt = acc.steps_w[step] * k2 - a if step < len(acc.steps_w) else None
     return rise, nxt
+
+
+def headroom(acc, mi, today, used_wh):
+    """(Wh more this hour before the month's value rises, Wh more before it reaches the next step
+    or None on the top step), given used_wh imported so far in the running hour of day `today`."""
+    rise, nxt = headroom_bases(acc, mi, today)
+    return max(0, rise - used_wh), None if nxt is None else max(0, nxt - used_wh)
 
 
 # ------------------------------------------------------------------ summary and its renderings
@@ -120,7 +124,7 @@ def summary(acc):
     for k in ("today_import_wh", "today_export_wh", "today_estimated", "month_import_wh", "month_export_wh",
               "month_estimated", "capacity_w", "capacity_estimated", "capacity_step", "capacity_step_low_w",
               "capacity_step_high_w", "capacity_headroom_wh", "capacity_next_step_headroom_wh",
-              "last_month_capacity_w"):
+              "last_month_capacity_w", "headroom_base_wh", "next_step_base_wh"):
         d[k] = None
     nh = acc.now_hour()
     if nh is not None:
@@ -145,7 +149,10 @@ def summary(acc):
         d["capacity_estimated"] = est
         d["capacity_step"] = step
         d["capacity_step_low_w"], d["capacity_step_high_w"] = step_range(acc, step)
-        d["capacity_headroom_wh"], d["capacity_next_step_headroom_wh"] = headroom(acc, mi, today, ri)
+        rise, nxt = headroom_bases(acc, mi, today)
+        d["headroom_base_wh"], d["next_step_base_wh"] = rise, nxt  # (for Accounting.live_json)
+        d["capacity_headroom_wh"] = max(0, rise - ri)
+        d["capacity_next_step_headroom_wh"] = None if nxt is None else max(0, nxt - ri)
         d["last_month_capacity_w"] = top(acc, mi - 1, acc.top_n)
     d["repeats"] = acc.counts[C_REPEATS]
     d["gaps"] = acc.counts[C_GAPS]
@@ -167,13 +174,40 @@ def _json_value(v, exp):
     return json.dumps(v)
 
 
-def accounting_json(summary):
-    """The accounting object (one line, keys in ACCOUNTING_FIELDS order) from summary()."""
+def _parts(summary, live=False):
     known = summary.get("last_hour_import_wh") is not None
     parts = []
     for key, src, exp, history in ACCOUNTING_FIELDS:
-        v = summary.get(src) if known or not history else None
-        parts.append('"%s":%s' % (key, _json_value(v, exp)))
+        if live and src in LIVE_KEYS:
+            text = "%s"
+        else:
+            v = summary.get(src) if known or not history else None
+            text = _json_value(v, exp)
+            if live:
+                text = text.replace("%", "%%")
+        parts.append('"%s":%s' % (key, text))
     parts[0] = "{" + parts[0]  # (the braces on the ends: one join, no second copy of the whole)
     parts[-1] += "}"
     return ",".join(parts)
+
+
+def accounting_json(summary):
+    """The accounting object (one line, keys in ACCOUNTING_FIELDS order) from summary()."""
+    return _parts(summary)
+
+
+# The values of the accounting object that change with every reading (the running hour), in the order
+# of ACCOUNTING_FIELDS: Accounting.live_json() fills them into json_template()'s "%s" places.
+LIVE_KEYS = ("current_hour_import_wh_est", "current_hour_export_wh_est", "current_hour_partial",
+             "capacity_headroom_wh", "capacity_next_step_headroom_wh")
+
+
+def json_template(summary):
+    """(template, R, N): accounting_json(summary) with a "%s" for each LIVE_KEYS value, and the
+    headroom bases (headroom_bases; None where the object shows null). Valid for as long as the
+    running hour and the history stay the same: Accounting.live_json(template, R, N) then gives
+    what accounting_json(summary()) would, with no output module loaded."""
+    known = summary.get("last_hour_import_wh") is not None
+    rise = summary["headroom_base_wh"] if known else None
+    nxt = summary["next_step_base_wh"] if known else None
+    return _parts(summary, True), rise, nxt

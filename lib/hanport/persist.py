@@ -155,7 +155,9 @@ class Store:
     so a complete copy always exists. load() takes the newest copy whose CRC checks out and falls back
     to the other one."""
 
-    def __init__(self, base, fs=None):
+    def __init__(self, base, fs=None, known=None):
+        """known: what state() returned from an earlier Store of the same base (a board that unloads
+        this module between saves keeps only that small list)."""
         self.base = base
         self.fs = fs if fs is not None else OsFs()
         self.seq = 0  # sequence number of the newest valid record (0: none)
@@ -165,6 +167,12 @@ class Store:
         self.bad_copies = 0  # copies found torn or corrupt by load()
         self.loaded_from = None  # ".a", ".b" or None
         self.loaded = False
+        if known is not None:
+            self.loaded, self.seq, self.slot_seq[0], self.slot_seq[1] = known
+
+    def state(self):
+        """[loaded, seq, seq of base.a, seq of base.b]: all a later Store(base, known=...) needs."""
+        return [self.loaded, self.seq, self.slot_seq[0], self.slot_seq[1]]
 
     def _read(self, path):
         try:
