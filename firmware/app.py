@@ -2,22 +2,15 @@
 # tasks around them (UART reader, WiFi, MQTT, HTTP, ticker, watchdog), each supervised.
 import asyncio
 import gc
-import sys
 import time
 
 import machine
 import mem
 import web
-from httpd import Http
-from log import log, log_exception, set_secrets, uptime_ms
+from log import log, log_exception, uptime_ms
 from micropython import const
-from mqtt import Mqtt
-from net import Net
-from uart import UartTask
 
-import hanport
 from hanport import appjson, render
-from hanport.latest import Latest
 
 VERSION = "0.1.0"
 _QUIET_GAP_MS = const(120)  # the UART line counts as idle (between meter frames) after this long without bytes
@@ -31,6 +24,8 @@ STATE_BYTES = 2048  # the latest reading's JSON is made here (a Norwegian list 3
 
 
 _ACC_TEXT_MS = const(2000)  # the accounting JSON is made again at most this often (or after an hourly list)
+_SAVE_WAITS_MAX = const(20)  # ticks (s) a due accounting save waits for large HTTP answers at most
+_SAVE_RETRY_S = const(30)  # a save that was not due yet or failed is tried again after this long
 # parts of hanport.accounting loaded only while they work (hourly list, outputs, flash): let go after
 ACC_PARTS = ("hanport.accounting_hourly", "hanport.accounting_views", "hanport.accounting_store",
              "hanport.accounting_capacity", "hanport.accounting_history", "hanport.localtime")
@@ -54,6 +49,7 @@ class AccountingHook:
         self.slow_hour = None  # acc.now_hour() when it was made
         self.template = None  # (accounting_views.json_template(slow)): (text, R, N)
         self.live_keys = self.counter_names = None  # accounting_views.LIVE_KEYS, COUNTER_NAMES
+        self.save_waits = 0  # ticks the due save has waited for the HTTP answers to finish
 
     def _failed(self, e):
         self.errors += 1
@@ -65,7 +61,7 @@ class AccountingHook:
 
     def update(self, rd, now_ms):
         try:
-            self.acc.update(rd, ticks_ms=now_ms)
+            self.acc.update(rd, ticks_ms=now_ms, save=False)  # saved by tick(), a moment later
         except Exception as e:  # another module's bug must not take the reader down
             self._failed(e)
         if rd.list_number == 3:
@@ -74,8 +70,18 @@ class AccountingHook:
             self._release()
 
     def tick(self, now_ms):
+        """Once a second: the accounting's clock, and its save when due (an hourly list changed the
+        history), with accounting_hourly gone from the heap and no large HTTP answer being sent."""
         try:
-            self.acc.tick(now_ms)
+            t = self.acc.tick(now_ms)
+            if self.acc.dirty > 1:
+                self.save_waits += 1
+                if self.save_waits > 0 and (self.save_waits > _SAVE_WAITS_MAX
+                                            or not (self.busy is not None and self.busy())):
+                    self.save_waits = -_SAVE_RETRY_S  # (not due yet, or the flash failed: not every second)
+                    if self.acc.save_due(t):
+                        self.save_waits = 0
+                    self._release()
         except Exception as e:
             self._failed(e)
 
@@ -155,83 +161,34 @@ class FlashStore:
         self.base = base
         self.known = None  # persist.Store.state() after the last load or save
 
-    def _use(self, payload, saving):
+    def _use(self, payload, length, saving):
         from hanport import persist
 
         st = persist.Store(self.base, known=self.known)
         try:
-            return st.save(payload) if saving else st.load()
+            return st.save(payload, length) if saving else st.load()
         finally:
             self.known = st.state()
             st = persist = None
             mem.unload("hanport.persist")
 
     def load(self):
-        return self._use(None, False)
+        return self._use(None, None, False)
 
-    def save(self, payload):
-        return self._use(payload, True)
+    def save(self, payload, length=None):
+        return self._use(payload, length, True)
 
 
 class App:
     def __init__(self, config_path="config.json", frame=None, raw=None, state=None):
         """frame, state: preallocated buffers for the framer and the latest reading's JSON (main.py
-        makes them first, while the heap is contiguous); raw: one for the raw ring (uart.raw_log)."""
-        self.version = VERSION
-        self.config_path = config_path
-        import startup  # boot-time code, unloaded below
+        makes them first, while the heap is contiguous); raw: one for the raw ring (uart.raw_log).
+        The app's parts and state are set up by startup.build (boot-only code, unloaded after)."""
+        import startup
 
-        self.cfg, self.config_problems, self.config_found, self.secret_keys = startup.settings(config_path)
-        self.accounting = None
-        if self.cfg["accounting"]["enabled"]:  # first: its arrays (history) settle low in the heap, and
-            acc = startup.accounting(FlashStore("accounting"))  # its state file is read while the heap is whole
-            if acc is not None:
-                self.accounting = AccountingHook(acc)
-                self.accounting._release()  # the state layout module is needed again only to save
-        startup.warm_up()
-        self.reader = startup.reader(self.cfg["meter"], frame, FRAME_BYTES)
-        self.rawlog = None
-        if self.cfg["meter"]["protocol"] == "hdlc" and self.cfg["uart"]["raw_log"]:
-            try:  # the last raw frames for GET /raw (bug reports, docs/troubleshooting.md): off by default,
-                from hanport import rawlog  # as its ring and code take 4.6 KB of a board's heap
-
-                self.rawlog = rawlog.RawLog(slots=RAW_SLOTS, clock_ms=uptime_ms, buf=raw)
-                self.reader.framer.tap = self.rawlog
-            except ImportError:
-                pass
+        startup.build(self, config_path, frame, raw, state)
         startup = None
         mem.unload("startup")
-        secrets = []
-        for key in self.secret_keys:
-            v = self.setting(key)
-            if v:
-                secrets.append(v)
-        set_secrets(secrets)
-        self.node_id = self.cfg["mqtt"]["node_id"] or "han_" + "".join("%02x" % b for b in machine.unique_id())
-        self.latest = Latest()
-        self.seq = 0
-        self.state_buf = state if state is not None else bytearray(STATE_BYTES)
-        self.state = None  # the latest state message as bytes (MQTT payload; /data.json adds its age)
-        self.state_ms = 0
-        self.unpublished = False
-        self.superseded = 0  # states replaced before MQTT could send them (broker away or slow)
-        self.state_errors = 0  # state messages not made for want of heap (the readings went on)
-        self.mqtt_event = asyncio.Event()
-        self.crashes = {}
-        self.crash_log = []
-        self.healthy = True
-        self.unhealthy_reason = None
-        self.heap_used_after_gc = 0
-        self.heap_free_after_gc = 0
-        self.wdt = None
-        self.wdt_feeds = 0
-        self.led = None
-        self.uart = UartTask(self, self.cfg["uart"])
-        self.net = Net(self, self.cfg)
-        self.mqtt = Mqtt(self, self.cfg, self.node_id)
-        self.http = Http(self.cfg["http"], self._route, web.allowed, web.LIGHT)
-        if self.accounting is not None:
-            self.accounting.busy = self.answer_busy
 
     def answer_busy(self):
         """True while a large HTTP answer is being sent with the modules it loaded: work that would
@@ -404,36 +361,16 @@ class App:
             await asyncio.sleep_ms(w["timeout_ms"] // 4)
 
     async def run(self):
-        log("app", "HAN reader %s (hanport %s) on %s, node %s" % (VERSION, hanport.__version__, sys.platform,
-                                                                   self.node_id))
-        for p in self.config_problems:
-            log("config", p)
-        if not self.config_found:
-            log("config", "no %s: defaults (first boot)" % self.config_path)
-        if self.cfg["led"]["pin"] >= 0:
-            self.led = machine.Pin(self.cfg["led"]["pin"], machine.Pin.OUT)
+        import startup  # (boot-time code again: logs, the tasks, the HTTP server)
+
+        await startup.start(self)
+        startup = None
+        mem.unload("startup")
         self.collect()
-        if hasattr(gc, "threshold"):
-            # collect whenever another quarter of the free heap has been allocated, not only when
-            # the heap is full: keeps free space in larger pieces (MicroPython has no compaction)
-            gc.threshold(self.heap_free_after_gc // 4)
-        # a task outside the supervisors (an HTTP connection) that fails: logged through the scrubber
-        asyncio.get_event_loop().set_exception_handler(self._unhandled)
-        sup = self._supervise
-        asyncio.create_task(sup("uart", self.uart.run))
-        asyncio.create_task(sup("wifi", self.net.run))
-        asyncio.create_task(sup("mqtt", self.mqtt.run))
-        asyncio.create_task(sup("ticker", self._ticker))
-        asyncio.create_task(sup("watchdog", self._watchdog))
-        await self.http.start()
-        if self.http.server is not None:
-            asyncio.create_task(sup("http", self.http.serve))
-            log("http", "listening on %s:%d" % (self.cfg["http"]["bind"], self.cfg["http"]["port"]))
         log("app", "running; heap in use after boot %d bytes, free %d" % (self.heap_used_after_gc,
                                                                           self.heap_free_after_gc))
         while True:
             await asyncio.sleep_ms(60000)
-
 
 def main(config_path="config.json", frame=None, raw=None, state=None):
     app = App(config_path, frame, raw, state)

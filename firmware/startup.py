@@ -1,11 +1,14 @@
-# Boot-time only, unloaded once the app runs: the settings (config.json as validated by config.py, or
-# the cache of the last validation when config.json is unchanged), the decoder, the accounting.
+# Boot-time only, unloaded once the app runs: app.App's parts and state (build), the settings
+# (config.json as validated by config.py, or the cache of its last validation), the decoder, the
+# accounting, the start of the tasks (start).
+import asyncio
 import gc
 import json
 import sys
 
+import machine
 import mem
-from log import log
+from log import log, set_secrets, uptime_ms
 
 import hanport
 
@@ -13,7 +16,8 @@ import hanport
 # The names a module interns when it loads (qstrs) are never freed: loaded first in the middle of a
 # running heap, they would sit between later allocations for good and split the free space.
 ON_DEMAND = ("config", "defaults", "status", "metrics", "pages", "settings", "mqtt_session", "net_ap_ntp",
-             "hanport.prom", "hanport.hass", "hanport.accounting_hourly", "hanport.accounting_views",
+             "hanport.prom", "hanport.promtext", "hanport.hass", "hanport.accounting_hourly",
+             "hanport.accounting_views",
              "hanport.accounting_store", "hanport.accounting_capacity", "hanport.accounting_history",
              "hanport.localtime", "hanport.persist", "hanport.serial_detect")
 
@@ -110,3 +114,100 @@ def accounting(store):
     except Exception as e:  # a state file from another version, a missing class: run without it
         log("app", "accounting not started: %r" % (e,))
         return None
+
+
+def build(app, config_path, frame, raw, state):
+    """app.App's parts and state (its __init__): the settings, the accounting first (its history arrays
+    settle low in the heap and its state file is read while the heap is whole), the on-demand modules'
+    names (warm_up), the decoder, then the tasks' objects."""
+    import web
+    from app import FRAME_BYTES, RAW_SLOTS, STATE_BYTES, VERSION, AccountingHook, FlashStore
+    from httpd import Http
+    from mqtt import Mqtt
+    from net import Net
+    from uart import UartTask
+
+    from hanport.latest import Latest
+
+    app.version = VERSION
+    app.config_path = config_path
+    app.cfg, app.config_problems, app.config_found, app.secret_keys = settings(config_path)
+    app.accounting = None
+    if app.cfg["accounting"]["enabled"]:  # first: its arrays (history) settle low in the heap, and
+        acc = accounting(FlashStore("accounting"))  # its state file is read while the heap is whole
+        if acc is not None:
+            app.accounting = AccountingHook(acc)
+            app.accounting._release()  # the state layout module is needed again only to save
+    warm_up()
+    app.reader = reader(app.cfg["meter"], frame, FRAME_BYTES)
+    app.rawlog = None
+    if app.cfg["meter"]["protocol"] == "hdlc" and app.cfg["uart"]["raw_log"]:
+        try:  # the last raw frames for GET /raw (bug reports, docs/troubleshooting.md): off by default,
+            from hanport import rawlog  # as its ring and code take 4.6 KB of a board's heap
+
+            app.rawlog = rawlog.RawLog(slots=RAW_SLOTS, clock_ms=uptime_ms, buf=raw)
+            app.reader.framer.tap = app.rawlog
+        except ImportError:
+            pass
+    secrets = []
+    for key in app.secret_keys:
+        v = app.setting(key)
+        if v:
+            secrets.append(v)
+    set_secrets(secrets)
+    app.node_id = app.cfg["mqtt"]["node_id"] or "han_" + "".join("%02x" % b for b in machine.unique_id())
+    app.latest = Latest()
+    app.seq = 0
+    app.state_buf = state if state is not None else bytearray(STATE_BYTES)
+    app.state = None  # the latest state message as bytes (MQTT payload; /data.json adds its age)
+    app.state_ms = 0
+    app.unpublished = False
+    app.superseded = 0  # states replaced before MQTT could send them (broker away or slow)
+    app.state_errors = 0  # state messages not made for want of heap (the readings went on)
+    app.mqtt_event = asyncio.Event()
+    app.crashes = {}
+    app.crash_log = []
+    app.healthy = True
+    app.unhealthy_reason = None
+    app.heap_used_after_gc = 0
+    app.heap_free_after_gc = 0
+    app.wdt = None
+    app.wdt_feeds = 0
+    app.led = None
+    app.uart = UartTask(app, app.cfg["uart"])
+    app.net = Net(app, app.cfg)
+    app.mqtt = Mqtt(app, app.cfg, app.node_id)
+    app.http = Http(app.cfg["http"], app._route, web.allowed, web.LIGHT)
+    if app.accounting is not None:
+        app.accounting.busy = app.answer_busy
+
+
+async def start(app):
+    """app.App.run's start: the boot log, the supervised tasks and the HTTP server."""
+    from app import VERSION
+
+    log("app", "HAN reader %s (hanport %s) on %s, node %s" % (VERSION, hanport.__version__, sys.platform,
+                                                               app.node_id))
+    for p in app.config_problems:
+        log("config", p)
+    if not app.config_found:
+        log("config", "no %s: defaults (first boot)" % app.config_path)
+    if app.cfg["led"]["pin"] >= 0:
+        app.led = machine.Pin(app.cfg["led"]["pin"], machine.Pin.OUT)
+    app.collect()
+    if hasattr(gc, "threshold"):
+        # collect whenever another quarter of the free heap has been allocated, not only when
+        # the heap is full: keeps free space in larger pieces (MicroPython has no compaction)
+        gc.threshold(app.heap_free_after_gc // 4)
+    # a task outside the supervisors (an HTTP connection) that fails: logged through the scrubber
+    asyncio.get_event_loop().set_exception_handler(app._unhandled)
+    sup = app._supervise
+    asyncio.create_task(sup("uart", app.uart.run))
+    asyncio.create_task(sup("wifi", app.net.run))
+    asyncio.create_task(sup("mqtt", app.mqtt.run))
+    asyncio.create_task(sup("ticker", app._ticker))
+    asyncio.create_task(sup("watchdog", app._watchdog))
+    await app.http.start()
+    if app.http.server is not None:
+        asyncio.create_task(sup("http", app.http.serve))
+        log("http", "listening on %s:%d" % (app.cfg["http"]["bind"], app.cfg["http"]["port"]))

@@ -1,6 +1,7 @@
 # GET /status: every part of the app in one JSON object (decoder counters, UART line diagnosis, WiFi,
 # MQTT, HTTP, accounting, heap, crashes, the masked config); loaded per request by web.py.
 import gc
+import json
 import sys
 import time
 
@@ -116,8 +117,8 @@ def accounting(hook):
     """The accounting object of /data.json (its cache: no output module loaded for this answer) with
     the hook's error count and the hourly lists' repeats, gaps and rejects, as JSON text pieces."""
     acc = hook.acc
-    tail = '"hook_errors":%d,"repeats":%d,"gaps":%d,"rejects":%d}' % (
-        hook.errors, acc.counts[C_REPEATS], acc.counts[C_GAPS], acc.rejects())
+    tail = '"hook_errors":%d,"hook_last_error":%s,"repeats":%d,"gaps":%d,"rejects":%d}' % (
+        hook.errors, json.dumps(hook.last_error), acc.counts[C_REPEATS], acc.counts[C_GAPS], acc.rejects())
     text = hook.json()
     if text is None:
         return Raw(("{", tail))

@@ -103,7 +103,7 @@ def route(app, req):
     if p == "/metrics":
         if req.method == "HEAD":
             return 200, METRICS, iter(()), ""
-        return 200, METRICS, _with_modules(("metrics", "hanport.prom"), _metrics_lines(app)), ""
+        return 200, METRICS, _with_modules(("metrics", "hanport.prom", "hanport.promtext"), _metrics_lines(app)), ""
     if p == "/":
         import pages
 
@@ -132,19 +132,31 @@ def _status_pairs(app):
 
 
 def _metrics_lines(app):
-    # the app's families (metrics.py with hanport.prom), then the accounting's (accounting_views),
-    # the first modules unloaded before the second load: never both in the heap at once
+    # one part at a time, each made with only its own modules in the heap (and those let go before it
+    # is sent): the meter's and the decoder's families (hanport.prom), the app's (metrics.py), the
+    # accounting's (its summary, then hanport.prom again)
+    from hanport import prom
+
+    out = []
+    prom.meter_metrics(out, app.latest)
+    prom.decoder_metrics(out, app.reader.counters(), app.reader.last_error)
+    prom = None
+    mem.unload("hanport.prom")
+    yield from _lines(out)
     import metrics
 
     yield from metrics.lines(app)
     metrics = None
     mem.unload("metrics")
-    mem.unload("hanport.prom")
     if app.accounting is not None:
-        out = []
         app.accounting.prometheus(out)
-        for line in out:
-            yield line + "\n"
+        yield from _lines(out)
+
+
+def _lines(out):
+    for line in out:
+        yield line + "\n"
+    out.clear()
 
 
 def _with_modules(names, pieces):

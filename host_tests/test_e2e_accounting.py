@@ -159,9 +159,13 @@ def test_accounting_in_data_json_mqtt_and_discovery(tmp_path):
         assert st["mqtt"]["accounting_published"] >= 2
         assert st["accounting"]["hook_errors"] == 0 and st["task_crashes"] == {}
         # /status carries the /data.json object (same cache) and the hourly lists' health
-        health = {k: st["accounting"].pop(k) for k in ("hook_errors", "repeats", "gaps", "rejects")}
-        assert health == {"hook_errors": 0, "repeats": 0, "gaps": 0, "rejects": 0}, health
+        health = {k: st["accounting"].pop(k) for k in ("hook_errors", "hook_last_error", "repeats", "gaps",
+                                                       "rejects")}
+        assert health == {"hook_errors": 0, "hook_last_error": None, "repeats": 0, "gaps": 0, "rejects": 0}, health
         assert sorted(st["accounting"]) == sorted(acc) and st["accounting"]["last_hour_start"]
+        # the hourly lists' history was saved on flash (by the ticker, a moment after each list)
+        flash = os.path.join(rig.workdir, "flash")
+        assert [f for f in os.listdir(flash) if f.startswith("accounting.")], os.listdir(flash)
     finally:
         if sub is not None:
             sub.close()

@@ -1,5 +1,5 @@
 # Prometheus text exposition for /metrics, on CPython and MicroPython: families, labels, exact values.
-from hanport import HanReader, prom
+from hanport import HanReader, prom, promtext
 from hanport.latest import Latest
 
 # Kamstrup 3-phase list 2 (roarfred/AmsToMqttBridge, host_tests/vectors)
@@ -33,7 +33,7 @@ def test_meter_values_exact_and_labelled():
     _, lt = _latest()
     out = []
     prom.meter_metrics(out, lt)
-    s = _samples(prom.text(out))
+    s = _samples(promtext.text(out))
     assert s["han_active_power_import_watts"] == "4392"
     assert s['han_current_amperes{phase="l1"}'] == "13.82"
     assert s['han_current_amperes{phase="l2"}'] == "7.80"  # resolution kept: exact decimal text
@@ -49,8 +49,9 @@ def test_every_family_has_its_type_once():
     out = []
     prom.meter_metrics(out, lt)
     prom.decoder_metrics(out, r.counters(), "fcs_error")
-    prom.plain_metrics(out, [("han_up", "gauge", "1"), ("han_http_requests_total", "counter", [('code="200"', "3")])])
-    text = prom.text(out)
+    promtext.plain_metrics(out, [("han_up", "gauge", "1"),
+                                 ("han_http_requests_total", "counter", [('code="200"', "3")])])
+    text = promtext.text(out)
     assert text.endswith("\n")
     types = [ln.split(" ")[2] for ln in text.split("\n") if ln.startswith("# TYPE ")]
     assert len(set(types)) == len(types)
@@ -65,4 +66,4 @@ def test_every_family_has_its_type_once():
 
 
 def test_label_escaping():
-    assert prom.escape_label('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
+    assert promtext.escape_label('a"b\\c\nd') == 'a\\"b\\\\c\\nd'

@@ -151,11 +151,12 @@ class Accounting:
             self.load()
 
     # ------------------------------------------------------------------ per reading
-    def update(self, rd, now_s=None, ticks_ms=None):
+    def update(self, rd, now_s=None, ticks_ms=None, save=True):
         """Account one decoded Reading. ticks_ms: time.ticks_ms() when it arrived (the firmware; ticks
         may wrap). Else now_s: device time in seconds (int, e.g. time.time()); only differences are
         used. Without either, the meter clock times the reading (or the nominal period of its list).
-        Returns a RES_ code; never raises on bad data."""
+        save=False: the caller saves later with save_due(tick(ticks_ms)) (the firmware, after the
+        hourly list's module has left the heap). Returns a RES_ code; never raises on bad data."""
         self.t_sure = True
         t = self.tick(ticks_ms) if ticks_ms is not None else self._time_ms(rd, now_s)
         if t is not None:
@@ -181,12 +182,19 @@ class Accounting:
             import hanport.accounting_hourly
 
             res = hanport.accounting_hourly.hourly(self, rd, t)
-        # hours or references changed (dirty 2): saved now, unless the last save is not save_interval_ms old
+        if save:
+            self.save_due(t)
+        return res
+
+    def save_due(self, t):
+        """Save if hours or references changed (dirty 2), unless the last save is not save_interval_ms
+        old at internal time t (update()'s, or tick()'s). True if it saved."""
         if (self.dirty > 1 and self.store is not None
                 and (self.saved_t is None or t is None or not 0 <= t - self.saved_t < self.save_interval_ms)
                 and self.save()):
             self.saved_t = t
-        return res
+            return True
+        return False
 
     def tick(self, ticks_ms):
         """The firmware's 1-s ticker: the clock follows ticks_ms through silences of any length (one

@@ -63,7 +63,7 @@ def save(acc):
     board's heap is fragmented after a while). True on success."""
     if acc.store is None:
         return False
-    ok = acc.store.save(_pieces(acc))
+    ok = acc.store.save(_pieces(acc), STATE_BYTES)
     if ok:
         acc.dirty = 0
     return ok
@@ -93,7 +93,7 @@ def pack(acc):
 
 
 def _pieces(acc):
-    """The state as a list of bytes: header and references, then each array."""
+    """The state as bytes pieces, made one at a time: header and references, then each array."""
     head = bytearray(_REFS_END)
     mid = acc.meter_id.encode()[:MAX_ID_BYTES]
     flags = (1 if acc.a_ok else 0) | (2 if acc.p_ok else 0)
@@ -102,11 +102,11 @@ def _pieces(acc):
     refs += [(acc.r_h[k], acc.r_imp[k], acc.r_exp[k]) for k in range(N_PENDING)]
     for k in range(2 + N_PENDING):
         struct.pack_into(_REF, head, _HEAD_BYTES + k * _REF_BYTES, *refs[k])
-    out = [head]
+    yield head
+    head = None
     for _, _, _, names in _ARRAYS:
         for name in names:
-            out.append(bytes(getattr(acc, name)))
-    return out
+            yield bytes(getattr(acc, name))
 
 
 def unpack(acc, data):

@@ -88,7 +88,7 @@ def replace(fs, src, dst):
 
 
 def write_file(path, pieces, fs=None):
-    """Replace the file at path by the bytes of pieces (a list, written one after the other), so that a
+    """Replace the file at path by the bytes of pieces (an iterable, written one after the other), so that a
     power cut at any step leaves the old content or the new, never none and never a mix: path.tmp
     is written and closed first, then replace() puts it in place. Call recover(path) before reading
     the file at start-up. Raises OSError (nothing changed but perhaps a path.tmp left)."""
@@ -129,6 +129,18 @@ def header(seq, length):
     head[4] = _FORMAT
     struct.pack_into("<II", head, 8, seq & 0xFFFFFFFF, length)
     return head
+
+
+def _record(seq, length, pieces, done):
+    """The pieces of a record (header, payload pieces, CRC), the CRC summed as they go by."""
+    head = header(seq, length)
+    crc = crc32(head)
+    yield head
+    for p in pieces:
+        crc = crc32(p, crc)
+        done[0] += len(p)
+        yield p
+    yield struct.pack("<I", crc)
 
 
 def decode(data):
@@ -221,24 +233,25 @@ class Store:
     def _older_slot(self):
         return 0 if self.slot_seq[0] <= self.slot_seq[1] else 1
 
-    def save(self, payload):
-        """Write a new copy over the older one: payload is bytes, or a list of bytes written one after
-        the other (a board's heap may have no free block the size of the whole). True on success;
-        False (counted) on an OSError."""
+    def save(self, payload, length=None):
+        """Write a new copy over the older one: payload is bytes, a list of bytes written one after
+        the other, or an iterator of bytes pieces of `length` bytes in all, made one at a time as they
+        are written (a board's heap may have no free block the size of the whole). True on success;
+        False (counted) on an OSError or a payload that is not `length` long."""
         if not self.loaded:
             self.load()  # learn the sequence numbers on flash first: never write an older number
-        pieces = payload if isinstance(payload, list) else [payload]
-        n = 0
-        for p in pieces:
-            n += len(p)
+        if length is None:
+            payload = payload if isinstance(payload, list) else [payload]
+            length = 0
+            for p in payload:
+                length += len(p)
         seq = self.seq + 1
         k = self._older_slot()
-        head = header(seq, n)
-        crc = crc32(head)
-        for p in pieces:
-            crc = crc32(p, crc)
+        done = [0]  # bytes of the payload written
         try:
-            write_file(self.base + SLOTS[k], [head] + pieces + [struct.pack("<I", crc)], self.fs)
+            write_file(self.base + SLOTS[k], _record(seq, length, payload, done), self.fs)
+            if done[0] != length:
+                raise OSError(22)  # (EINVAL) the record on flash fails its CRC check: never loaded
         except OSError:
             self.save_errors += 1
             self.slot_seq[k] = -1  # (that copy may be gone: the other one holds the newest record)

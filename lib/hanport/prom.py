@@ -1,9 +1,8 @@
-# Prometheus text exposition format (version 0.0.4) for /metrics: meter values from a Latest,
-# decoder counters, and the app's own gauges and counters. Exact decimals, never floats; TYPE, no HELP.
+# Prometheus families (text exposition format 0.0.4, written by promtext.py) for /metrics: meter values
+# from a Latest, decoder counters, the accounting's gauges and counters. Exact decimals, never floats.
 from hanport import reading as R
+from hanport.promtext import escape_label, family
 from hanport.render import decimal
-
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # Canonical field -> (metric name, type, label text), in field order; fields sharing a name differ by label.
 # What each family means: docs/metrics.md (no HELP lines on the device: their text would cost a board
@@ -29,21 +28,6 @@ _FIELD_METRICS = (
 _ACCOUNTING_GAUGES = ("last_hour_import_wh", "last_hour_export_wh", "current_hour_import_wh_est", "today_import_wh",
                       "today_export_wh", "month_import_wh", "capacity_w", "capacity_step", "capacity_headroom_wh",
                       "capacity_next_step_headroom_wh", "last_month_capacity_w")
-
-
-def escape_label(value):
-    """Label value escaping: backslash, double quote and newline."""
-    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def family(out, name, kind, samples):
-    """Append one metric family: its TYPE line and its samples [(label text, value text)]."""
-    out.append("# TYPE %s %s" % (name, kind))
-    for labels, value in samples:
-        if labels:
-            out.append("%s{%s} %s" % (name, labels, value))
-        else:
-            out.append("%s %s" % (name, value))
 
 
 def meter_metrics(out, latest):
@@ -75,17 +59,6 @@ def decoder_metrics(out, counters, last_error=None):
            [('event="%s"' % escape_label(k), str(counters[k])) for k in names])
     if last_error:
         family(out, "han_decoder_last_error_info", "gauge", [('error="%s"' % escape_label(last_error), "1")])
-
-
-def plain_metrics(out, rows):
-    """App metrics: rows of (name, kind, value text or [(labels, value text)])."""
-    for name, kind, value in rows:
-        family(out, name, kind, value if isinstance(value, list) else [("", value)])
-
-
-def text(lines):
-    """The exposition document (newline-terminated)."""
-    return "\n".join(lines) + "\n"
 
 
 def accounting_metrics(out, summary, counts, counter_names, prefix="han_"):
