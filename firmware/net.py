@@ -1,7 +1,6 @@
 # WiFi supervisor: station with reconnect and capped backoff, the setup access point (first boot,
 # or as a fallback while the station cannot connect), and NTP time sync once the station is up.
 import asyncio
-import random
 import time
 
 import mem
@@ -30,6 +29,8 @@ class Net:
         self.ntp_syncs = 0
         self.ntp_failures = 0
         self.ntp_next_ms = time.ticks_ms()
+        self.down_ms = self.up_ms = time.ticks_ms()  # when the station last went down / came up
+        self.backoff_ms = 1000  # before the next attempt after a failed one (doubles up to backoff_max_s)
 
     @property
     def connected(self):
@@ -61,56 +62,30 @@ class Net:
             self.start_ap("no WiFi configured")
             while True:
                 await asyncio.sleep_ms(5000)
-        ssid = self.wcfg["ssid"]
         self.sta.active(True)
         try:
             network.hostname(self.wcfg["hostname"])
         except (AttributeError, ValueError, OSError):
             pass
-        down_since = time.ticks_ms()
-        up_since = None
-        backoff_ms = 1000
         while True:
             if self.sta.isconnected():
                 if self.state != "up":
                     self.state = "up"
                     self.connects += 1
                     self.ip = self.sta.ifconfig()[0]
-                    up_since = time.ticks_ms()
-                    backoff_ms = 1000
-                    log("wifi", "connected to '%s' as %s" % (ssid, self.ip))
-                if self.ap_reason and time.ticks_diff(time.ticks_ms(), up_since) > 30000:
+                    self.up_ms = time.ticks_ms()
+                    self.backoff_ms = 1000
+                    log("wifi", "connected to '%s' as %s" % (self.wcfg["ssid"], self.ip))
+                if self.ap_reason and time.ticks_diff(time.ticks_ms(), self.up_ms) > 30000:
                     self.stop_ap()
                 await self._ntp()
                 await asyncio.sleep_ms(1000)
                 continue
-            if self.state == "up":
-                self.state = "down"
-                down_since = time.ticks_ms()
-                log("wifi", "connection lost")
-            self.state = "connecting"
-            try:
-                self.sta.connect(ssid, self.wcfg["password"])
-            except OSError as e:
-                self.last_error = "connect: %r" % (e,)
-            deadline = time.ticks_add(time.ticks_ms(), self.wcfg["connect_timeout_s"] * 1000)
-            while not self.sta.isconnected() and time.ticks_diff(deadline, time.ticks_ms()) > 0:
-                await asyncio.sleep_ms(250)
-            if self.sta.isconnected():
-                continue
-            self.state = "down"
-            self.failures += 1
-            self.last_error = "no connection to '%s' (status %s)" % (ssid, self.sta.status())
-            log("wifi", self.last_error + "; retry in %d ms" % backoff_ms)
-            fb = self.acfg["fallback_after_s"]
-            if fb and time.ticks_diff(time.ticks_ms(), down_since) > fb * 1000:
-                self.start_ap("WiFi unreachable for %d s" % fb)
-            try:
-                self.sta.disconnect()
-            except OSError:
-                pass
-            await asyncio.sleep_ms(backoff_ms + random.getrandbits(8) * backoff_ms // 1024)
-            backoff_ms = min(backoff_ms * 2, self.wcfg["backoff_max_s"] * 1000)
+            import net_ap_ntp  # (rarely run: loaded for a connection attempt, let go after)
+
+            await net_ap_ntp.connect(self)
+            net_ap_ntp = None
+            mem.unload("net_ap_ntp")
 
     async def _ntp(self):
         if not self.ncfg["enabled"] or time.ticks_diff(time.ticks_ms(), self.ntp_next_ms) < 0:

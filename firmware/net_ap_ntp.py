@@ -1,9 +1,45 @@
 # The WiFi supervisor's rarely run parts (net.py loads them for each use and unloads them after):
-# the setup access point and the NTP clock sync.
+# a station connection attempt with its backoff, the setup access point and the NTP clock sync.
+import asyncio
+import random
 import time
 
 import network
 from log import log
+
+
+async def connect(n):
+    """One station connection attempt of net.Net `n` (the station is down): wait up to
+    wifi.connect_timeout_s; on failure the setup access point after ap.fallback_after_s down, then
+    the backoff (doubling up to wifi.backoff_max_s, with jitter)."""
+    ssid = n.wcfg["ssid"]
+    if n.state == "up":
+        n.state = "down"
+        n.down_ms = time.ticks_ms()
+        log("wifi", "connection lost")
+    n.state = "connecting"
+    try:
+        n.sta.connect(ssid, n.wcfg["password"])
+    except OSError as e:
+        n.last_error = "connect: %r" % (e,)
+    deadline = time.ticks_add(time.ticks_ms(), n.wcfg["connect_timeout_s"] * 1000)
+    while not n.sta.isconnected() and time.ticks_diff(deadline, time.ticks_ms()) > 0:
+        await asyncio.sleep_ms(250)
+    if n.sta.isconnected():
+        return
+    n.state = "down"
+    n.failures += 1
+    n.last_error = "no connection to '%s' (status %s)" % (ssid, n.sta.status())
+    log("wifi", n.last_error + "; retry in %d ms" % n.backoff_ms)
+    fb = n.acfg["fallback_after_s"]
+    if fb and time.ticks_diff(time.ticks_ms(), n.down_ms) > fb * 1000:
+        start_ap(n, "WiFi unreachable for %d s" % fb)
+    try:
+        n.sta.disconnect()
+    except OSError:
+        pass
+    await asyncio.sleep_ms(n.backoff_ms + random.getrandbits(8) * n.backoff_ms // 1024)
+    n.backoff_ms = min(n.backoff_ms * 2, n.wcfg["backoff_max_s"] * 1000)
 
 
 def start_ap(n, reason):

@@ -11,26 +11,27 @@ def esc(s):
 
 
 def index(app):
+    """The page in small pieces, each made as it is sent (no piece much over 300 bytes)."""
     lt = app.latest
     name = esc(app.cfg["name"])
-    out = ['<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,'
-           'initial-scale=1"><meta http-equiv="refresh" content="5"><title>%s</title><style>body{font-family:'
-           'sans-serif;margin:1em;max-width:40em}td,th{padding:.2em .6em;text-align:left}td.v{text-align:right;'
-           'font-family:monospace}</style></head><body><h1>%s</h1>' % (name, name)]
+    yield ('<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,'
+           'initial-scale=1"><meta http-equiv="refresh" content="5"><title>')
+    yield name
+    yield ('</title><style>body{font-family:sans-serif;margin:1em;max-width:40em}td,th{padding:.2em .6em;'
+           'text-align:left}td.v{text-align:right;font-family:monospace}</style></head><body><h1>')
+    yield name
+    yield "</h1>"
     if lt.meter_id or lt.manufacturer:
-        out.append("<p>%s %s, meter %s</p>" % (esc(lt.manufacturer or ""), esc(lt.meter_type or ""),
-                                                esc(lt.meter_id or "")))
+        yield "<p>%s %s, meter %s</p>" % (esc(lt.manufacturer or ""), esc(lt.meter_type or ""), esc(lt.meter_id or ""))
     age = app.reading_age_ms()
     if age is None:
-        out.append("<p>No reading yet. Is the HAN port open and the parity right? See <a href=/status>"
-                   "status</a>.</p>")
+        yield "<p>No reading yet. Is the HAN port open and the parity right? See <a href=/status>status</a>.</p>"
     else:
-        out.append("<p>Last reading %d.%d s ago (#%d).</p><table>" % (age // 1000, (age % 1000) // 100, app.seq))
+        yield "<p>Last reading %d.%d s ago (#%d).</p><table>" % (age // 1000, (age % 1000) // 100, app.seq)
         for f in range(R.N_NUMERIC):
             if lt.present[f]:
-                out.append('<tr><th>%s</th><td class=v>%s</td><td>%s</td></tr>' % (
-                    R.NUMERIC_FIELDS[f], decimal(lt.value[f], lt.exp[f]), _UNITS[f]))
-        out.append("</table>")
-    out.append('<p><a href="/data.json">data.json</a> &middot; <a href="/status">status</a> &middot; '
-               '<a href="/metrics">metrics</a> &middot; <a href="/setup">settings</a></p></body></html>')
-    return out
+                yield '<tr><th>%s</th><td class=v>%s</td><td>%s</td></tr>' % (
+                    R.NUMERIC_FIELDS[f], decimal(lt.value[f], lt.exp[f]), _UNITS[f])
+        yield "</table>"
+    yield ('<p><a href="/data.json">data.json</a> &middot; <a href="/status">status</a> &middot; '
+           '<a href="/metrics">metrics</a> &middot; <a href="/setup">settings</a></p></body></html>')

@@ -105,12 +105,11 @@ def route(app, req):
             return 200, METRICS, iter(()), ""
         return 200, METRICS, _with_modules(("metrics", "hanport.prom", "hanport.promtext"), _metrics_lines(app)), ""
     if p == "/":
+        if req.method == "HEAD":
+            return 200, HTML, iter(()), ""
         import pages
 
-        try:
-            return 200, HTML, pages.index(app), ""
-        finally:
-            mem.unload("pages")
+        return 200, HTML, _with_modules(("pages",), pages.index(app)), ""
     if p == "/raw":
         if app.rawlog is None:
             return 404, TEXT, "the raw frame log is off: set uart.raw_log to true (settings), then GET /raw\n", ""
