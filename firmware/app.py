@@ -325,11 +325,15 @@ class App:
             pass
 
     async def _ticker(self):
-        """1 s heartbeat: wakes the MQTT task (keepalive, incoming), collects garbage every 10 s."""
+        """1 s heartbeat: feeds the watchdog while the app is healthy, wakes the MQTT task (keepalive,
+        incoming), collects garbage every 10 s."""
         n = 0
         while True:
             await asyncio.sleep_ms(1000)
             n += 1
+            if self.wdt is not None and self.healthy:
+                self.wdt.feed()
+                self.wdt_feeds += 1
             self.mqtt_event.set()
             uptime_ms()  # keeps the uptime clock across ticks_ms wraps
             now = time.ticks_ms()
@@ -348,17 +352,6 @@ class App:
         gc.collect()
         self.heap_used_after_gc = gc.mem_alloc()
         self.heap_free_after_gc = gc.mem_free()
-
-    async def _watchdog(self):
-        w = self.cfg["wdt"]
-        if not w["enabled"]:
-            return
-        self.wdt = machine.WDT(timeout=w["timeout_ms"])
-        while True:
-            if self.healthy:
-                self.wdt.feed()
-                self.wdt_feeds += 1
-            await asyncio.sleep_ms(w["timeout_ms"] // 4)
 
     async def run(self):
         import startup  # (boot-time code again: logs, the tasks, the HTTP server)

@@ -194,11 +194,14 @@ async def start(app):
         log("config", "no %s: defaults (first boot)" % app.config_path)
     if app.cfg["led"]["pin"] >= 0:
         app.led = machine.Pin(app.cfg["led"]["pin"], machine.Pin.OUT)
+    if app.cfg["wdt"]["enabled"]:  # fed by the ticker, once a second, while the app is healthy
+        app.wdt = machine.WDT(timeout=app.cfg["wdt"]["timeout_ms"])
     app.collect()
     if hasattr(gc, "threshold"):
-        # collect whenever another quarter of the free heap has been allocated, not only when
-        # the heap is full: keeps free space in larger pieces (MicroPython has no compaction)
-        gc.threshold(app.heap_free_after_gc // 4)
+        # collect whenever another eighth of the free heap has been allocated, not only when the heap
+        # is full: garbage does not push new objects up the heap, so the free space stays in larger
+        # pieces (MicroPython has no compaction); at 112 KB that is about every 2.5 KB
+        gc.threshold(app.heap_free_after_gc // 8)
     # a task outside the supervisors (an HTTP connection) that fails: logged through the scrubber
     asyncio.get_event_loop().set_exception_handler(app._unhandled)
     sup = app._supervise
@@ -206,7 +209,6 @@ async def start(app):
     asyncio.create_task(sup("wifi", app.net.run))
     asyncio.create_task(sup("mqtt", app.mqtt.run))
     asyncio.create_task(sup("ticker", app._ticker))
-    asyncio.create_task(sup("watchdog", app._watchdog))
     await app.http.start()
     if app.http.server is not None:
         asyncio.create_task(sup("http", app.http.serve))
