@@ -20,7 +20,8 @@ _CRASH_WINDOW_MS = const(60000)
 _MIN_FREE_HEAP = const(4096)  # below this after a collection the app is unhealthy (the watchdog resets it)
 FRAME_BYTES = 2048  # HDLC: the frame format's 11-bit length field bounds a frame to 2047 bytes
 RAW_SLOTS = 4  # raw frames kept for GET /raw (each slot 640 bytes)
-STATE_BYTES = 2048  # the latest reading's JSON is made here (a Norwegian list 3 needs ~1 KB)
+STATE_BYTES = 1536  # the latest reading's JSON is made here: the longest of host_tests/vectors is 1000 bytes
+# (a Kamstrup list 3); a longer one is made in a block of its own (render.reading_json)
 
 
 _ACC_TEXT_MS = const(2000)  # the accounting JSON is made again at most this often (or after an hourly list)
@@ -275,12 +276,6 @@ class App:
         return out
 
     # --- settings ---
-    def save_config(self, user):
-        import config
-
-        config.save(self.config_path, user)
-        log("app", "settings saved to %s" % self.config_path)
-
     def restart_soon(self, delay_ms):
         asyncio.create_task(self._restart(delay_ms))
 
@@ -328,15 +323,20 @@ class App:
         """1 s heartbeat: feeds the watchdog while the app is healthy, wakes the MQTT task (keepalive,
         incoming), collects garbage every 10 s."""
         n = 0
+        last = time.ticks_ms()
         while True:
             await asyncio.sleep_ms(1000)
             n += 1
+            now = time.ticks_ms()
+            late = time.ticks_diff(now, last) - 1000  # the loop's longest stall shows as a late tick
+            last = now
+            if late > self.stall_max_ms:
+                self.stall_max_ms = late
             if self.wdt is not None and self.healthy:
                 self.wdt.feed()
                 self.wdt_feeds += 1
             self.mqtt_event.set()
             uptime_ms()  # keeps the uptime clock across ticks_ms wraps
-            now = time.ticks_ms()
             self.uart.tick(now)
             if self.accounting is not None:
                 self.accounting.tick(now)  # the accounting's clock keeps going across long silences

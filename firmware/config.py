@@ -2,7 +2,7 @@
 # SCHEMA; unknown keys and bad values are reported (never fatal); secrets are masked in any output.
 import json
 
-from defaults import DEFAULTS  # noqa: F401  (re-exported: config.DEFAULTS)
+from defaults import DEFAULTS, MIN_TOKEN_LEN  # noqa: F401  (re-exported: config.DEFAULTS)
 
 from hanport.buffers import const
 
@@ -23,7 +23,7 @@ SCHEMA = {
     "uart.baud": ("int", 300, 115200),
     "uart.parity": ("choice", ("auto", "E", "N"), None),
     "uart.invert": ("bool", None, None),
-    "uart.rxbuf": ("int", 512, 16384),
+    "uart.rxbuf": ("int", 0, 16384),  # 0: sized from uart.baud (uart.rx_buffer_bytes)
     "uart.autodetect_trial_s": ("int", 2, 600),
     "uart.raw_log": ("bool", None, None),  # keep the last raw frames for GET /raw (4.6 KB of heap)
     "mqtt.enabled": ("bool", None, None),
@@ -64,7 +64,6 @@ SCHEMA = {
 
 MASK = "********"
 CACHE_SUFFIX = ".ok"  # config.json.ok: the last validated config.json, merged (startup.py reads it at boot)
-MIN_TOKEN_LEN = 8
 _MIN_AP_PASSWORD_LEN = const(8)  # WPA2 minimum; empty = the device's own (net_ap_ntp.ap_password)
 
 
@@ -187,15 +186,6 @@ def load(path="config.json"):
     return cfg, user, problems, True
 
 
-def save(path, user):
-    """Write the user settings (only what differs from the defaults is needed), then the validated
-    cache that lets the next boot skip this module (write_cache)."""
-    text = json.dumps(user)
-    _write(path, text)
-    cfg, problems = merge(user)
-    write_cache(path, text, cfg, problems)
-
-
 def _write(path, text):
     # old or new content after a power cut at any step (startup.settings runs persist.recover first)
     from hanport import persist
@@ -247,6 +237,30 @@ def parse_value(key, text):
             return None, "%s: expected a whole number" % key
         return int(text), None
     return text, None
+
+
+def change(path, changes, from_form):
+    """Apply changes {dotted key: value} (from_form: values are the form's text, parsed by the schema)
+    to the settings at path: (problems, the new config.json text or None when there are problems). The
+    caller writes the text with persist.write_file (a board has this module unloaded by then); the
+    validation cache is then stale, so the next boot validates it in full and writes it anew."""
+    problems = []
+    if from_form:
+        parsed = {}
+        for k in changes:
+            if k not in SCHEMA:
+                problems.append("unknown key %s" % k)
+                continue
+            v, p = parse_value(k, changes[k])
+            if p:
+                problems.append(p)
+            else:
+                parsed[k] = v
+        changes = parsed
+    if not problems:
+        _, user, _, _ = load(path)
+        user, problems = apply_changes(user, changes)
+    return problems, None if problems else json.dumps(user)
 
 
 def apply_changes(user, changes):

@@ -15,6 +15,7 @@ import time
 from errno import EINPROGRESS
 
 from mqtt import ETIMEDOUT, OFFLINE, ONLINE, POLL_BAD, POLL_IN, POLL_OUT, BoundedSock
+from net import resolve
 from umqtt.simple import MQTTClient
 
 # MQTT 3.1.1 CONNECT: clean session, keepalive 10 s, empty client id. Any answer (even a refusal) shows
@@ -27,27 +28,10 @@ async def attempt(mq):
     app = mq.app
     if mq.addr is None:
         await app.wait_quiet()
-        mq.addr = _resolve(mq)
+        mq.addr = resolve(mq.cfg["host"], mq.cfg["port"])
     await _probe(mq, mq.addr[0])
     await app.wait_quiet()
     _connect(mq, mq.addr[1])
-
-
-def _resolve(mq):
-    h = mq.cfg["host"]
-    ais = socket.getaddrinfo(h, mq.cfg["port"])
-    sa = ais[0][-1]
-    for ai in ais:  # umqtt's socket is IPv4 (socket.socket() defaults)
-        if ai[0] == socket.AF_INET:
-            sa = ai[-1]
-            break
-    if isinstance(sa, tuple):  # ESP32: ("192.168.1.5", 1883)
-        ip = sa[0]
-    elif len(sa) == 16 and sa[0] == 2:  # unix port: a struct sockaddr_in
-        ip = "%d.%d.%d.%d" % (sa[4], sa[5], sa[6], sa[7])
-    else:
-        ip = h
-    return sa, ip
 
 
 async def _probe(mq, sa):

@@ -1,6 +1,7 @@
 # WiFi supervisor: station with reconnect and capped backoff, the setup access point (first boot,
 # or as a fallback while the station cannot connect), and NTP time sync once the station is up.
 import asyncio
+import socket
 import time
 
 import mem
@@ -9,6 +10,24 @@ from log import log
 from micropython import const
 
 _SYNCED_YEAR = const(2024)  # a clock before this year has not been set
+
+
+def resolve(host, port):
+    """(socket address, numeric IPv4 text) of host: one blocking DNS look-up (MicroPython has no other),
+    so callers do it once, in the UART's quiet gap, and keep the result until a failure."""
+    ais = socket.getaddrinfo(host, port)
+    sa = ais[0][-1]
+    for ai in ais:  # the sockets here are IPv4 (socket.socket() defaults)
+        if ai[0] == socket.AF_INET:
+            sa = ai[-1]
+            break
+    if isinstance(sa, tuple):  # ESP32: ("192.168.1.5", 1883)
+        ip = sa[0]
+    elif len(sa) == 16 and sa[0] == 2:  # unix port: a struct sockaddr_in
+        ip = "%d.%d.%d.%d" % (sa[4], sa[5], sa[6], sa[7])
+    else:
+        ip = host
+    return sa, ip
 
 
 class Net:
@@ -29,6 +48,7 @@ class Net:
         self.ntp_syncs = 0
         self.ntp_failures = 0
         self.ntp_next_ms = time.ticks_ms()
+        self.ntp_ip = None  # ntp.host resolved (numeric), kept until a sync fails
         self.down_ms = self.up_ms = time.ticks_ms()  # when the station last went down / came up
         self.backoff_ms = 1000  # before the next attempt after a failed one (doubles up to backoff_max_s)
 

@@ -6,6 +6,7 @@ import time
 
 import network
 from log import log
+from net import resolve
 
 
 async def connect(n):
@@ -71,19 +72,25 @@ def ap_password():
 
 
 def sync_time(n):
-    """Set the clock from NTP (ntptime, blocking up to its timeout: Net calls it between meter frames)."""
+    """Set the clock from NTP (ntptime, blocking up to its timeout: Net calls it between meter frames).
+    ntp.host is resolved once and the address kept (ntptime would look the name up at every sync, and a
+    resolver that hangs would hold the event loop each time); after a failure it is looked up again,
+    at the next try (a minute later)."""
     try:
         import ntptime
     except ImportError:
         n.ncfg["enabled"] = False
         return
-    ntptime.host = n.ncfg["host"]
     try:
+        if n.ntp_ip is None:
+            n.ntp_ip = resolve(n.ncfg["host"], 123)[1]
+        ntptime.host = n.ntp_ip
         ntptime.settime()
         n.ntp_synced = True
         n.ntp_syncs += 1
         n.ntp_next_ms = time.ticks_add(time.ticks_ms(), n.ncfg["interval_s"] * 1000)
     except (OSError, OverflowError, IndexError) as e:
+        n.ntp_ip = None
         n.ntp_failures += 1
         n.last_error = "ntp: %r" % (e,)
         n.ntp_next_ms = time.ticks_add(time.ticks_ms(), 60000)

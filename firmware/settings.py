@@ -1,11 +1,10 @@
 # Settings over HTTP, loaded only when asked for: the form at /setup, GET/POST /config (the admin token
-# guards every change), POST /restart. Form values are parsed by the schema in config.py.
+# guards every change), POST /restart. Form values are parsed by the schema in config.py (loaded for a
+# POST only: the pages and GET /config do without its 7 KB).
 import json
 
-import config
+from defaults import MIN_TOKEN_LEN
 from web import HTML, JSON, TEXT, same
-
-MIN_TOKEN_LEN = config.MIN_TOKEN_LEN
 
 
 def route(app, req):
@@ -95,24 +94,17 @@ def authorised(app, req, changes):
 
 
 def post_config(app, req):
+    """A POST /config parsed and its token checked: ("change", changes, from_form) for web.py to hand
+    to config.change (this module unloaded first: never both in the heap), or the answer."""
     ctype = req.headers.get("content-type", "").split(";")[0].strip()
     changes = {}
-    problems = []
     if ctype == "application/x-www-form-urlencoded":
         form = parse_form(req.body)
         if form is None:
             return 400, TEXT, "malformed form\n", ""
         for k in form:
-            if k == "token":
-                continue
-            if k not in config.SCHEMA:
-                problems.append("unknown key %s" % k)
-                continue
-            v, p = config.parse_value(k, form[k])
-            if p:
-                problems.append(p)
-            else:
-                changes[k] = v
+            if k != "token":
+                changes[k] = form[k]  # text: config.change parses it by the schema
         doc = form
     elif ctype == "application/json":
         try:
@@ -132,14 +124,7 @@ def post_config(app, req):
     ok, why = authorised(app, req, auth_view)
     if not ok:
         return 403, TEXT, why + "\n", ""
-    if not problems:
-        _, user, _, _ = config.load(app.config_path)
-        new_user, problems = config.apply_changes(user, changes)
-    if problems:
-        return 400, TEXT, "not saved:\n" + "\n".join(problems) + "\n", ""
-    app.save_config(new_user)
-    app.restart_soon(2000)
-    return 200, TEXT, "saved; restarting in 2 s\n", ""
+    return "change", changes, ctype != "application/json"
 
 
 def login(app, req):
@@ -172,29 +157,29 @@ def _field(label, key, value, kind="text"):
 
 
 def setup_page(app):
+    """The form in small pieces, each made as it is sent."""
     c = app.cfg
     first = app.net.setup_mode
-    out = ['<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,'
+    yield ('<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,'
            'initial-scale=1"><title>Settings</title><style>body{font-family:sans-serif;margin:1em;max-width:40em}'
-           'input{width:16em}</style></head><body><h1>Settings</h1>']
+           'input{width:16em}</style></head><body><h1>Settings</h1>')
     if first:
-        out.append("<p>First setup: enter your WiFi and MQTT broker, and choose an admin token "
-                   "(at least %d characters) that later changes will ask for.</p>" % MIN_TOKEN_LEN)
-    out.append('<form method="post" action="/config">')
-    out.append(_field("WiFi network (SSID)", "wifi.ssid", c["wifi"]["ssid"]))
-    out.append(_field("WiFi password (empty: unchanged)", "wifi.password", "", "password"))
-    out.append(_field("MQTT broker host (empty: MQTT off)", "mqtt.host", c["mqtt"]["host"]))
-    out.append(_field("MQTT port", "mqtt.port", c["mqtt"]["port"], "number"))
-    out.append(_field("MQTT user", "mqtt.user", c["mqtt"]["user"]))
-    out.append(_field("MQTT password (empty: unchanged)", "mqtt.password", "", "password"))
-    out.append(_field("MQTT base topic", "mqtt.base_topic", c["mqtt"]["base_topic"]))
-    out.append(_field("Meter parity: auto, E (Aidon, Kaifa) or N (Kamstrup)", "uart.parity", c["uart"]["parity"]))
-    out.append(_field("Read token: pages and JSON need it (%d+ characters; empty: unchanged)"
-                      % MIN_TOKEN_LEN, "http.read_token", "", "password"))
+        yield ("<p>First setup: enter your WiFi and MQTT broker, and choose an admin token "
+               "(at least %d characters) that later changes will ask for.</p>" % MIN_TOKEN_LEN)
+    yield '<form method="post" action="/config">'
+    yield _field("WiFi network (SSID)", "wifi.ssid", c["wifi"]["ssid"])
+    yield _field("WiFi password (empty: unchanged)", "wifi.password", "", "password")
+    yield _field("MQTT broker host (empty: MQTT off)", "mqtt.host", c["mqtt"]["host"])
+    yield _field("MQTT port", "mqtt.port", c["mqtt"]["port"], "number")
+    yield _field("MQTT user", "mqtt.user", c["mqtt"]["user"])
+    yield _field("MQTT password (empty: unchanged)", "mqtt.password", "", "password")
+    yield _field("MQTT base topic", "mqtt.base_topic", c["mqtt"]["base_topic"])
+    yield _field("Meter parity: auto, E (Aidon, Kaifa) or N (Kamstrup)", "uart.parity", c["uart"]["parity"])
+    yield _field("Read token: pages and JSON need it (%d+ characters; empty: unchanged)" % MIN_TOKEN_LEN,
+                 "http.read_token", "", "password")
     if first:
-        out.append(_field("New admin token", "http.token", "", "password"))
+        yield _field("New admin token", "http.token", "", "password")
     else:
-        out.append(_field("Admin token (required)", "token", "", "password"))
-    out.append('<p><button type="submit">Save and restart</button></p></form><p><a href="/">Back to the '
-               'readings</a></p></body></html>')
-    return out
+        yield _field("Admin token (required)", "token", "", "password")
+    yield ('<p><button type="submit">Save and restart</button></p></form><p><a href="/">Back to the '
+           'readings</a></p></body></html>')

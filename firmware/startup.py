@@ -173,6 +173,7 @@ def build(app, config_path, frame, raw, state):
     app.heap_free_after_gc = 0
     app.wdt = None
     app.wdt_feeds = 0
+    app.stall_max_ms = 0  # the longest the event loop was held by one call since boot (the ticker's lateness)
     app.led = None
     app.uart = UartTask(app, app.cfg["uart"])
     app.net = Net(app, app.cfg)

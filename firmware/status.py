@@ -28,6 +28,7 @@ HINTS = (
 
 def uart(u):
     d = {"parity": u.parity, "invert": u.invert, "parity_setting": u.cfg["parity"], "baud": u.cfg["baud"],
+         "rxbuf": u.rxbuf,
          "bytes": u.bytes, "reads": u.reads, "idle_ms": time.ticks_diff(time.ticks_ms(), u.last_rx_ms),
          "diagnosis": u.monitor.name(), "hint": HINTS[u.monitor.code]}
     if u.cfg["parity"] == "auto":
@@ -98,6 +99,7 @@ def pairs(app):
     yield "messages_per_list", {"1": lt.per_list[1], "2": lt.per_list[2], "3": lt.per_list[3],
                                 "unknown": lt.per_list[0]}
     yield "watchdog", {"enabled": app.wdt is not None, "feeds": app.wdt_feeds}
+    yield "loop_stall_max_ms", app.stall_max_ms
     yield "task_crashes", app.crashes
     yield "recent_crashes", app.crash_log
     yield "config_problems", app.config_problems

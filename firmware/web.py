@@ -3,6 +3,7 @@
 import json
 
 import mem
+from log import log
 
 JSON = "application/json"
 HTML = "text/html; charset=utf-8"
@@ -117,11 +118,34 @@ def route(app, req):
     import settings  # /setup, /config, /restart, /login
 
     try:
-        return settings.route(app, req)
+        answer = settings.route(app, req)
     finally:
+        settings = None
         mem.unload("settings")
+    if answer[0] != "change":
+        return answer
+    # a POST /config with the token, in steps that each have only their own module in the heap:
+    # validated (config.py), then written (hanport.persist: old or new file after a power cut)
+    import config
+
+    try:
+        problems, text = config.change(app.config_path, answer[1], answer[2])
+    finally:
+        config = answer = None
         mem.unload("config")
+        mem.unload("defaults")
+    if problems:
+        return 400, TEXT, "not saved:\n" + "\n".join(problems) + "\n", ""
+    from hanport import persist
+
+    try:
+        persist.write_file(app.config_path, [text.encode()])
+    finally:
+        persist = text = None
         mem.unload("hanport.persist")
+    log("app", "settings saved to %s" % app.config_path)
+    app.restart_soon(2000)
+    return 200, TEXT, "saved; restarting in 2 s\n", ""
 
 
 def _status_pairs(app):

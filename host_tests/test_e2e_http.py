@@ -56,6 +56,7 @@ def test_status_reports_the_app(rig):
     assert st["decoder"]["frames_ok"] >= 5 and st["decoder"]["fcs_error"] == 0
     assert st["readings"] == st["decoder"]["readings"]
     assert st["uart"]["parity"] == "E" and st["uart"]["diagnosis"] in ("ok", "starting")
+    assert st["uart"]["rxbuf"] == 2048  # 8 s of a 2400-baud line (uart.rx_buffer_bytes)
     assert st["healthy"] is True and st["task_crashes"] == {}
     assert st["config"]["http"]["token"] == "********" and st["config"]["wifi"]["password"] == "********"
     assert "test-admin-token" not in json.dumps(st) and "host-wifi-secret" not in json.dumps(st)

@@ -64,6 +64,7 @@ def test_p1_telegrams_through_the_firmware(tmp_path):
     assert want and "active_import_kwh" in want
     st, got = _run(tmp_path, telegram * 3, "N", {"meter.protocol": "p1", "uart.baud": 115200}, 3)
     assert st["readings"] == 3 and st["task_crashes"] == {}, st
+    assert st["uart"]["rxbuf"] == 8192  # sized from the baud rate (uart.rx_buffer_bytes)
     assert _core(got) == want
 
 

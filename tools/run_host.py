@@ -191,6 +191,7 @@ def host_config(http_port, mqtt_port=None, parity="auto", token="host-admin-toke
         "uart": {"parity": parity},
         "mqtt": {"host": "127.0.0.1" if mqtt_port else "", "port": mqtt_port or 1883, "keepalive_s": 30},
         "http": {"bind": "127.0.0.1", "port": http_port, "token": token},
+        "ntp": {"host": "127.0.0.1"},  # (the shim resolves it as ntptime does: no DNS query from a test)
     }
     for key, value in (overrides or {}).items():
         node = cfg
