@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(run_host.mosquitto_binary() is None, reason="mos
 
 def test_aidon_and_kamstrup_within_the_heap_budget_with_3_http_clients(tmp_path):
     """Aidon and Kamstrup simulators at 60x (hourly lists and the accounting run), each against its
-    own firmware at -X heapsize=STANDIN_TEST_HEAP (144K today; a plain ESP32's 112K is the target),
+    own firmware at -X heapsize=STANDIN_TEST_HEAP (120K today; a plain ESP32's 112K is the target),
     3 HTTP clients fetching /data.json, /status, /metrics and / every second, MQTT watched: no
     MemoryError, no task crash, every answer 200, readings on HTTP and MQTT in every 30 s window,
     one MQTT connection and no `offline`."""
