@@ -7,7 +7,8 @@ from defaults import DEFAULTS, MIN_TOKEN_LEN  # noqa: F401  (re-exported: config
 from hanport.buffers import const
 
 # dotted key -> (kind, a, b): "str" length a..b, "secret" like str but never shown, "int" range a..b,
-# "bool", "choice" (a = allowed values), "topic" (MQTT topic without wildcards, length a..b).
+# "bool", "choice" (a = allowed values), "topic" (MQTT topic without wildcards, length a..b), "dns"
+# (a numeric IPv4 address, optionally with ":port", or empty).
 SCHEMA = {
     "name": ("str", 1, 32),
     "wifi.ssid": ("str", 0, 32),
@@ -15,6 +16,7 @@ SCHEMA = {
     "wifi.hostname": ("str", 1, 32),
     "wifi.connect_timeout_s": ("int", 5, 120),
     "wifi.backoff_max_s": ("int", 5, 900),
+    "wifi.dns": ("dns", 0, 21),  # DNS server "ip" or "ip:port"; empty: the one the network gives (DHCP)
     "ap.ssid": ("str", 1, 32),
     "ap.password": ("secret", 0, 63),
     "ap.fallback_after_s": ("int", 0, 3600),
@@ -108,6 +110,8 @@ def check(key, value):
         return "%s: expected text" % key
     if len(value) < a or len(value) > b:
         return "%s: expected %d..%d characters" % (key, a, b)
+    if kind == "dns" and value and not _is_ipv4_port(value):
+        return "%s: a numeric IPv4 address, optionally with :port (empty: the network's own)" % key
     if kind == "topic":
         if "#" in value or "+" in value or value.startswith("/") or value.endswith("/") or "//" in value:
             return "%s: an MQTT topic without wildcards (+ #) and without empty levels" % key
@@ -218,6 +222,17 @@ def boot(path):
     cfg, _, problems, found = load(path)
     write_cache(path, text, cfg, problems)
     return cfg, problems, found, secret_keys()
+
+
+def _is_ipv4_port(text):
+    host, _, port = text.partition(":")
+    parts = host.split(".")
+    if len(parts) != 4 or (port and not (port.isdigit() and 0 < int(port) < 65536)):
+        return False
+    for p in parts:
+        if not p.isdigit() or int(p) > 255:
+            return False
+    return True
 
 
 def parse_value(key, text):

@@ -6,7 +6,8 @@ MIN_TOKEN_LEN = 8  # characters of http.token and http.read_token (when set)
 # Defaults for everything; config.json only needs what differs. Units are in the key names.
 DEFAULTS = {
     "name": "HAN reader",
-    "wifi": {"ssid": "", "password": "", "hostname": "hanreader", "connect_timeout_s": 20, "backoff_max_s": 120},
+    "wifi": {"ssid": "", "password": "", "hostname": "hanreader", "connect_timeout_s": 20, "backoff_max_s": 120,
+             "dns": ""},
     "ap": {"ssid": "hanreader-setup", "password": "", "fallback_after_s": 180},
     "uart": {"id": 2, "rx_pin": 16, "baud": 2400, "parity": "auto", "invert": False, "rxbuf": 0,
              "autodetect_trial_s": 25, "raw_log": False},

@@ -27,8 +27,7 @@ async def attempt(mq):
     """One connection attempt for mqtt.Mqtt `mq`: raises what failed (the caller backs off)."""
     app = mq.app
     if mq.addr is None:
-        await app.wait_quiet()
-        mq.addr = resolve(mq.cfg["host"], mq.cfg["port"])
+        mq.addr = await resolve(app.net, mq.cfg["host"], mq.cfg["port"])
     await _probe(mq, mq.addr[0])
     await app.wait_quiet()
     _connect(mq, mq.addr[1])

@@ -10,24 +10,34 @@ from log import log
 from micropython import const
 
 _SYNCED_YEAR = const(2024)  # a clock before this year has not been set
+_DNS_TIMEOUT_MS = const(5000)  # a name look-up gives up after this long (the caller backs off)
 
 
-def resolve(host, port):
-    """(socket address, numeric IPv4 text) of host: one blocking DNS look-up (MicroPython has no other),
-    so callers do it once, in the UART's quiet gap, and keep the result until a failure."""
-    ais = socket.getaddrinfo(host, port)
-    sa = ais[0][-1]
-    for ai in ais:  # the sockets here are IPv4 (socket.socket() defaults)
-        if ai[0] == socket.AF_INET:
-            sa = ai[-1]
-            break
-    if isinstance(sa, tuple):  # ESP32: ("192.168.1.5", 1883)
-        ip = sa[0]
-    elif len(sa) == 16 and sa[0] == 2:  # unix port: a struct sockaddr_in
-        ip = "%d.%d.%d.%d" % (sa[4], sa[5], sa[6], sa[7])
-    else:
-        ip = host
-    return sa, ip
+def is_ipv4(host):
+    """True for a numeric IPv4 address ("192.168.1.5"): getaddrinfo takes it without a look-up."""
+    parts = host.split(".")
+    if len(parts) != 4:
+        return False
+    for p in parts:
+        if not p.isdigit() or int(p) > 255:
+            return False
+    return True
+
+
+async def resolve(n, host, port):
+    """(socket address, numeric IPv4 text) of host for Net n. A name is looked up by dns.py over UDP at
+    n.dns_server(), the event loop running on (MicroPython's getaddrinfo would hold it for as long as the
+    resolver takes); callers keep the result until a failure. Raises OSError."""
+    ip = host
+    if not is_ipv4(host):
+        import dns
+
+        try:
+            ip = await dns.lookup(host, n.dns_server(), _DNS_TIMEOUT_MS)
+        finally:
+            dns = None
+            mem.unload("dns")
+    return socket.getaddrinfo(ip, port)[0][-1], ip
 
 
 class Net:
@@ -60,6 +70,13 @@ class Net:
     def setup_mode(self):
         """Unconfigured device serving its setup access point."""
         return not self.wcfg["ssid"]
+
+    def dns_server(self):
+        """Socket address of the DNS server: wifi.dns ("ip" or "ip:port"), else the one DHCP gave."""
+        host, _, port = (self.wcfg["dns"] or self.sta.ifconfig()[3]).partition(":")
+        if not is_ipv4(host):
+            raise OSError(22)  # EINVAL: wifi.dns is checked by config.py; a network without DNS
+        return socket.getaddrinfo(host, int(port or 53))[0][-1]
 
     def time_synced(self):
         return self.ntp_synced or time.gmtime()[0] >= _SYNCED_YEAR
@@ -110,8 +127,8 @@ class Net:
     async def _ntp(self):
         if not self.ncfg["enabled"] or time.ticks_diff(time.ticks_ms(), self.ntp_next_ms) < 0:
             return
-        await self.app.wait_quiet()  # settime() blocks up to its timeout: do it between meter frames
         import net_ap_ntp
 
-        net_ap_ntp.sync_time(self)
+        await net_ap_ntp.sync_time(self)
+        net_ap_ntp = None
         mem.unload("net_ap_ntp")

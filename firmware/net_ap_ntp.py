@@ -71,11 +71,11 @@ def ap_password():
     return "han-" + "".join("%02x" % b for b in machine.unique_id()[-4:])
 
 
-def sync_time(n):
-    """Set the clock from NTP (ntptime, blocking up to its timeout: Net calls it between meter frames).
-    ntp.host is resolved once and the address kept (ntptime would look the name up at every sync, and a
-    resolver that hangs would hold the event loop each time); after a failure it is looked up again,
-    at the next try (a minute later)."""
+async def sync_time(n):
+    """Set the clock from NTP. ntp.host is resolved once (net.resolve: the event loop runs on) and the
+    address kept: ntptime would look the name up at every sync with the blocking getaddrinfo. After a
+    failure it is looked up again at the next try (a minute later). settime() itself blocks up to its
+    timeout (1 s): it runs in the meter's idle gap."""
     try:
         import ntptime
     except ImportError:
@@ -83,13 +83,14 @@ def sync_time(n):
         return
     try:
         if n.ntp_ip is None:
-            n.ntp_ip = resolve(n.ncfg["host"], 123)[1]
+            n.ntp_ip = (await resolve(n, n.ncfg["host"], 123))[1]
+        await n.app.wait_quiet()
         ntptime.host = n.ntp_ip
         ntptime.settime()
         n.ntp_synced = True
         n.ntp_syncs += 1
         n.ntp_next_ms = time.ticks_add(time.ticks_ms(), n.ncfg["interval_s"] * 1000)
-    except (OSError, OverflowError, IndexError) as e:
+    except (OSError, OverflowError, IndexError, ValueError) as e:
         n.ntp_ip = None
         n.ntp_failures += 1
         n.last_error = "ntp: %r" % (e,)

@@ -19,7 +19,7 @@ ON_DEMAND = ("config", "defaults", "status", "metrics", "pages", "settings", "mq
              "hanport.prom", "hanport.promtext", "hanport.hass", "hanport.accounting_hourly",
              "hanport.accounting_views",
              "hanport.accounting_store", "hanport.accounting_capacity", "hanport.accounting_history",
-             "hanport.localtime", "hanport.persist", "hanport.serial_detect")
+             "hanport.localtime", "hanport.persist", "hanport.serial_detect", "dns")
 
 
 def warm_up():

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -461,6 +462,51 @@ def start_firmware(flash_dir, cfg, uart_source, heap="512K", line_parity="", env
 RIG_DEFAULTS = {"interpreter": None, "heap": "512K"}
 
 
+class DnsServer:
+    """A DNS server on 127.0.0.1 (UDP, a free port) for host runs, as a board's network gives one: A
+    records of `names` ({name: IPv4 text}), NXDOMAIN for any other; silent=True never answers (a
+    resolver that hangs). .queries counts the questions; .address is the firmware's wifi.dns."""
+
+    def __init__(self, names=None, silent=False):
+        self.names = dict(names or {"localhost": "127.0.0.1"})
+        self.silent = silent
+        self.queries = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                msg, peer = self.sock.recvfrom(512)
+            except OSError:
+                return
+            self.queries += 1
+            if self.silent or len(msg) < 17:
+                continue
+            labels = []
+            i = 12
+            while i < len(msg) and msg[i]:
+                labels.append(msg[i + 1 : i + 1 + msg[i]].decode("ascii", "replace"))
+                i += 1 + msg[i]
+            question = msg[12 : i + 5]
+            ip = self.names.get(".".join(labels).lower())
+            head = msg[0:2] + (b"\x81\x80" if ip else b"\x81\x83") + b"\x00\x01" + (b"\x00\x01" if ip else
+                                                                                   b"\x00\x00") + b"\x00\x00\x00\x00"
+            reply = head + question
+            if ip:  # the name as a pointer to the question's, type A, class IN, TTL 60 s, 4 bytes
+                reply += b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + bytes(int(x) for x in ip.split("."))
+            try:
+                self.sock.sendto(reply, peer)
+            except OSError:
+                return
+
+    def close(self):
+        self.sock.close()
+
+
 class Rig:
     """Broker + simulator + firmware on free loopback ports, for tests and benchmarks.
     Every process it starts is stopped by close(); logs stay in workdir."""
@@ -484,8 +530,9 @@ class Rig:
         self.interpreter = interpreter or RIG_DEFAULTS["interpreter"]
         self.frozen_app = frozen_app  # the interpreter freezes the app: main.py alone on flash
         self.line_parity = METER_PARITY.get(meter, "E")
+        self.dns = DnsServer()  # the network's DNS server: the firmware looks names up itself (dns.py)
         self.cfg = host_config(self.http_port, self.mqtt_port, parity or self.line_parity, token,
-                               overrides)
+                               dict({"wifi.dns": self.dns.address}, **(overrides or {})))
         self.broker = self.sim = self.fw = None
 
     def start(self, wait_http_s=20.0, tls_port=None):
@@ -586,6 +633,7 @@ class Rig:
         stop(self.fw)
         stop(self.sim)
         stop(self.broker)
+        self.dns.close()
 
 
 def main(argv=None):

@@ -14,6 +14,18 @@ _name = ["hanreader"]
 _ifaces = {}
 
 
+def _nameserver():
+    try:
+        with open("/etc/resolv.conf") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) > 1 and parts[0] == "nameserver" and parts[1].count(".") == 3:
+                    return parts[1]
+    except OSError:
+        pass
+    return "127.0.0.1"
+
+
 def hostname(name=None):
     if name is None:
         return _name[0]
@@ -57,8 +69,10 @@ class _Wlan:
         return -55 if param == "rssi" else self.st
 
     def ifconfig(self, conf=None):
+        """(ip, mask, gateway, DNS server): the DNS server is the host's own (its first IPv4
+        nameserver), as a board's comes from DHCP."""
         ip = "192.168.4.1" if self.iface == AP_IF else "127.0.0.1"
-        return (ip, "255.255.255.0", ip, ip)
+        return (ip, "255.255.255.0", ip, _nameserver())
 
     def config(self, *args, **kw):
         if args:
