@@ -7,7 +7,7 @@ import time
 import urllib.request
 
 import pytest
-from hanvectors import unhex
+from hanvectors import load_records, unhex
 from test_mbus_portable import EVN, EVN_KEY
 
 from hanport import HanReader, mbus
@@ -76,3 +76,53 @@ def test_encrypted_mbus_through_the_firmware(tmp_path):
     assert st["readings"] == 3 and st["task_crashes"] == {}, st
     assert _core(got) == want
     assert EVN_KEY not in json.dumps(st) and EVN_KEY.lower() not in json.dumps(st)
+
+
+def _aidon_frame():
+    for r in load_records():
+        if r["id"] == "robin-6525-3-fc722-ok-2":  # a real Aidon frame (host_tests/vectors)
+            return unhex(r["hex"])
+    raise KeyError("robin-6525-3-fc722-ok-2")
+
+
+@pytest.mark.parametrize("protocol", ["p1", "hdlc"])
+def test_no_uart_byte_lost_at_line_rate_while_dns_and_broker_are_out(tmp_path, protocol, board):
+    # the UART fed at its line rate (115200 baud P1: telegrams back to back, harsher than any meter;
+    # 2400 baud HDLC), the host UART losing what its driver buffer (uart.rxbuf, sized from the baud
+    # rate) cannot hold, while the broker's name does not resolve (a DNS server that never answers):
+    # every message decodes, no byte is lost, no call holds the event loop for a second
+    if protocol == "p1":
+        unit = _telegram("dsmr-parser-v5")
+        baud, parity, count, overrides = 115200, "N", 120, {"meter.protocol": "p1", "uart.baud": 115200}
+    else:
+        unit = _aidon_frame()
+        baud, parity, count, overrides = 2400, "E", 12, {"uart.parity": "E"}
+    cap = str(tmp_path / "capture.bin")
+    with open(cap, "wb") as f:
+        f.write(unit * count)
+    dns = run_host.DnsServer(silent=True)
+    http_port = run_host.free_port()
+    overrides = dict(overrides, **{"mqtt.host": "broker.example", "wifi.dns": dns.address, "ntp.host": "ntp.example",
+                                   "mqtt.backoff_max_s": 5})
+    cfg = run_host.host_config(http_port, 1883, parity, overrides=overrides)
+    fw = run_host.start_firmware(str(tmp_path / "flash"), cfg, "file:" + cap, run_host.RIG_DEFAULTS["heap"],
+                                 parity, {"HAN_UART_SPEED": "1"}, str(tmp_path / "fw.log"),
+                                 run_host.RIG_DEFAULTS["interpreter"])
+    seconds = len(unit) * count * 10 / baud
+    try:
+        assert run_host.wait_port(http_port, 20, fw)
+        deadline = time.monotonic() + seconds + 20
+        while True:
+            st = json.loads(urllib.request.urlopen("http://127.0.0.1:%d/status" % http_port, timeout=10).read())
+            if st["readings"] >= count or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        with open(str(tmp_path / "fw.log"), "rb") as f:
+            log = f.read().decode("utf-8", "replace")
+        assert "overflow" not in log, log[-2000:]
+        assert st["readings"] == count, (st["readings"], count, log[-2000:])
+        assert st["mqtt"]["connect_failures"] >= 1 and st["mqtt"]["connects"] == 0, st["mqtt"]
+        assert st["loop_stall_max_ms"] < 1000 and st["task_crashes"] == {}, st["loop_stall_max_ms"]
+    finally:
+        run_host.stop(fw)
+        dns.close()
