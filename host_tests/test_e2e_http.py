@@ -54,7 +54,9 @@ def test_status_reports_the_app(rig):
     assert st["wifi"]["state"] == "up" and st["wifi"]["time_synced"] is True
     assert st["mqtt"]["state"] == "disabled"
     assert st["decoder"]["frames_ok"] >= 5 and st["decoder"]["fcs_error"] == 0
-    assert st["readings"] == st["decoder"]["readings"]
+    # every decoded message became a reading; /status is made while it is sent, so the decoder's
+    # counters (further down) may have seen a message or two more than "readings" had
+    assert 0 <= st["decoder"]["readings"] - st["readings"] <= 2, (st["readings"], st["decoder"]["readings"])
     assert st["uart"]["parity"] == "E" and st["uart"]["diagnosis"] in ("ok", "starting")
     assert st["uart"]["rxbuf"] == 2048  # 8 s of a 2400-baud line (uart.rx_buffer_bytes)
     assert st["healthy"] is True and st["task_crashes"] == {}
