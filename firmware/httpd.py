@@ -17,6 +17,7 @@ _GIVE_WAY_MS = const(500)  # a connection without a whole request head after thi
 _SEND_CHUNK = const(768)  # bytes per write+drain of a long answer (/metrics, /status)
 _BACKLOG = const(8)  # connections the TCP stack holds before serve() accepts them
 _ACCEPT_POLL_MS = const(20)  # serve() looks for new connections this often while none is pending
+_BUSY = b"HTTP/1.0 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
 
 REASONS = {
     200: "OK", 303: "See Other", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
@@ -101,6 +102,7 @@ class Http:
         self.evicted = 0  # of those, closed to make room for a new connection
         self.queued = 0  # new connections waiting a moment for a place (_place)
         self.dropped = 0  # connections closed at once for want of heap to serve them
+        self.conns = 0  # connections with a task (being served or waiting for a place)
 
     async def start(self):
         """Listen on http.bind:port (the listening socket: self.server); serve() then accepts. A port
@@ -138,16 +140,35 @@ class Http:
             except OSError:  # the client gave up meanwhile
                 await asyncio.sleep_ms(_ACCEPT_POLL_MS)
                 continue
+            if self.conns >= 2 * self.cfg["max_clients"]:  # (a connection's task and buffers: ~1 KB of heap)
+                if self.waiting:  # the oldest one still without a whole request head makes room at once
+                    self.waiting.pop(0)[1].cancel()
+                    self.evicted += 1
+                else:  # all of them being answered: this one is turned away without a task
+                    self.rejected_busy += 1
+                    try:
+                        c.send(_BUSY)
+                    except OSError:
+                        pass
+                    c.close()
+                    continue
             try:
                 c.setblocking(False)
                 stream = asyncio.StreamReader(c)
                 asyncio.create_task(self._client(stream, c))
+                self.conns += 1
             except MemoryError:
                 self.dropped += 1
                 c.close()
                 await asyncio.sleep_ms(_ACCEPT_POLL_MS)
 
     async def _client(self, writer, sock):
+        try:
+            await self._connection(writer, sock)
+        finally:
+            self.conns -= 1
+
+    async def _connection(self, writer, sock):
         reader = writer
         self.requests += 1
         task = None
