@@ -142,8 +142,7 @@ class Http:
                 continue
             if self.conns >= 2 * self.cfg["max_clients"]:  # (a connection's task and buffers: ~1 KB of heap)
                 if self.waiting:  # the oldest one still without a whole request head makes room at once
-                    self.waiting.pop(0)[1].cancel()
-                    self.evicted += 1
+                    self._give_way()
                 else:  # all of them being answered: this one is turned away without a task
                     self.rejected_busy += 1
                     try:
@@ -163,12 +162,6 @@ class Http:
                 await asyncio.sleep_ms(_ACCEPT_POLL_MS)
 
     async def _client(self, writer, sock):
-        try:
-            await self._connection(writer, sock)
-        finally:
-            self.conns -= 1
-
-    async def _connection(self, writer, sock):
         reader = writer
         self.requests += 1
         task = None
@@ -197,10 +190,16 @@ class Http:
             except OSError:
                 pass
         finally:
+            self.conns -= 1
             try:
                 sock.close()  # (at once, allocating nothing: also when the heap ran out above)
             except OSError:
                 pass
+
+    def _give_way(self):
+        """Close the oldest connection that has not sent a whole request head (its task is cancelled)."""
+        self.waiting.pop(0)[1].cancel()
+        self.evicted += 1
 
     async def _place(self):
         """True once this new connection may be served. When every place is taken, a connection that
@@ -215,8 +214,7 @@ class Http:
                 w = self.waiting
                 now = time.ticks_ms()
                 if w and time.ticks_diff(now, w[0][0]) >= _GIVE_WAY_MS:
-                    w.pop(0)[1].cancel()
-                    self.evicted += 1
+                    self._give_way()
                     return True
                 if time.ticks_diff(now, t0) >= 2 * _GIVE_WAY_MS or (not queued and self.queued >= limit):
                     return False
