@@ -4,7 +4,7 @@
 import json
 
 from defaults import MIN_TOKEN_LEN
-from web import HTML, JSON, TEXT, same
+from web import HTML, JSON, TEXT, bearer, same
 
 
 def route(app, req):
@@ -76,13 +76,9 @@ def authorised(app, req, changes):
     `token` field). Without one, only the first-boot setup may change settings, and it must set one."""
     token = app.cfg["http"]["token"]
     if token:
-        sent = req.headers.get("authorization", "")
-        if sent.startswith("Bearer "):
-            sent = sent[7:].strip()
-        elif changes is not None and "token" in changes:
+        sent = bearer(req)
+        if not sent and changes is not None and "token" in changes:
             sent = changes["token"]
-        else:
-            sent = ""
         if sent and same(sent, token):
             return True, ""
         return False, "a valid token is required (Authorization: Bearer <http.token>)"

@@ -57,16 +57,19 @@ def may_read(app, req):
     h = app.cfg["http"]
     if not h["read_token"]:
         return True
-    sent = req.headers.get("authorization", "")
-    if sent[:7].lower() == "bearer ":
-        sent = sent[7:].strip()
-    else:
-        sent = ""
+    sent = bearer(req)
+    if not sent:
         for part in req.headers.get("cookie", "").split(";"):
             k, _, v = part.strip().partition("=")
             if k == COOKIE:
                 sent = v
     return read_token_ok(h, sent)
+
+
+def bearer(req):
+    """The token of an `Authorization: Bearer <token>` header (the scheme in any case), else ""."""
+    sent = req.headers.get("authorization", "")
+    return sent[7:].strip() if sent[:7].lower() == "bearer " else ""
 
 
 def read_token_ok(h, sent):
