@@ -51,6 +51,7 @@ class AccountingHook:
         self.template = None  # (accounting_views.json_template(slow)): (text, R, N)
         self.live_keys = self.counter_names = None  # accounting_views.LIVE_KEYS, COUNTER_NAMES
         self.save_waits = 0  # ticks the due save has waited for the HTTP answers to finish
+        self.slow_waits = 0  # ticks before the ticker tries the summary again after it failed
 
     def _failed(self, e):
         self.errors += 1
@@ -72,7 +73,8 @@ class AccountingHook:
 
     def tick(self, now_ms):
         """Once a second: the accounting's clock, and its save when due (an hourly list changed the
-        history), with accounting_hourly gone from the heap and no large HTTP answer being sent."""
+        history), with accounting_hourly gone from the heap and no large HTTP answer being sent; else
+        the summary of a new hour, before an answer needs it."""
         try:
             t = self.acc.tick(now_ms)
             if self.acc.dirty > 1:
@@ -83,6 +85,12 @@ class AccountingHook:
                     if self.acc.save_due(t):
                         self.save_waits = 0
                     self._release()
+            elif self.slow_waits > 0:
+                self.slow_waits -= 1
+            elif not self.ready() and not (self.busy is not None and self.busy()):
+                self.slow_waits = _SAVE_RETRY_S  # (again after this long if it fails)
+                self._slow()  # a new hour: made here, with no answer's modules in the heap beside it
+                self.slow_waits = 0
         except Exception as e:
             self._failed(e)
 
@@ -105,15 +113,29 @@ class AccountingHook:
                 self._release()
         return self.slow
 
-    def json(self):
+    def ready(self):
+        """True while json() needs no summary made (this running hour's is at hand)."""
+        return self.slow is not None and self.slow_hour == self.acc.now_hour()
+
+    def prepare(self):
+        """The summary of a new hour made now (by a caller with no module of its own loaded); failures
+        are counted, and the outputs then leave the accounting out until it is made."""
+        if not self.ready():
+            try:
+                self._slow()
+            except Exception as e:
+                self._failed(e)
+
+    def json(self, alone=False):
         """The accounting object for /data.json and <base>/accounting (accounting_views.accounting_json)
-        as bytes, made at most every _ACC_TEXT_MS; None if the accounting failed (counted)."""
+        as bytes, made at most every _ACC_TEXT_MS; None if the accounting failed (counted) or while
+        the summary of a new hour is not made yet. The summary (~9 KB of modules for a moment) is made
+        only by a caller with no module of its own loaded: `alone`, or while no large work is on."""
         now = time.ticks_ms()
         if self.text is not None and time.ticks_diff(now, self.text_ms) < _ACC_TEXT_MS:
             return self.text
-        stale = self.slow is None or self.slow_hour != self.acc.now_hour()
-        if self.text is not None and stale and self.busy is not None and self.busy():
-            return self.text  # a moment older: accounting_views would add its ~9 KB to the answer's modules
+        if not self.ready() and not alone and self.busy is not None and self.busy():
+            return self.text  # (a moment older) the ticker or the next /data.json makes it
         try:
             self._slow()
             self.text = self.acc.live_json(*self.template).encode()  # as sent: no copy per use
@@ -142,14 +164,16 @@ class AccountingHook:
             self._release()
 
     def prometheus(self, out):
-        """The accounting's Prometheus lines (hanport.prom) appended to out."""
+        """The accounting's Prometheus lines (hanport.prom): a generator that appends one family at a
+        time to out (the caller sends and clears it at each step)."""
+        if not self.ready():
+            return  # the summary could not be made before the answer (counted): no family, never a stale one
         try:
-            s = self.summary()  # (accounting_views, when it loads for that, leaves before prom comes)
-            self._release()
+            s = self.summary()
             from hanport import prom
 
-            prom.accounting_metrics(out, s, self.acc.counts, self.counter_names)
-        except Exception as e:
+            yield from prom.accounting_families(out, s, self.acc.counts, self.counter_names)
+        except Exception as e:  # counted; the meter's and the app's families are sent all the same
             self._failed(e)
         self._release()
 
@@ -194,10 +218,15 @@ class App:
     def answer_busy(self):
         """True while a large HTTP answer is being sent with the modules it loaded: work that would
         load more (the accounting JSON, discovery) waits or reuses what it has, so they do not add up."""
-        return self.http.turn.locked()
+        return self.turn.locked()
 
     def _route(self, req):
         return web.route(self, req)
+
+    def _light(self, path):
+        # /data.json is small, unless the accounting's hourly summary is to be made for it (~9 KB of
+        # modules at once): then it takes its turn with the large answers, so they do not add up
+        return path in web.LIGHT and (self.accounting is None or self.accounting.ready())
 
     def setting(self, key):
         """Value of a dotted settings key ("mqtt.host")."""
@@ -265,7 +294,7 @@ class App:
     def data_json(self):
         """/data.json as pieces: the latest state message with "age_ms" (milliseconds since it was
         decoded) and the accounting object (appjson.data_json gives the same text as one str)."""
-        acc = self.accounting.json() if self.accounting is not None else None
+        acc = self.accounting.json(True) if self.accounting is not None else None  # (holds the turn if needed)
         if self.state is None:
             return appjson.data_json(None, 0, acc if acc is None else acc.decode())
         out = ['{"age_ms":%d,' % self.reading_age_ms(), self.state[1:-1]]

@@ -82,12 +82,12 @@ class Http:
     list of str pieces (sent in writes of about _SEND_CHUNK bytes: no large contiguous block needed).
     `allowed(path)` gives the methods a path takes, None for an unknown path."""
 
-    def __init__(self, cfg, route, allowed, light=()):
+    def __init__(self, cfg, route, allowed, light=None, turn=None):
         self.cfg = cfg
         self.route = route
         self.allowed = allowed
-        self.light = light  # paths whose answers are small: served without waiting for the others
-        self.turn = asyncio.Lock()  # one large answer at a time (built, then sent): bounded heap
+        self.light = light  # light(path): True when its answer is small now: served without waiting for the others
+        self.turn = turn or asyncio.Lock()  # one large answer (or other large work) at a time: bounded heap
         self.server = None
         self.active = 0
         self.requests = 0
@@ -238,7 +238,7 @@ class Http:
 
     async def _serve(self, reader, writer, task):
         deadline = time.ticks_add(time.ticks_ms(), self.cfg["timeout_s"] * 1000)
-        buf = b""
+        buf = bytearray()  # (grows in place where the heap lets it: no second copy per chunk)
         while True:
             chunk = await self._read_some(reader, deadline)
             if chunk is None:
@@ -289,7 +289,7 @@ class Http:
             if want > _MAX_BODY_BYTES:
                 await self.send(writer, 413, TEXT, "body too large\n")
                 return
-            body = buf[body_at:]
+            body = bytes(buf[body_at:])
             while len(body) < want:
                 chunk = await self._read_some(reader, deadline)
                 if chunk is None:
@@ -306,7 +306,7 @@ class Http:
         buf = None
         req = Request(method, path, query, headers, body)
         self.last_path = path  # (for the log of a failing answer)
-        if path in self.light:
+        if self.light is not None and self.light(path):
             code, ctype, text, extra = self.route(req)
             await self.send(writer, code, ctype, text, head_only=(method == "HEAD"), extra=extra)
             return

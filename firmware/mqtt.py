@@ -16,6 +16,7 @@ import time
 import mem
 from log import log
 from micropython import const
+from net import resolve
 
 _ACC_HOUR_GAP_MS = const(1000)  # after an hourly list the accounting message goes out this soon (at the earliest)
 _DISC_RETRY_MS = const(5000)  # a discovery that ran out of heap while building a message is tried again this much later
@@ -172,17 +173,23 @@ class Mqtt:
                 continue
             if self.client is None:
                 self.state = "connecting"
+                failed = None
                 try:
+                    if self.addr is None:  # resolved once (again after a failure; dns.py only for a name)
+                        self.addr = await resolve(app.net, self.cfg["host"], self.cfg["port"])
                     import mqtt_session
 
                     await mqtt_session.attempt(self)
+                except Exception as e:  # umqtt reports I/O and protocol failures with any exception type
+                    failed = e
+                finally:
                     mqtt_session = None
                     mem.unload("mqtt_session")
-                except Exception as e:  # umqtt reports I/O and protocol failures with any exception type
+                if failed is not None:
                     self.connect_failures += 1
                     self.addr = None  # resolve again next time
-                    self._drop("connect", e)
-                    mem.unload("mqtt_session")
+                    self._drop("connect", failed)
+                    failed = None
                     self.state = "backoff"
                     self.backoff_ms = backoff_ms
                     log("mqtt", "connect to %s:%d failed: %s; retry in %d ms" % (
@@ -258,6 +265,8 @@ class Mqtt:
         soon = hook.hour_due or self.acc_text is None
         if time.ticks_diff(now, self.acc_checked_ms) < (_ACC_HOUR_GAP_MS if soon else self.acc_interval_ms):
             return
+        if not hook.ready() and hook.busy is not None and hook.busy():
+            return  # the summary would add its modules to a large HTTP answer's: a moment later
         self.acc_checked_ms = now
         hook.hour_due = False
         text = hook.json()

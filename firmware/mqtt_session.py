@@ -1,7 +1,7 @@
 # What happens once per MQTT connection, loaded by mqtt.py for it and unloaded after: connecting to the
 # broker (attempt) and the Home Assistant discovery messages (send_discovery). Connecting:
-# - the broker's name is resolved once (cached in Mqtt.addr; again only after a failure) and umqtt gets
-#   the numeric address, so its own getaddrinfo never waits on DNS;
+# - the broker's name is resolved once by mqtt.py (cached in Mqtt.addr; again only after a failure) and
+#   umqtt gets the numeric address, so its own getaddrinfo never waits on DNS;
 # - an asynchronous probe (non-blocking socket, asyncio sleeps) first checks that the broker accepts
 #   TCP and answers an MQTT CONNECT (over TLS too, unless umqtt bounds its own TLS handshake): a broker
 #   that is down, unreachable or silent never blocks the event loop;
@@ -15,7 +15,6 @@ import time
 from errno import EINPROGRESS
 
 from mqtt import ETIMEDOUT, OFFLINE, ONLINE, POLL_BAD, POLL_IN, POLL_OUT, BoundedSock
-from net import resolve
 from umqtt.simple import MQTTClient
 
 # MQTT 3.1.1 CONNECT: clean session, keepalive 10 s, empty client id. Any answer (even a refusal) shows
@@ -24,13 +23,16 @@ PROBE = b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x0a\x00\x00"
 
 
 async def attempt(mq):
-    """One connection attempt for mqtt.Mqtt `mq`: raises what failed (the caller backs off)."""
-    app = mq.app
-    if mq.addr is None:
-        mq.addr = await resolve(app.net, mq.cfg["host"], mq.cfg["port"])
+    """One connection attempt for mqtt.Mqtt `mq` to mq.addr (resolved by mqtt.py): raises what failed
+    (the caller backs off)."""
     await _probe(mq, mq.addr[0])
-    await app.wait_quiet()
-    _connect(mq, mq.addr[1])
+    turn = mq.app.turn  # the broker answered: connecting now, with the client's objects and buffers
+    await turn.acquire()  # made while no large HTTP answer holds its modules (they would add up)
+    try:
+        await mq.app.wait_quiet()
+        _connect(mq, mq.addr[1])
+    finally:
+        turn.release()
 
 
 async def _probe(mq, sa):

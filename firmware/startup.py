@@ -178,7 +178,8 @@ def build(app, config_path, frame, raw, state):
     app.uart = UartTask(app, app.cfg["uart"])
     app.net = Net(app, app.cfg)
     app.mqtt = Mqtt(app, app.cfg, app.node_id)
-    app.http = Http(app.cfg["http"], app._route, web.allowed, web.LIGHT)
+    app.turn = asyncio.Lock()  # large work, one at a time: an HTTP answer that loads modules, an MQTT connect
+    app.http = Http(app.cfg["http"], app._route, web.allowed, app._light, app.turn)
     if app.accounting is not None:
         app.accounting.busy = app.answer_busy
 

@@ -98,6 +98,8 @@ def route(app, req):
             'WWW-Authenticate: Bearer realm="han"\r\n'
     if p == "/data.json":
         return 200, JSON, app.data_json(), ""
+    if app.accounting is not None and p in ("/status", "/metrics", "/"):
+        app.accounting.prepare()  # a new hour's summary made now, before this answer loads its modules
     if p == "/status":
         if req.query == "gc=1":  # collect first: "heap in use" then means live data only
             app.collect()
@@ -175,8 +177,8 @@ def _metrics_lines(app):
     metrics = None
     mem.unload("metrics")
     if app.accounting is not None:
-        app.accounting.prometheus(out)
-        yield from _lines(out)
+        for _ in app.accounting.prometheus(out):
+            yield from _lines(out)
 
 
 def _lines(out):

@@ -64,9 +64,18 @@ def decoder_metrics(out, counters, last_error=None):
 def accounting_metrics(out, summary, counts, counter_names, prefix="han_"):
     """The accounting's families: the gauges of summary (Accounting.summary(); unknown values left out)
     and its counters (counts[k] named counter_names[k], accounting_views.COUNTER_NAMES)."""
+    for _ in accounting_families(out, summary, counts, counter_names, prefix):
+        pass
+
+
+def accounting_families(out, summary, counts, counter_names, prefix="han_"):
+    """accounting_metrics one family at a time: a generator that yields after appending each family's
+    lines to out (a caller that sends and clears out then holds one family at a time)."""
     for key in _ACCOUNTING_GAUGES:
         v = summary[key]
         if v is not None:
             family(out, prefix + key, "gauge", (("", "%d" % v),))
+            yield
     for k in range(len(counter_names)):
         family(out, "%saccounting_%s_total" % (prefix, counter_names[k]), "counter", (("", "%d" % counts[k]),))
+        yield
