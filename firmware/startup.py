@@ -85,21 +85,28 @@ def _same_keys(a, b):
     return True
 
 
-def reader(m, frame=None, frame_bytes=2048):
+def reader(m, frame=None, frame_bytes=2048, problems=None):
     """The decoder for meter.protocol: HDLC frames (Norway), M-Bus long frames (Austria), P1/DSMR
     telegrams (Sweden, Netherlands, Belgium: set uart.baud 115200). Keys decrypt ciphered DLMS."""
     key = m["key"] or None
     auth_key = m["auth_key"] or None
-    if m["protocol"] == "p1":
-        from hanport.p1 import P1Reader
+    try:
+        if m["protocol"] == "p1":
+            from hanport.p1 import P1Reader
 
-        return P1Reader()
-    framer = None
-    if m["protocol"] == "mbus":
-        from hanport.mbus import MbusReader
+            return P1Reader()
+        framer = None
+        if m["protocol"] == "mbus":
+            from hanport.mbus import MbusReader
 
-        framer = MbusReader(frame or frame_bytes)
-    return hanport.HanReader(frame or frame_bytes, key=key, auth_key=auth_key, framer=framer)
+            framer = MbusReader(frame or frame_bytes)
+        return hanport.HanReader(frame or frame_bytes, key=key, auth_key=auth_key, framer=framer)
+    except ImportError as e:  # settings changed after `make deploy` installed the parts for others
+        if problems is not None:
+            problems.append("meter.protocol %s%s needs a part that is not installed (%s): run make deploy "
+                            "with these settings; reading HDLC without a key meanwhile"
+                            % (m["protocol"], " with a key" if key or auth_key else "", e))
+        return hanport.HanReader(frame or frame_bytes)
 
 
 def accounting(store):
@@ -139,7 +146,7 @@ def build(app, config_path, frame, raw, state):
             app.accounting = AccountingHook(acc)
             app.accounting._release()  # the state layout module is needed again only to save
     warm_up()
-    app.reader = reader(app.cfg["meter"], frame, FRAME_BYTES)
+    app.reader = reader(app.cfg["meter"], frame, FRAME_BYTES, app.config_problems)
     app.rawlog = None
     if app.cfg["meter"]["protocol"] == "hdlc" and app.cfg["uart"]["raw_log"]:
         try:  # the last raw frames for GET /raw (bug reports, docs/troubleshooting.md): off by default,

@@ -109,3 +109,22 @@ def test_decode_cli_detects_p1_and_decrypts_with_key(tmp_path):
     assert p.stdout == "" and counters["protocol"] == "hdlc" and counters["apdu_encrypted"] == 1
     p = subprocess.run(cli + ["--hex", str(hex_file), "--key", "abc"], capture_output=True, text=True)
     assert p.returncode == 2 and "32 hex digits" in p.stderr
+
+
+def test_a_board_without_the_cipher_parts_counts_ciphered_frames(monkeypatch):
+    # `make deploy` leaves hanport-cipher off a board whose settings have no meter key: a ciphered
+    # frame then is counted (envelope_not_installed), never a crash, and plain frames go on decoding
+    import sys
+
+    import hanport
+
+    monkeypatch.setitem(sys.modules, "hanport.envelope", None)  # import fails as on such a board
+    monkeypatch.delattr(hanport, "envelope", raising=False)
+    with open(VECTORS + "/scs__smartmeter-datacollector.json") as f:
+        rec = next(v for v in json.load(f) if v["id"] == "scs-lg-e570-encrypted-valid-data")
+    r = HanReader()
+    assert list(r.feed(unhex(rec["hex"]))) == []
+    n = r.counters()["envelope_not_installed"]
+    assert n >= 1 and r.last_error == "envelope_not_installed"  # (each frame of the capture's message)
+    plain = norwegian_frames()[0]
+    assert len(list(r.feed(plain))) == 1 and r.counters()["envelope_not_installed"] == n

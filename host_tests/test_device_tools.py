@@ -55,7 +55,7 @@ def test_deploy_repl_logs_commands():
     # the board is asked what its image freezes first (a dry run assumes a stock image)
     query, deploy = commands(device("deploy", "--port", "/dev/ttyACM0"))
     assert query.endswith("mpremote connect /dev/ttyACM0 exec 'help('\"'\"'modules'\"'\"')'")
-    assert "mpremote connect /dev/ttyACM0 cp -r build/device/lib : + cp " in deploy
+    assert "cp -r build/deploy-lib/lib : + cp " in deploy
     assert "build/device/main.py" in deploy and "build/device/app.mpy" in deploy
     assert "device-umqtt" not in deploy  # a stock image freezes umqtt.simple: a copy would be shadowed
     assert "accounting_report" not in deploy  # host-only module
@@ -71,6 +71,25 @@ def test_deploy_repl_logs_commands():
     assert repl.endswith("mpremote connect /dev/ttyACM0 repl")
     (logs,) = commands(device("logs", "--port", "/dev/ttyACM0"))
     assert logs.endswith("-m serial.tools.miniterm --raw /dev/ttyACM0 115200")
+
+
+def test_deploy_installs_the_parts_the_settings_need(tmp_path):
+    # the defaults (a Norwegian HDLC meter, no key, accounting on): no cipher, M-Bus, P1 or PC-only part;
+    # the parts left out are removed from the board (an earlier deploy may have put them there)
+    p = device("deploy", "--frozen", "stock", "--config", str(tmp_path / "none.json"))
+    assert "lib/hanport for these settings: hanport-core, hanport-outputs, hanport-accounting" in p.stdout
+    (deploy,) = commands(p)
+    for gone in ("envelope.mpy", "gcm.mpy", "mbus.mpy", "p1.mpy", "autodetect.mpy"):
+        assert "lib/hanport/" + gone in deploy.split(" + cp")[0], gone  # in the removal list
+    cases = (({"meter": {"protocol": "p1"}, "accounting": {"enabled": False}},
+              "hanport-core, hanport-outputs, hanport-p1"),
+             ({"meter": {"key": "00" * 16}}, "hanport-core, hanport-outputs, hanport-accounting, hanport-cipher"),
+             ({"meter": {"protocol": "mbus"}}, "hanport-accounting, hanport-cipher, hanport-mbus"))
+    for user, parts in cases:
+        cfg = tmp_path / "config.json"
+        cfg.write_text(json.dumps(user))
+        p = device("deploy", "--frozen", "stock", "--config", str(cfg))
+        assert parts in p.stdout, (user, p.stdout)
 
 
 def test_config_written_and_validated(tmp_path):
@@ -141,8 +160,14 @@ def test_manifest_and_package_json_are_current_and_complete():
         if name not in HOST_ONLY_FILES:
             assert lib_files.count('"%s"' % name) == 1, name
     urls = {u[0] for u in package["urls"]}
-    assert "main.py" in urls and "lib/hanport/reader.py" in urls
+    assert "main.py" in urls and "lib/hanport/reader.py" in urls and "lib/hanport/accounting.py" in urls
+    assert not {"lib/hanport/p1.py", "lib/hanport/gcm.py", "lib/hanport/autodetect.py"} & urls  # default settings
     assert package["deps"] == [["umqtt.simple", "latest"]]
+    for name, want in (("package-cipher.json", {"envelope.py", "gcm.py"}), ("package-mbus.json", {"envelope.py",
+                       "gcm.py", "mbus.py"}), ("package-p1.json", {"p1.py"})):
+        extra = json.load(open(os.path.join(ROOT, name)))
+        assert json.dumps(extra, indent=1) in generated, "%s is stale" % name
+        assert {u[0] for u in extra["urls"]} == {"lib/hanport/" + f for f in want}
 
 
 def test_deployed_files_import_under_micropython(tmp_path):
@@ -158,6 +183,20 @@ def test_deployed_files_import_under_micropython(tmp_path):
     q = subprocess.run([os.path.join(BIN, "micropython"), "-c", code], capture_output=True, text=True, env=env,
                        cwd=str(tmp_path), timeout=60)
     assert q.returncode == 0 and "imported" in q.stdout, q.stdout + q.stderr
+    # settings changed to P1, or to a key, after `make deploy` left those parts off: the app still starts
+    # (HDLC without a key) and says why in its config problems (/status, the boot log)
+    for name in ("p1.mpy", "envelope.mpy", "gcm.mpy"):
+        (build / "lib" / "hanport" / name).unlink()
+    code = ("import startup\nfor m in ({'protocol': 'p1', 'key': '', 'auth_key': ''}, {'protocol': 'hdlc', "
+            "'key': '00' * 16, 'auth_key': ''}):\n pr = []\n r = startup.reader(m, None, 2048, pr)\n"
+            " print(type(r).__name__, r.envelope, pr[0])")
+    q = subprocess.run([os.path.join(BIN, "micropython"), "-c", code], capture_output=True, text=True, env=env,
+                       cwd=str(tmp_path), timeout=60)
+    lines = q.stdout.splitlines()
+    assert q.returncode == 0 and len(lines) == 2, q.stdout + q.stderr
+    assert lines[0].startswith("HanReader None meter.protocol p1 needs a part that is not installed")
+    assert lines[1].startswith("HanReader None meter.protocol hdlc with a key needs a part")
+    assert "make deploy" in lines[1]
 
 
 def test_make_targets_print_their_commands_in_dry_run():

@@ -137,6 +137,44 @@ COMPONENTS = (
 )
 
 
+# What a board always gets of lib/hanport, and what its settings may add (cmd_deploy, package.json):
+# hanport-autodetect is for PCs (the board's UART tries line settings with serial_detect, in core)
+BOARD_COMPONENTS = ("hanport-core", "hanport-outputs")
+
+
+def _fwconfig():
+    sys.path.insert(0, os.path.join(ROOT, "firmware"))
+    sys.path.insert(1, os.path.join(ROOT, "lib"))  # (config.py uses hanport.buffers and hanport.persist)
+    import config as fwconfig  # the firmware's own validation, run on the host
+
+    return fwconfig
+
+
+def board_components(config_path=None):
+    """(component names a board with these settings needs, problems). No file: the defaults (a
+    Norwegian HDLC meter, no key, accounting on)."""
+    fwconfig = _fwconfig()
+    if config_path and os.path.exists(config_path):
+        cfg, _, problems, _ = fwconfig.load(config_path)
+    else:
+        cfg, problems = fwconfig.merge({})
+    meter = cfg["meter"]
+    names = list(BOARD_COMPONENTS)
+    if cfg["accounting"]["enabled"]:
+        names.append("hanport-accounting")
+    # M-Bus meters (Austria) send ciphered lists; an HDLC or P1 meter only with a key configured
+    if meter["key"] or meter["auth_key"] or meter["protocol"] == "mbus":
+        names.append("hanport-cipher")
+    if meter["protocol"] in ("mbus", "p1"):
+        names.append("hanport-" + meter["protocol"])
+    return names, problems
+
+
+def component_files(names):
+    """lib/hanport file names of these components."""
+    return [f for name, _, files in COMPONENTS if name in names for f in files]
+
+
 def component_manifests():
     """{path relative to the repository: text} of the component manifests. A build uses them as
     add_library("hanport", "<repo>/manifests") and require("hanport-core", library="hanport")."""
@@ -177,10 +215,24 @@ def _version():
     return __import__("importlib").import_module("hanport").__version__
 
 
-def package_json():
+# package.json: the app for the default settings (Norwegian HDLC meters); package-<part>.json: what
+# other settings add (docs/deploy.md: mpremote mip install github:<owner>/<repo>/package-cipher.json)
+EXTRA_PACKAGES = (("package-cipher.json", ("hanport-cipher",)),
+                  ("package-mbus.json", ("hanport-cipher", "hanport-mbus")),
+                  ("package-p1.json", ("hanport-p1",)))
+
+
+def package_json(components=None):
+    """The mip package of the app with the default settings' components; components: only these
+    lib/hanport parts (an extra package, without the app's own files and deps)."""
     version = _version()
-    urls = [[dst, os.path.relpath(src, ROOT)] for src, dst in device_files()]
-    return {"urls": urls, "deps": [["umqtt.simple", "latest"]], "version": version, "license": "MIT"}
+    if components is None:
+        keep = set(component_files(board_components()[0]))
+        urls = [[dst, os.path.relpath(src, ROOT)] for src, dst in device_files()
+                if "/" not in dst or os.path.basename(dst) in keep]
+        return {"urls": urls, "deps": [["umqtt.simple", "latest"]], "version": version, "license": "MIT"}
+    urls = [["lib/hanport/" + f, "lib/hanport/" + f] for f in component_files(components)]
+    return {"urls": urls, "version": version, "license": "MIT"}
 
 
 def cmd_manifest(args):
@@ -188,17 +240,22 @@ def cmd_manifest(args):
     pkg = json.dumps(package_json(), indent=1) + "\n"
     parts = component_manifests()
     if args.dry_run:
-        print(text + pkg + "".join(parts[k] for k in sorted(parts)))
+        extras = "".join(json.dumps(package_json(c), indent=1) + "\n" for _, c in EXTRA_PACKAGES)
+        print(text + pkg + extras + "".join(parts[k] for k in sorted(parts)))
         return 0
     with open(os.path.join(ROOT, "manifest.py"), "w") as f:
         f.write(text)
     with open(os.path.join(ROOT, "package.json"), "w") as f:
         f.write(pkg)
+    for name, components in EXTRA_PACKAGES:
+        with open(os.path.join(ROOT, name), "w") as f:
+            f.write(json.dumps(package_json(components), indent=1) + "\n")
     for rel, part in parts.items():
         os.makedirs(os.path.dirname(os.path.join(ROOT, rel)), exist_ok=True)
         with open(os.path.join(ROOT, rel), "w") as f:
             f.write(part)
-    print("wrote manifest.py, package.json and %d component manifests (manifests/)" % len(parts))
+    print("wrote manifest.py, package.json, %d extra packages and %d component manifests (manifests/)"
+          % (len(EXTRA_PACKAGES), len(parts)))
     return 0
 
 
@@ -264,8 +321,25 @@ def cmd_deploy(args):
         code = "exec(%r)" % ("import os\nfor f in %r:\n try: os.remove(f)\n except OSError: pass" % (shadows,))
         cmd += ["exec", code, "+", "cp", build + "/main.py", ":"]
     else:
+        # lib/hanport: only the parts these settings use (board_components), staged for one copy; the
+        # other parts are removed from the board (a board that once had them: nothing stale lingers)
+        names, problems = board_components(args.config)
+        for p in problems:
+            print("config problem: %s" % p)
+        keep = set(compiled_name(f) for f in component_files(names))
+        stage = os.path.join(ROOT, "build", "deploy-lib")
+        if not args.dry_run:
+            subprocess.run(["rm", "-rf", stage], check=True)
+            os.makedirs(os.path.join(stage, "lib", "hanport"))
+            for f in sorted(keep):
+                subprocess.run(["cp", os.path.join(BUILD, "lib", "hanport", f), os.path.join(stage, "lib", "hanport")],
+                               check=True)
+        print("lib/hanport for these settings: %s" % ", ".join(names))
+        others = ["lib/hanport/" + compiled_name(os.path.basename(dst)) for _, dst in device_files()
+                  if dst.startswith("lib/") and compiled_name(os.path.basename(dst)) not in keep]
+        code = "exec(%r)" % ("import os\nfor f in %r:\n try: os.remove(f)\n except OSError: pass" % (others,))
         top = [build + "/" + compiled_name(dst) for _, dst in device_files() if "/" not in dst]
-        cmd += ["cp", "-r", build + "/lib", ":", "+", "cp"] + top + [":"]
+        cmd += ["exec", code, "+", "cp", "-r", os.path.relpath(stage, ROOT) + "/lib", ":", "+", "cp"] + top + [":"]
         if "umqtt/simple" not in frozen and "umqtt.simple" not in frozen:
             cmd += ["+", "cp", "-r", os.path.relpath(UMQTT_BUILD, ROOT) + "/lib", ":"]
     if args.config:
@@ -299,9 +373,7 @@ PROMPTS = (
 
 
 def cmd_config(args):
-    sys.path.insert(0, os.path.join(ROOT, "firmware"))
-    sys.path.insert(1, os.path.join(ROOT, "lib"))  # (config.py uses hanport.buffers and hanport.persist)
-    import config as fwconfig  # the firmware's own validation, run on the host
+    fwconfig = _fwconfig()
 
     values = {}
     for item in args.values:

@@ -15,10 +15,8 @@ def __getattr__(name):
     # MicroPython asks here before importing a submodule (`from hanport import render`)
     import sys
 
+    # (a submodule that is not installed raises ImportError there, as `from hanport import x` does in CPython)
     if sys.implementation.name == "micropython" and name[:1] != "_":
-        try:
-            __import__("hanport." + name)
-            return sys.modules["hanport." + name]
-        except ImportError:
-            pass
+        __import__("hanport." + name)
+        return sys.modules["hanport." + name]
     raise AttributeError(name)

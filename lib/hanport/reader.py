@@ -39,6 +39,7 @@ class HanReader:
         self.apdu_errors = [0] * len(dlms.RESULT_NAMES)  # by dlms result code (0 unused)
         self.map_problems = [0] * len(meters.MAP_NAMES)  # by meters result code (0 unused)
         self.last_error = None  # name of the last problem on any layer
+        self.no_envelope = 0  # ciphered or block-transfer APDUs seen where envelope.py is not installed
 
     def push(self, data, pos=0, end=-1):
         """Consume data[pos:end] up to the end of the next message; returns the next index.
@@ -69,7 +70,12 @@ class HanReader:
             if p >= end or buf[p] not in _ENVELOPE_TAGS:
                 self._walk(buf, start, end, False, False)
                 return
-            env = self.open_envelope()
+            try:
+                env = self.open_envelope()
+            except ImportError:  # a board installed without hanport-cipher (no key configured): counted
+                self.no_envelope += 1
+                self.last_error = "envelope_not_installed"
+                return
         code = env.open(buf, start, end)
         if code:
             if code != _ENVELOPE_PENDING:
@@ -104,6 +110,7 @@ class HanReader:
         """Every counter of every layer, name -> count (allocates)."""
         d = self.framer.counters()
         d["readings"] = self.readings
+        d["envelope_not_installed"] = self.no_envelope
         for i in range(1, len(dlms.RESULT_NAMES)):
             d["apdu_" + dlms.RESULT_NAMES[i]] = self.apdu_errors[i]
         for i in range(1, len(meters.MAP_NAMES)):
