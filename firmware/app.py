@@ -11,6 +11,7 @@ from log import log, log_exception, uptime_ms
 from micropython import const
 
 from hanport import appjson, render
+from hanport.latest import PowerLog
 
 VERSION = "0.1.0"
 _QUIET_GAP_MS = const(120)  # the UART line counts as idle (between meter frames) after this long without bytes
@@ -214,6 +215,7 @@ class App:
         startup.build(self, config_path, frame, raw, state)
         startup = None
         mem.unload("startup")
+        self.power_log = PowerLog()  # the dashboard's last hour of power (GET /power.json)
 
     def answer_busy(self):
         """True while a large HTTP answer is being sent with the modules it loaded: work that would
@@ -255,6 +257,7 @@ class App:
         now = time.ticks_ms()
         if self.latest.update(rd, now):
             self.mqtt.discovery_due = True
+        self.power_log.add_reading(now, rd)
         self.seq += 1
         if self.accounting is not None:
             self.accounting.update(rd, now)  # (its failures are counted in the hook)
@@ -301,6 +304,11 @@ class App:
         if acc is not None:
             out.append(',"accounting":')
             out.append(acc)
+        now = time.ticks_ms()
+        out.append(',"latest":')  # every field's latest value: list 1 alone carries only the power
+        appjson.latest_json(out, self.latest, lambda t: time.ticks_diff(now, t))
+        out.append(',"meter":')
+        out.append(appjson.meter_json(self.latest))
         out.append("}")
         return out
 

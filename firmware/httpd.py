@@ -20,7 +20,8 @@ _ACCEPT_POLL_MS = const(20)  # serve() looks for new connections this often whil
 _BUSY = b"HTTP/1.0 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
 
 REASONS = {
-    200: "OK", 303: "See Other", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    200: "OK", 303: "See Other", 304: "Not Modified", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+    404: "Not Found",
     405: "Method Not Allowed", 408: "Request Timeout", 411: "Length Required", 413: "Content Too Large",
     414: "URI Too Long", 415: "Unsupported Media Type", 431: "Request Header Fields Too Large",
     500: "Internal Server Error", 503: "Service Unavailable",
@@ -340,9 +341,10 @@ class Http:
                 if isinstance(text[i], str):
                     text[i] = text[i].encode()
                 length += len(text[i])
-        writer.write(("HTTP/1.0 %d %s\r\nContent-Type: %s\r\n%sCache-Control: no-store\r\nConnection: close\r\n"
+        writer.write(("HTTP/1.0 %d %s\r\nContent-Type: %s\r\n%s%sConnection: close\r\n"
                       "%s\r\n" % (code, REASONS.get(code, ""), ctype,
-                                   "" if length is None else "Content-Length: %d\r\n" % length, extra)).encode())
+                                   "" if length is None else "Content-Length: %d\r\n" % length,
+                                   "" if "Cache-Control" in extra else "Cache-Control: no-store\r\n", extra)).encode())
         if head_only:
             await writer.drain()
             return

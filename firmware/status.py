@@ -6,7 +6,6 @@ import sys
 import time
 
 from log import uptime_ms
-from web import Raw, json_stream
 
 import hanport
 from hanport.accounting import C_GAPS, C_REPEATS
@@ -24,6 +23,32 @@ HINTS = (
     "valid frames that do not decode: an unknown or encrypted list (turn on uart.raw_log, then send "
     "GET /raw with a bug report)",
 )
+
+
+class Raw:
+    """A value json_stream sends as it is: pieces (str or bytes-like) of JSON text made elsewhere."""
+
+    def __init__(self, pieces):
+        self.pieces = pieces
+
+
+def json_stream(pairs):
+    """An iterable of (key, value) as JSON object text, made as it is sent: a few pieces per pair, none
+    much longer than its value's own text (no large block joined from smaller ones)."""
+    first = True
+    for k, v in pairs:
+        yield ("{" if first else ",") + json.dumps(k) + ":"
+        if isinstance(v, Raw):
+            yield from v.pieces
+        else:
+            yield json.dumps(v)
+        first = False
+    yield "{}" if first else "}"
+
+
+def stream(app):
+    """/status as JSON text pieces, each made just before it is sent."""
+    return json_stream(pairs(app))
 
 
 def uart(u):
@@ -74,7 +99,7 @@ def http(app):
 
 
 def pairs(app):
-    """(key, value) of /status, each made just before it is sent (web.json_stream)."""
+    """(key, value) of /status, each made just before it is sent (json_stream)."""
     lt = app.latest
     yield "firmware", app.version
     yield "hanport", hanport.__version__

@@ -1,7 +1,5 @@
-# What each HTTP path answers (httpd.py serves them): /data.json, /status, /metrics, the pages, /raw,
-# settings. Rarely used parts (settings, pages, Prometheus text) load on demand and leave the heap after.
-import json
-
+# What each HTTP path answers (httpd.py serves them): the dashboard, /data.json, /power.json, /history.json,
+# /status, /metrics, /raw, settings. Rarely used parts load on demand and leave the heap after.
 import mem
 from log import log
 
@@ -18,6 +16,8 @@ ROUTES = {  # path -> methods it takes
     "/config": ("GET", "HEAD", "POST"),
     "/restart": ("POST",),
     "/raw": ("GET", "HEAD"),
+    "/power.json": ("GET", "HEAD"),
+    "/history.json": ("GET", "HEAD"),
     "/login": ("GET", "HEAD", "POST"),
 }
 COOKIE = "han_read"  # the cookie /login sets: the read token, for the web page
@@ -28,27 +28,6 @@ LIGHT = ("/data.json",)  # small answers, served at once; the others take turns 
 
 def allowed(path):
     return ROUTES.get(path)
-
-
-class Raw:
-    """A value json_stream sends as it is: pieces (str or bytes-like) of JSON text made elsewhere."""
-
-    def __init__(self, pieces):
-        self.pieces = pieces
-
-
-def json_stream(pairs):
-    """An iterable of (key, value) as JSON object text, made as it is sent: a few pieces per pair, none
-    much longer than its value's own text (no large block joined from smaller ones)."""
-    first = True
-    for k, v in pairs:
-        yield ("{" if first else ",") + json.dumps(k) + ":"
-        if isinstance(v, Raw):
-            yield from v.pieces
-        else:
-            yield json.dumps(v)
-        first = False
-    yield "{}" if first else "}"
 
 
 def may_read(app, req):
@@ -98,24 +77,31 @@ def route(app, req):
             'WWW-Authenticate: Bearer realm="han"\r\n'
     if p == "/data.json":
         return 200, JSON, app.data_json(), ""
-    if app.accounting is not None and p in ("/status", "/metrics", "/"):
+    if app.accounting is not None and p in ("/status", "/metrics", "/history.json"):
         app.accounting.prepare()  # a new hour's summary made now, before this answer loads its modules
     if p == "/status":
         if req.query == "gc=1":  # collect first: "heap in use" then means live data only
             app.collect()
         if req.method == "HEAD":
             return 200, JSON, iter(()), ""
-        return 200, JSON, _with_modules(("status",), json_stream(_status_pairs(app))), ""
+        import status
+
+        return 200, JSON, _with_modules(("status",), status.stream(app)), ""
     if p == "/metrics":
         if req.method == "HEAD":
             return 200, METRICS, iter(()), ""
         return 200, METRICS, _with_modules(("metrics", "hanport.prom", "hanport.promtext"), _metrics_lines(app)), ""
     if p == "/":
-        if req.method == "HEAD":
-            return 200, HTML, iter(()), ""
-        import pages
+        return page(req)
+    if p in ("/power.json", "/history.json"):  # the dashboard's JSON (dash.py)
+        import dash
 
-        return 200, HTML, _with_modules(("pages",), pages.index(app)), ""
+        code, ctype, body, extra = dash.route(app, req)
+        dash = None
+        if isinstance(body, str):
+            mem.unload("dash")
+            return code, ctype, body, extra
+        return code, ctype, _with_modules(("dash", "hanport.localtime", "hanport.accounting_capacity"), body), extra
     if p == "/raw":
         if app.rawlog is None:
             return 404, TEXT, "the raw frame log is off: set uart.raw_log to true (settings), then GET /raw\n", ""
@@ -153,10 +139,35 @@ def route(app, req):
     return 200, TEXT, "saved; restarting in 2 s\n", ""
 
 
-def _status_pairs(app):
-    import status
+PAGE = "www/index.html"  # the dashboard (firmware/www/): `make mpy` gzips it, the board keeps it in flash
 
-    return status.pairs(app)
+
+def page(req):
+    """GET /: the dashboard from flash, as stored (gzip), in small pieces; revalidated by its ETag
+    (the firmware version and the file's size), so a browser loads it once per version."""
+    import os
+
+    from app import VERSION
+
+    for path, head in ((PAGE + ".gz", "Content-Encoding: gzip\r\n"), (PAGE, "")):
+        try:
+            tag = '"%s-%d"' % (VERSION, os.stat(path)[6])
+        except OSError:
+            continue
+        head += "ETag: %s\r\nCache-Control: no-cache\r\n" % tag
+        if req.headers.get("if-none-match") == tag:
+            return 304, HTML, "", head
+        return 200, HTML, iter(()) if req.method == "HEAD" else _file_pieces(path), head
+    return 404, TEXT, "the dashboard is not installed (www/index.html): run make deploy\n", ""
+
+
+def _file_pieces(path):
+    with open(path, "rb") as f:
+        while True:
+            piece = f.read(512)
+            if not piece:
+                return
+            yield piece
 
 
 def _metrics_lines(app):

@@ -26,7 +26,10 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run_host  # noqa: E402
 
-PATHS = ("/data.json", "/status", "/metrics", "/")
+PATHS = ("/data.json", "/status", "/metrics", None)
+# None: one of the dashboard's other requests, in turn: the page itself (a browser has it cached after
+# the first load: the ETag), its last hour of power and its history (each polled by the page every minute)
+DASHBOARD = ("/", "/power.json", "/history.json")
 LAST_METRIC = b"\nhan_accounting_unassigned_gaps_total "  # the last family /metrics sends (accounting on)
 WINDOW_S = 30
 # soaks running side by side (tools/bench_heap.py) install and boot one at a time: the install
@@ -62,9 +65,13 @@ class Load:
         self.mq = None
 
     def _client(self):
+        turn = 0
         while not self.stop.is_set():
             t0 = time.monotonic()
             for path in PATHS:
+                if path is None:
+                    path = DASHBOARD[turn % len(DASHBOARD)]
+                    turn += 1
                 try:
                     code, _, body = self.rig.http(path, timeout_s=10)
                 except (OSError, http.client.HTTPException) as e:
@@ -78,7 +85,7 @@ class Load:
                             self.seqs.append((time.monotonic(), json.loads(body)["seq"]))
                         except (ValueError, KeyError):
                             self.failures.append((time.monotonic(), path, "bad json", body[:120]))
-                    elif path == "/status":  # a streamed answer: whole only if it parses
+                    elif path in ("/status", "/power.json", "/history.json"):  # streamed: whole only if it parses
                         try:
                             json.loads(body)
                         except ValueError:

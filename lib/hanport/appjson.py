@@ -2,6 +2,9 @@
 # accounting object (MQTT <base>/accounting, /data.json "accounting", made by accounting_views): text splicing.
 import json
 
+from hanport import reading as R
+from hanport.render import decimal
+
 
 def utc_iso(tm):
     """ISO 8601 UTC text of a time.gmtime()-style tuple (year, month, day, hour, minute, second, ...)."""
@@ -36,3 +39,36 @@ def accounting_json(summary):
     import hanport.accounting_views
 
     return hanport.accounting_views.accounting_json(summary)
+
+
+def latest_json(out, latest, age_ms):
+    """/data.json "latest" appended to out as small pieces: the latest value of every field seen
+    (hanport.latest.Latest) with its age, {"<field>":{"value":<number>,"age_ms":<ms>},...};
+    age_ms(t) gives the age of a Latest.at time."""
+    sep = "{"
+    for f in range(R.N_NUMERIC):
+        if latest.present[f]:
+            out.append('%s"%s":{"value":%s,"age_ms":%d}' % (
+                sep, R.NUMERIC_FIELDS[f], decimal(latest.value[f], latest.exp[f]), age_ms(latest.at[f])))
+            sep = ","
+    out.append("{}" if sep == "{" else "}")
+
+
+def meter_json(latest):
+    """/data.json "meter": the meter's identity as last sent (null members until it is)."""
+    return '{"manufacturer":%s,"meter_id":%s,"meter_type":%s,"list_version":%s}' % (
+        _text(latest.manufacturer), _text(latest.meter_id), _text(latest.meter_type), _text(latest.list_version))
+
+
+def _text(v):
+    return "null" if v is None else json.dumps(v)
+
+
+def energy_json(latest):
+    """MQTT <base>/energy (retained): the meter's latest energy counters (the hourly list's), so a
+    Home Assistant that restarts shows them at once: {"active_import_kwh":...,...} of those seen."""
+    parts = []
+    for f in range(R.F_E_IMPORT, R.F_R_EXPORT + 1):
+        if latest.present[f]:
+            parts.append('"%s":%s' % (R.NUMERIC_FIELDS[f], decimal(latest.value[f], latest.exp[f])))
+    return "{" + ",".join(parts) + "}"

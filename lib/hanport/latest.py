@@ -1,6 +1,20 @@
 # The latest value of every canonical field across messages (list 1 refreshes P+ only, list 3 the
-# counters), and the meter's identity. Updated in place from a Reading without allocating.
+# counters), the meter's identity, and the last hour of active power (the dashboard's plot: the mean
+# of each minute, in two preallocated rings). Updated in place from a Reading without allocating.
+from array import array
+
 from hanport import reading as R
+from hanport.buffers import const
+
+try:
+    from time import ticks_add, ticks_diff
+except ImportError:  # CPython: plain integers (tests pass their own milliseconds)
+
+    def ticks_diff(a, b):
+        return a - b
+
+    def ticks_add(a, b):
+        return a + b
 
 
 class Latest:
@@ -81,3 +95,82 @@ def _text(rd, t, old):
         if same:
             return None
     return R.pool_text(rd.pool, off, ln)
+
+
+STEP_MS = const(60000)  # one bucket: a minute (24 list-1 messages at 2.5 s: Aidon, Kaifa, Kamstrup)
+BUCKETS = const(60)  # 60 minutes
+NONE = const(-1)  # a bucket without a reading (power is never negative: import and export are apart)
+
+
+class PowerLog:
+    """Mean import and export W per STEP_MS bucket over the last BUCKETS buckets (480 bytes)."""
+
+    def __init__(self, buckets=BUCKETS, step_ms=STEP_MS):
+        self.n = buckets
+        self.step_ms = step_ms
+        self.imp = array("i", [NONE] * buckets)
+        self.exp = array("i", [NONE] * buckets)
+        self.head = 0  # the slot the newest closed bucket went to
+        self.start = None  # ticks (ms) when the open bucket began; None before the first reading
+        self.sum_imp = self.sum_exp = self.n_imp = self.n_exp = 0  # the open bucket
+
+    def _roll(self, now_ms):
+        """Close the open bucket and every empty one up to the one now_ms falls in."""
+        if self.start is None:
+            return
+        late = ticks_diff(now_ms, self.start) // self.step_ms
+        if late <= 0:
+            return
+        self.start = ticks_add(self.start, late * self.step_ms)
+        if late > self.n:  # silent for longer than the ring: all of it empty (the open bucket too)
+            late = self.n
+            self.n_imp = self.n_exp = 0
+        for _ in range(late):
+            self.head = (self.head + 1) % self.n
+            self.imp[self.head] = self.sum_imp // self.n_imp if self.n_imp else NONE
+            self.exp[self.head] = self.sum_exp // self.n_exp if self.n_exp else NONE
+            self.sum_imp = self.sum_exp = self.n_imp = self.n_exp = 0
+
+    def add(self, now_ms, import_w, export_w):
+        """One reading's active power in W (integers; None: not in this message: Aidon's list 1
+        has import only, so export's mean is over the messages that carry it)."""
+        if self.start is None:
+            self.start = now_ms
+        self._roll(now_ms)
+        if import_w is not None:
+            self.sum_imp += import_w
+            self.n_imp += 1
+        if export_w is not None:
+            self.sum_exp += export_w
+            self.n_exp += 1
+
+    def add_reading(self, now_ms, rd):
+        """The active power fields of a Reading, if it has any."""
+        fp = rd.field_present
+        if fp[R.F_P_IMPORT] or fp[R.F_P_EXPORT]:
+            self.add(now_ms, _watts(rd, R.F_P_IMPORT) if fp[R.F_P_IMPORT] else None,
+                     _watts(rd, R.F_P_EXPORT) if fp[R.F_P_EXPORT] else None)
+
+    def age_ms(self, now_ms):
+        """Milliseconds since the newest closed bucket ended (after closing what now_ms closes), or
+        None before the first reading."""
+        self._roll(now_ms)
+        return None if self.start is None else ticks_diff(now_ms, self.start)
+
+    def series(self, ring):
+        """The values of ring (self.imp or self.exp), oldest first (a generator: no list)."""
+        for k in range(1, self.n + 1):
+            yield ring[(self.head + k) % self.n]
+
+
+def _watts(rd, f):
+    """Field f of rd as whole watts (the meters send W with exponent 0; others are scaled, floor)."""
+    v = rd.field_value[f]
+    e = rd.field_exp[f]
+    while e > 0:
+        v *= 10
+        e -= 1
+    while e < 0:
+        v //= 10
+        e += 1
+    return v
