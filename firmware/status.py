@@ -6,7 +6,6 @@ import sys
 import time
 
 from log import uptime_ms
-from web import Raw, json_stream
 
 import hanport
 from hanport.accounting import C_GAPS, C_REPEATS
@@ -24,6 +23,32 @@ HINTS = (
     "valid frames that do not decode: an unknown or encrypted list (turn on uart.raw_log, then send "
     "GET /raw with a bug report)",
 )
+
+
+class Raw:
+    """A value json_stream sends as it is: pieces (str or bytes-like) of JSON text made elsewhere."""
+
+    def __init__(self, pieces):
+        self.pieces = pieces
+
+
+def json_stream(pairs):
+    """An iterable of (key, value) as JSON object text, made as it is sent: a few pieces per pair, none
+    much longer than its value's own text (no large block joined from smaller ones)."""
+    first = True
+    for k, v in pairs:
+        yield ("{" if first else ",") + json.dumps(k) + ":"
+        if isinstance(v, Raw):
+            yield from v.pieces
+        else:
+            yield json.dumps(v)
+        first = False
+    yield "{}" if first else "}"
+
+
+def stream(app):
+    """/status as JSON text pieces, each made just before it is sent."""
+    return json_stream(pairs(app))
 
 
 def uart(u):
@@ -74,7 +99,7 @@ def http(app):
 
 
 def pairs(app):
-    """(key, value) of /status, each made just before it is sent (web.json_stream)."""
+    """(key, value) of /status, each made just before it is sent (json_stream)."""
     lt = app.latest
     yield "firmware", app.version
     yield "hanport", hanport.__version__
@@ -109,10 +134,9 @@ def pairs(app):
 
 
 def _config_sections(app):
-    """(section, its settings with the secrets masked) one at a time: app.config_masked() in pieces."""
-    masked = app.config_masked
+    """(section, its settings with the secrets masked) one at a time: config_masked() in pieces."""
     for k in app.cfg:
-        yield k, masked(k)
+        yield k, config_masked(app, k)
 
 
 def accounting(hook):
@@ -125,3 +149,19 @@ def accounting(hook):
     if text is None:
         return Raw(("{", tail))
     return Raw((memoryview(text)[:-1], ",", tail))
+
+
+def config_masked(app, only=None):
+    """The settings with every secret replaced by "********" (empty ones stay empty: not set);
+    only: the value of that one top-level key, masked the same way."""
+    out = {}
+    for k in app.cfg:
+        if only is None or k == only:
+            v = app.cfg[k]
+            out[k] = dict(v) if isinstance(v, dict) else v
+    for key in app.secret_keys:
+        section, _, name = key.rpartition(".")
+        node = out.get(section) if section else out
+        if node is not None and node.get(name):
+            node[name] = "********"
+    return out if only is None else out[only]

@@ -1,9 +1,6 @@
 # What each HTTP path answers (httpd.py serves them): /data.json, /status, /metrics, the pages, /raw,
 # settings. Rarely used parts (settings, pages, Prometheus text) load on demand and leave the heap after.
-import json
-
 import mem
-from log import log
 
 JSON = "application/json"
 HTML = "text/html; charset=utf-8"
@@ -28,27 +25,6 @@ LIGHT = ("/data.json",)  # small answers, served at once; the others take turns 
 
 def allowed(path):
     return ROUTES.get(path)
-
-
-class Raw:
-    """A value json_stream sends as it is: pieces (str or bytes-like) of JSON text made elsewhere."""
-
-    def __init__(self, pieces):
-        self.pieces = pieces
-
-
-def json_stream(pairs):
-    """An iterable of (key, value) as JSON object text, made as it is sent: a few pieces per pair, none
-    much longer than its value's own text (no large block joined from smaller ones)."""
-    first = True
-    for k, v in pairs:
-        yield ("{" if first else ",") + json.dumps(k) + ":"
-        if isinstance(v, Raw):
-            yield from v.pieces
-        else:
-            yield json.dumps(v)
-        first = False
-    yield "{}" if first else "}"
 
 
 def may_read(app, req):
@@ -105,7 +81,9 @@ def route(app, req):
             app.collect()
         if req.method == "HEAD":
             return 200, JSON, iter(()), ""
-        return 200, JSON, _with_modules(("status",), json_stream(_status_pairs(app))), ""
+        import status
+
+        return 200, JSON, _with_modules(("status",), status.stream(app)), ""
     if p == "/metrics":
         if req.method == "HEAD":
             return 200, METRICS, iter(()), ""
@@ -129,34 +107,13 @@ def route(app, req):
         mem.unload("settings")
     if answer[0] != "change":
         return answer
-    # a POST /config with the token, in steps that each have only their own module in the heap:
-    # validated (config.py), then written (hanport.persist: old or new file after a power cut)
-    import config
+    import apply  # a POST /config with the token: validated, written, restarted
 
     try:
-        problems, text = config.change(app.config_path, answer[1], answer[2])
+        return apply.change(app, answer[1], answer[2])
     finally:
-        config = answer = None
-        mem.unload("config")
-        mem.unload("defaults")
-    if problems:
-        return 400, TEXT, "not saved:\n" + "\n".join(problems) + "\n", ""
-    from hanport import persist
-
-    try:
-        persist.write_file(app.config_path, [text.encode()])
-    finally:
-        persist = text = None
-        mem.unload("hanport.persist")
-    log("app", "settings saved to %s" % app.config_path)
-    app.restart_soon(2000)
-    return 200, TEXT, "saved; restarting in 2 s\n", ""
-
-
-def _status_pairs(app):
-    import status
-
-    return status.pairs(app)
+        apply = answer = None
+        mem.unload("apply")
 
 
 def _metrics_lines(app):
