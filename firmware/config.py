@@ -8,7 +8,8 @@ from hanport.buffers import const
 
 # dotted key -> (kind, a, b): "str" length a..b, "secret" like str but never shown, "int" range a..b,
 # "bool", "choice" (a = allowed values), "topic" (MQTT topic without wildcards, length a..b), "dns"
-# (a numeric IPv4 address, optionally with ":port", or empty).
+# (a numeric IPv4 address, optionally with ":port", or empty), "nums" (a list of 1..a numbers, ascending,
+# each above 0 and at most b; in a form: one text field, comma or space separated).
 SCHEMA = {
     "name": ("str", 1, 32),
     "wifi.ssid": ("str", 0, 32),
@@ -59,6 +60,8 @@ SCHEMA = {
     "led.pin": ("int", -1, 48),
     "led.active_low": ("bool", None, None),
     "accounting.enabled": ("bool", None, None),
+    "accounting.capacity_steps_kw": ("nums", 12, 1000),  # the grid company's capacity-tariff thresholds
+    "accounting.top_days": ("int", 1, 10),  # the month's capacity value: mean of this many days' maxima
     "meter.protocol": ("choice", ("hdlc", "mbus", "p1"), None),  # HDLC (Norway), M-Bus long frames, DSMR P1
     "meter.key": ("secret", 0, 32),  # AES-128 keys from the grid company, for encrypted meters (hex)
     "meter.auth_key": ("secret", 0, 32),
@@ -106,6 +109,13 @@ def check(key, value):
         return None
     if kind == "choice":
         return None if value in a else "%s: expected one of %s" % (key, ", ".join(a))
+    if kind == "nums":
+        prev = 0
+        for x in value if type(value) is list and 0 < len(value) <= a else ("",):  # ("",): not a list
+            if type(x) not in (int, float) or not prev < x <= b:  # (also NaN)
+                return "%s: expected 1..%d numbers above 0, at most %d, ascending" % (key, a, b)
+            prev = x
+        return None
     if not isinstance(value, str):
         return "%s: expected text" % key
     if len(value) < a or len(value) > b:
@@ -251,6 +261,11 @@ def parse_value(key, text):
         if not digits or not digits.isdigit():
             return None, "%s: expected a whole number" % key
         return int(text), None
+    if kind == "nums":
+        try:  # "2, 5 7.5" -> [2, 5, 7.5] (then checked as from JSON)
+            return json.loads("[%s]" % ",".join(text.replace(",", " ").split())), None
+        except ValueError:
+            return None, "%s: expected numbers: 2, 5, 10 (decimals: 2.5)" % key
     return text, None
 
 

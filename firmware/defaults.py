@@ -22,6 +22,6 @@ DEFAULTS = {
     "ntp": {"enabled": True, "host": "pool.ntp.org", "interval_s": 3600},
     "wdt": {"enabled": True, "timeout_ms": 30000},
     "led": {"pin": -1, "active_low": False},
-    "accounting": {"enabled": True},
+    "accounting": {"enabled": True, "capacity_steps_kw": [2, 5, 10, 15, 20, 25, 50, 75, 100], "top_days": 3},
     "meter": {"protocol": "hdlc", "key": "", "auth_key": ""},
 }

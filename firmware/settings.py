@@ -3,6 +3,7 @@
 # POST only: the pages and GET /config do without its 7 KB).
 import json
 
+import mem
 from defaults import MIN_TOKEN_LEN
 from web import HTML, JSON, TEXT, bearer, same
 
@@ -16,7 +17,13 @@ def route(app, req):
     if p == "/config":
         if req.method == "POST":
             return post_config(app, req)
-        return 200, JSON, json.dumps({"config": app.config_masked(), "problems": app.config_problems}), ""
+        import status  # (the masking /status uses)
+
+        try:
+            return 200, JSON, json.dumps({"config": status.config_masked(app), "problems": app.config_problems}), ""
+        finally:
+            status = None
+            mem.unload("status")
     ok, why = authorised(app, req, None)  # /restart
     if not ok:
         return 403, TEXT, why + "\n", ""
@@ -136,11 +143,14 @@ def login(app, req):
         status = 401
     else:
         status = 200
-    return status, HTML, ['<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" '
-                          'content="width=device-width,initial-scale=1"><title>Log in</title></head><body>'
-                          '<h1>HAN reader</h1>', "<p>Wrong token.</p>" if status == 401 else "",
+    return status, HTML, [_HEAD, "Log in</title></head><body><h1>HAN reader</h1>",
+                          "<p>Wrong token.</p>" if status == 401 else "",
                           '<form method="post" action="/login">', _field("Read token", "token", "", "password"),
                           '<p><button type="submit">Log in</button></p></form></body></html>'], ""
+
+
+_HEAD = ('<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,'
+         'initial-scale=1"><title>')
 
 
 def esc(s):
@@ -152,30 +162,46 @@ def _field(label, key, value, kind="text"):
         esc(label), key, kind, esc(value))
 
 
+def _box(label, key, on):
+    # an unchecked box is not sent: its hidden "false" is, and a checked box's "true" after it wins
+    # (parse_form keeps a repeated name's last value)
+    return ('<p><input type=hidden name=%s value=false><label><input type=checkbox name=%s value=true%s> %s'
+            '</label></p>' % (key, key, " checked" * on, label))
+
+
 def setup_page(app):
     """The form in small pieces, each made as it is sent."""
     c = app.cfg
+    m = c["mqtt"]
     first = app.net.setup_mode
-    yield ('<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,'
-           'initial-scale=1"><title>Settings</title><style>body{font-family:sans-serif;margin:1em;max-width:40em}'
-           'input{width:16em}</style></head><body><h1>Settings</h1>')
+    yield _HEAD
+    yield ('Settings</title><style>body{font-family:sans-serif;margin:1em;max-width:40em}'
+           'input,select{width:16em}[type=checkbox]{width:auto}</style></head><body><a href="/">Dashboard</a>'
+           '<h1>Settings</h1>')
     if first:
         yield ("<p>First setup: enter your WiFi and MQTT broker, and choose an admin token "
                "(at least %d characters) that later changes will ask for.</p>" % MIN_TOKEN_LEN)
     yield '<form method="post" action="/config">'
     yield _field("WiFi network (SSID)", "wifi.ssid", c["wifi"]["ssid"])
     yield _field("WiFi password (empty: unchanged)", "wifi.password", "", "password")
-    yield _field("MQTT broker host (empty: MQTT off)", "mqtt.host", c["mqtt"]["host"])
-    yield _field("MQTT port", "mqtt.port", c["mqtt"]["port"], "number")
-    yield _field("MQTT user", "mqtt.user", c["mqtt"]["user"])
+    yield _field("MQTT broker host (empty: MQTT off)", "mqtt.host", m["host"])
+    yield _field("MQTT port", "mqtt.port", m["port"], "number")
+    yield _field("MQTT user", "mqtt.user", m["user"])
     yield _field("MQTT password (empty: unchanged)", "mqtt.password", "", "password")
-    yield _field("MQTT base topic", "mqtt.base_topic", c["mqtt"]["base_topic"])
-    yield _field("Meter parity: auto, E (Aidon, Kaifa) or N (Kamstrup)", "uart.parity", c["uart"]["parity"])
-    yield _field("Read token: pages and JSON need it (%d+ characters; empty: unchanged)" % MIN_TOKEN_LEN,
+    yield _field("MQTT base topic", "mqtt.base_topic", m["base_topic"])
+    yield _box("MQTT over TLS", "mqtt.tls", m["tls"])
+    yield _box("Home Assistant discovery", "mqtt.discovery", m["discovery"])
+    p = c["uart"]["parity"]
+    yield ('<p><label>Meter parity<br><select name=uart.parity><option value=auto>auto<option value=E>E (8E1: Aidon, '
+           'Kaifa)<option value=N>N (8N1: Kamstrup)</select></label></p>').replace("=%s>" % p, "=%s selected>" % p)
+    a = c["accounting"]
+    yield _field("Capacity tariff steps, kW (2, 5, 10)", "accounting.capacity_steps_kw",
+                 str(a["capacity_steps_kw"])[1:-1])
+    yield _field("Capacity: mean of the top days (1..10)", "accounting.top_days", a["top_days"], "number")
+    yield _field("Read token: every page and JSON answer needs it (%d+ characters; empty: unchanged)" % MIN_TOKEN_LEN,
                  "http.read_token", "", "password")
     if first:
         yield _field("New admin token", "http.token", "", "password")
     else:
         yield _field("Admin token (required)", "token", "", "password")
-    yield ('<p><button type="submit">Save and restart</button></p></form><p><a href="/">Back to the '
-           'readings</a></p></body></html>')
+    yield '<p><button type="submit">Save and restart</button></p></form><a href="/">Dashboard</a></body></html>'

@@ -109,15 +109,15 @@ def reader(m, frame=None, frame_bytes=2048, problems=None):
         return hanport.HanReader(frame or frame_bytes)
 
 
-def accounting(store):
-    """hanport.accounting.Accounting with its state loaded from store (app.FlashStore), or None when
-    that module is not installed or cannot start."""
+def accounting(store, acfg):
+    """hanport.accounting.Accounting with its state loaded from store (app.FlashStore) and the capacity
+    tariff of the accounting settings acfg, or None when that module is not installed or cannot start."""
     try:
         from hanport import accounting
     except ImportError:
         return None
     try:
-        return accounting.Accounting(store=store)
+        return accounting.Accounting(store=store, steps_kw=acfg["capacity_steps_kw"], top_days=acfg["top_days"])
     except Exception as e:  # a state file from another version, a missing class: run without it
         log("app", "accounting not started: %r" % (e,))
         return None
@@ -141,7 +141,7 @@ def build(app, config_path, frame, raw, state):
     app.cfg, app.config_problems, app.config_found, app.secret_keys = settings(config_path)
     app.accounting = None
     if app.cfg["accounting"]["enabled"]:  # first: its arrays (history) settle low in the heap, and
-        acc = accounting(FlashStore("accounting"))  # its state file is read while the heap is whole
+        acc = accounting(FlashStore("accounting"), app.cfg["accounting"])  # its state read while the heap is whole
         if acc is not None:
             app.accounting = AccountingHook(acc)
             app.accounting._release()  # the state layout module is needed again only to save

@@ -357,3 +357,49 @@ def test_read_token_guards_every_page_and_json_answer(tmp_path):
         assert "reader-secret-77" not in r.log_tail(100000)
     finally:
         r.close()
+
+
+def test_capacity_tariff_and_form_settings_saved_and_used_after_the_restart(tmp_path):
+    # the settings form as a browser sends it (unchecked boxes: only their hidden "false"), the capacity
+    # thresholds as one text field; saved as JSON numbers, and the accounting uses them after the restart.
+    # A Kamstrup at 360x from just before 11:00: an hour of meter time every 10 s
+    r = run_host.Rig(str(tmp_path), meter="kamstrup", speed=360, mqtt=False,
+                     sim_args=["--start", "2024-02-01T10:59:50", "--wait-client", "30"])
+    try:
+        r.start()
+        form = ("accounting.capacity_steps_kw=1%2C+3.5%2C+8&accounting.top_days=2&uart.parity=N"
+                "&mqtt.tls=false&mqtt.discovery=false")
+        code, _, body = r.http("/config", "POST", form, {"Content-Type": "application/x-www-form-urlencoded",
+                                                         "Authorization": "Bearer test-admin-token"})
+        assert code == 200, body
+        assert r.fw.wait(15) == run_host.RESET_EXIT_CODE
+        flash = os.path.join(str(tmp_path), "flash")
+        with open(os.path.join(flash, "config.json")) as f:
+            saved = json.load(f)
+        assert saved["accounting"] == {"capacity_steps_kw": [1, 3.5, 8], "top_days": 2}, saved
+        assert saved["uart"]["parity"] == "N" and saved["mqtt"]["tls"] is False
+        assert saved["mqtt"]["discovery"] is False
+        r.cfg = None  # the firmware starts again on that flash, with the config.json it wrote
+        r.start_firmware()
+        st = r.status()
+        assert st["config_problems"] == [], st["config_problems"]
+        c = st["config"]
+        assert c["accounting"]["capacity_steps_kw"] == [1, 3.5, 8] and c["accounting"]["top_days"] == 2
+        assert c["uart"]["parity"] == "N" and c["mqtt"]["tls"] is False and c["mqtt"]["discovery"] is False
+        code, _, body = r.http("/setup")
+        assert code == 200 and b'value="1, 3.5, 8"' in body and b"<option value=N selected>" in body
+        assert b"type=checkbox name=mqtt.tls value=true>" in body  # unchecked
+        # the capacity step comes from the new thresholds once the first complete hour is recorded
+        deadline = time.monotonic() + 40
+        acc = None
+        while time.monotonic() < deadline:
+            acc = json.loads(r.http("/data.json")[2]).get("accounting")
+            if acc and acc["capacity_step_low_kw"] is not None:
+                break
+            time.sleep(0.3)
+        assert acc and acc["capacity_step_low_kw"] is not None, (acc, r.log_tail())
+        lo, hi = acc["capacity_step_low_kw"], acc["capacity_step_high_kw"]
+        assert lo in (0, 1, 3.5, 8) and hi in (1, 3.5, 8, None), acc
+        assert lo <= acc["month_capacity_kw"] and (hi is None or acc["month_capacity_kw"] < hi), acc
+    finally:
+        r.close()

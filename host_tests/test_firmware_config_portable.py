@@ -90,3 +90,60 @@ def test_apply_changes_all_or_nothing_and_empty_secret_keeps_old():
 def test_load_missing_and_broken_files():
     cfg, user, problems, found = config.load("/nonexistent/dir/config.json")
     assert not found and problems == [] and user == {} and cfg["mqtt"]["base_topic"] == "han"
+
+
+def test_capacity_steps_as_a_json_list():
+    key = "accounting.capacity_steps_kw"
+    cfg, problems = config.merge({})
+    assert cfg["accounting"]["capacity_steps_kw"] == [2, 5, 10, 15, 20, 25, 50, 75, 100]
+    assert cfg["accounting"]["top_days"] == 3
+    for good in ([2], [1, 3.5, 8], [0.5, 1000], list(range(1, 13))):
+        assert config.check(key, good) is None, good
+    for bad in ([], [5, 2], [2, 2], [0, 5], [-1], [2, 1000.5], [2, "5"], [True], "2, 5", 5, None,
+                list(range(1, 14)), [float("nan")], [float("inf")]):
+        p = config.check(key, bad)
+        assert p is not None and p.startswith(key + ": expected"), (bad, p)
+    cfg, problems = config.merge({"accounting": {"capacity_steps_kw": [1, 3.5, 8], "top_days": 2}})
+    assert problems == [] and cfg["accounting"]["capacity_steps_kw"] == [1, 3.5, 8]
+    assert cfg["accounting"]["top_days"] == 2
+    cfg, problems = config.merge({"accounting": {"capacity_steps_kw": [8, 3.5], "top_days": 11}})
+    assert cfg["accounting"]["capacity_steps_kw"] == [2, 5, 10, 15, 20, 25, 50, 75, 100]  # defaults kept
+    assert cfg["accounting"]["top_days"] == 3
+    assert len(problems) == 2 and key in problems[0] + problems[1]
+    new, problems = config.apply_changes({}, {key: [2.5, 5], "accounting.top_days": 1})
+    assert problems == [] and new["accounting"] == {"capacity_steps_kw": [2.5, 5], "top_days": 1}
+
+
+def test_top_days_range():
+    for good in (1, 3, 10):
+        assert config.check("accounting.top_days", good) is None
+    for bad in (0, 11, 2.0, "3", True):
+        assert config.check("accounting.top_days", bad) == "accounting.top_days: expected a whole number 1..10"
+
+
+def test_capacity_steps_from_the_form():
+    key = "accounting.capacity_steps_kw"
+    assert config.parse_value(key, "2, 5, 10") == ([2, 5, 10], None)
+    assert config.parse_value(key, " 1,3.5  8 ") == ([1, 3.5, 8], None)
+    assert config.parse_value(key, "2.5") == ([2.5], None)
+    v, p = config.parse_value(key, "2, five")
+    assert v is None and p.startswith(key + ": expected numbers")
+    assert config.parse_value(key, "") == ([], None)  # then rejected by check: no thresholds
+    assert config.parse_value("accounting.top_days", " 2 ") == (2, None)
+
+
+def test_form_changes_of_the_capacity_tariff():
+    path = "/nonexistent/dir/config.json"  # no file: the changes go over an empty user dict
+    key = "accounting.capacity_steps_kw"
+    problems, text = config.change(path, {key: "1, 3.5, 8", "accounting.top_days": "2", "mqtt.tls": "false",
+                                          "uart.parity": "N"}, True)
+    assert problems == [], problems
+    saved = json.loads(text)
+    assert saved["accounting"] == {"capacity_steps_kw": [1, 3.5, 8], "top_days": 2}
+    assert saved["mqtt"]["tls"] is False and saved["uart"]["parity"] == "N"
+    for bad in ("", "5, 2", "2, 2", "0, 2", "2, 1001", "2; 5", "1 2 3 4 5 6 7 8 9 10 11 12 13"):
+        problems, text = config.change(path, {key: bad, "accounting.top_days": "2"}, True)
+        assert text is None and len(problems) == 1 and problems[0].startswith(key + ": expected"), (bad, problems)
+    for bad in ("0", "11", "2.5", "x"):
+        problems, text = config.change(path, {"accounting.top_days": bad}, True)
+        assert text is None and problems[0].startswith("accounting.top_days: expected"), (bad, problems)
