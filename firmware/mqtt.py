@@ -18,6 +18,9 @@ from log import log
 from micropython import const
 from net import resolve
 
+from hanport import appjson
+from hanport.reading import F_E_IMPORT
+
 _ACC_HOUR_GAP_MS = const(1000)  # after an hourly list the accounting message goes out this soon (at the earliest)
 _DISC_RETRY_MS = const(5000)  # a discovery that ran out of heap while building a message is tried again this much later
 _DISC_WAIT_MS = const(250)  # discovery waits this long at a time while a large HTTP answer is sent,
@@ -26,6 +29,7 @@ _STABLE_MS = const(30000)  # a connection that lasted this long resets the recon
 # Literals from hanport/hass.py (ACCOUNTING_TOPIC, PAYLOAD_ONLINE, PAYLOAD_OFFLINE): hass is imported
 # only while discovery is sent, so its bytecode is not resident in the heap.
 ACC_SUFFIX = "/accounting"
+ENERGY_SUFFIX = "/energy"  # the meter's latest energy counters, retained (hanport.hass: the kWh sensors read it)
 ONLINE = b"online"
 OFFLINE = b"offline"
 PINGRESP = b"\xd0"
@@ -114,6 +118,8 @@ class Mqtt:
         self.t_status = (base + "/status").encode()
         self.t_ha_status = (m["discovery_prefix"] + "/status").encode()
         self.t_acc = (base + ACC_SUFFIX).encode()
+        self.t_energy = (base + ENERGY_SUFFIX).encode()
+        self.energy_at = None  # Latest.at of the energy counters last sent on this connection
         self.acc_interval_ms = m["accounting_interval_s"] * 1000
         self.acc_text = None  # the accounting message last sent on this connection (None: send anew)
         self.acc_checked_ms = time.ticks_ms()
@@ -202,6 +208,7 @@ class Mqtt:
                 self.connects += 1
                 self.discovery_due = True
                 self.acc_text = None  # a broker without persistence lost the retained one
+                self.energy_at = None
                 self.state = "connected"
                 log("mqtt", "connected to %s:%d as %s" % (self.cfg["host"], self.cfg["port"], self.client_id))
             self.rounds += 1
@@ -230,6 +237,10 @@ class Mqtt:
             c.publish(self.t_state, app.state)  # bytes or a memoryview of app.state_buf: no copy
             app.unpublished = False  # only once sent: a failed publish is retried after reconnecting
             self.published += 1
+        lt = app.latest
+        if lt.present[F_E_IMPORT] and lt.at[F_E_IMPORT] != self.energy_at:  # an hourly list (or a reconnect)
+            c.publish(self.t_energy, appjson.energy_json(lt), retain=True)
+            self.energy_at = lt.at[F_E_IMPORT]
         if app.accounting is not None:
             self._publish_accounting(app.accounting)
         if (self.discovery_due and self.cfg["discovery"] and app.latest.mask

@@ -132,14 +132,15 @@ def send_discovery(mq):
     base = mq.cfg["base_topic"]
     prefix = mq.cfg["discovery_prefix"]
     pub = mq.client.publish
-    for f in hass.fields_in_mask(lt.mask):
+    mask = hass.announced_mask(lt.mask, lt.manufacturer, lt.meter_id)
+    for f in hass.fields_in_mask(mask):
         t = hass.config_topic(prefix, mq.node_id, f).encode()
         b = hass.config_payload(f, mq.node_id, base, dev, mq.cfg["expire_after_s"]).encode()
         mq.disc_sending = True
         pub(t, b, retain=True)
         mq.disc_sending = False
         mq.discovery_sent += 1
-    if app.accounting is not None and hass.accounting_ready(lt.mask):
+    if app.accounting is not None and hass.accounting_ready(mask):
         for i in range(len(hass.ACCOUNTING_SENSORS)):
             t = hass.accounting_config_topic(prefix, mq.node_id, i).encode()
             b = hass.accounting_config_payload(i, mq.node_id, base, dev).encode()

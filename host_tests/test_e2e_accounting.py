@@ -101,7 +101,7 @@ def test_accounting_in_data_json_mqtt_and_discovery(tmp_path):
         assert lo <= acc["month_capacity_kw"] < hi
         for k in ("capacity_headroom_kwh", "next_step_headroom_kwh", "current_hour_import_kwh_est"):
             assert isinstance(acc[k], Decimal) and acc[k] >= 0, k
-        assert acc["last_month_capacity_kw"] == 0  # January: no data, value 0
+        assert acc["last_month_capacity_kw"] is None  # January: no day recorded, not known (not 0)
         # the retained accounting message: a late subscriber gets it, equal to what /data.json shows
         assert sub.wait(lambda m: any(x[0] == "han/accounting" for x in m), 10), rig.log_tail()
         node = rig.status()["node_id"]

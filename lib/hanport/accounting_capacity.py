@@ -32,3 +32,16 @@ def top(acc, mi, n, skip=-1):
         taken[best] = k
         total += mx[best]
     return total // k if k else 0
+
+
+def marked(acc):
+    """([(max Wh, day number, slot)] of the days top() marked in acc.taken, highest first; the sum of
+    their maxima)."""
+    out = [None] * max(acc.taken)
+    total = 0
+    for s in range(DAYS_KEPT):
+        r = acc.taken[s]
+        if r:
+            out[r - 1] = (acc.d_max[s], acc.d_idx[s], s)
+            total += acc.d_max[s]
+    return out, total

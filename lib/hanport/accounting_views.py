@@ -14,7 +14,7 @@ from hanport.accounting import (
     HOURS_KEPT,
     MONTHS_KEPT,
 )
-from hanport.accounting_capacity import top
+from hanport.accounting_capacity import marked, top
 from hanport.render import decimal
 
 # The accounting object: (key, summary() key, exponent, from history). An exponent renders the Wh / W
@@ -52,24 +52,11 @@ COUNTER_NAMES = ("lists", "hours", "repeats", "gaps", "gap_hours", "rejects_back
                  "meter_changes", "unassigned_gaps")  # of Accounting.counts (index C_*)
 
 # ------------------------------------------------------------------ capacity tariff
-def _marked(acc):
-    """([(max Wh, day number, slot)] of the days Accounting._top marked, highest first; the sum of their
-    maxima)."""
-    out = [None] * max(acc.taken)
-    total = 0
-    for s in range(DAYS_KEPT):
-        r = acc.taken[s]
-        if r:
-            out[r - 1] = (acc.d_max[s], acc.d_idx[s], s)
-            total += acc.d_max[s]
-    return out, total
-
-
 def capacity(acc, mi):
     """(top days [(max Wh, day number, slot)] highest first, value W floor, step index, sum of the top
     days Wh) of month mi."""
     value = top(acc, mi, acc.top_n)
-    days, total = _marked(acc)
+    days, total = marked(acc)
     step = 0
     for w in acc.steps_w:
         if days and total >= w * len(days):
@@ -90,7 +77,7 @@ def headroom_bases(acc, mi, today):
     days, _, step, total = capacity(acc, mi)
     k = len(days)
     top(acc, mi, acc.top_n - 1, today)  # the other days counted once this hour is part of today
-    others, a = _marked(acc)
+    others, a = marked(acc)
     k2 = len(others) + 1
     # (a + max(today, X)) / k2 <= total / k  <=>  X <= (total * k2 - a * k) / k
     rise = (total * k2 - a * k) // k if k else 0
@@ -153,7 +140,8 @@ def summary(acc):
         d["headroom_base_wh"], d["next_step_base_wh"] = rise, nxt  # (for Accounting.live_json)
         d["capacity_headroom_wh"] = max(0, rise - ri)
         d["capacity_next_step_headroom_wh"] = None if nxt is None else max(0, nxt - ri)
-        d["last_month_capacity_w"] = top(acc, mi - 1, acc.top_n)
+        lm = top(acc, mi - 1, acc.top_n)
+        d["last_month_capacity_w"] = lm if max(acc.taken) else None  # null, not 0, without a day of it
     d["repeats"] = acc.counts[C_REPEATS]
     d["gaps"] = acc.counts[C_GAPS]
     d["rejects"] = acc.rejects()

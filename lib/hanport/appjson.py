@@ -2,6 +2,9 @@
 # accounting object (MQTT <base>/accounting, /data.json "accounting", made by accounting_views): text splicing.
 import json
 
+from hanport import reading as R
+from hanport.render import decimal
+
 
 def utc_iso(tm):
     """ISO 8601 UTC text of a time.gmtime()-style tuple (year, month, day, hour, minute, second, ...)."""
@@ -36,3 +39,13 @@ def accounting_json(summary):
     import hanport.accounting_views
 
     return hanport.accounting_views.accounting_json(summary)
+
+
+def energy_json(latest):
+    """MQTT <base>/energy (retained): the meter's latest energy counters (the hourly list's), so a
+    Home Assistant that restarts shows them at once: {"active_import_kwh":...,...} of those seen."""
+    parts = []
+    for f in range(R.F_E_IMPORT, R.F_R_EXPORT + 1):
+        if latest.present[f]:
+            parts.append('"%s":%s' % (R.NUMERIC_FIELDS[f], decimal(latest.value[f], latest.exp[f])))
+    return "{" + ",".join(parts) + "}"

@@ -40,6 +40,10 @@ ACCOUNTING_SENSORS = (
     ("next_step_headroom_kwh", "Headroom to next step", None, "kWh", "mdi:gauge"),
 )
 ACCOUNTING_TOPIC = "accounting"  # <base>/accounting
+ENERGY_TOPIC = "energy"  # <base>/energy: the latest energy counters, retained (firmware/mqtt.py)
+# Meters whose hourly list (list 3) always has A+, A-, R+ and R- (NEK OBIS lists of Aidon, Kaifa, Kamstrup)
+NORWEGIAN_HOURLY = ("Aidon", "Kaifa", "Kamstrup")
+ENERGY_MASK = (1 << R.F_E_IMPORT) | (1 << R.F_E_EXPORT) | (1 << R.F_R_IMPORT) | (1 << R.F_R_EXPORT)
 
 PAYLOAD_ONLINE = "online"
 PAYLOAD_OFFLINE = "offline"
@@ -69,25 +73,37 @@ def device_block(node_id, name, sw_version, manufacturer=None, model=None, seria
 
 
 def config_payload(field, node_id, base_topic, device, expire_after_s):
-    """Discovery config JSON of one canonical numeric field (index into reading.NUMERIC_FIELDS)."""
+    """Discovery config JSON of one canonical numeric field (index into reading.NUMERIC_FIELDS). The
+    energy counters come once an hour: they are read from <base>/energy (ENERGY_TOPIC, retained: a
+    Home Assistant that restarts has them at once) and do not expire between hourly lists."""
     name, device_class, state_class, unit = SENSORS[field]
     key = R.NUMERIC_FIELDS[field]
+    energy = field >= R.F_E_IMPORT
     c = {
         "name": name,
         "unique_id": "%s_%s" % (node_id, key),
-        "state_topic": base_topic + "/state",
+        "state_topic": base_topic + ("/" + ENERGY_TOPIC if energy else "/state"),
         "value_template": value_template(field),
         "state_class": state_class,
         "unit_of_measurement": unit,
         "availability_topic": base_topic + "/status",
         "payload_available": PAYLOAD_ONLINE,
         "payload_not_available": PAYLOAD_OFFLINE,
-        "expire_after": expire_after_s,
         "device": device,
     }
+    if not energy:
+        c["expire_after"] = expire_after_s
     if device_class:
         c["device_class"] = device_class
     return json.dumps(c)
+
+
+def announced_mask(mask, manufacturer, meter_id):
+    """The fields to announce: those seen (mask), and the four energy counters as soon as a Norwegian
+    meter has identified itself (their hourly list always carries them), not an hour later."""
+    if meter_id and manufacturer in NORWEGIAN_HOURLY:
+        mask |= ENERGY_MASK
+    return mask
 
 
 def fields_in_mask(mask):

@@ -26,8 +26,8 @@ _FIELD_METRICS = (
 
 # The accounting's gauges: Accounting.summary() keys (metric name: prefix + key)
 _ACCOUNTING_GAUGES = ("last_hour_import_wh", "last_hour_export_wh", "current_hour_import_wh_est", "today_import_wh",
-                      "today_export_wh", "month_import_wh", "capacity_w", "capacity_step", "capacity_headroom_wh",
-                      "capacity_next_step_headroom_wh", "last_month_capacity_w")
+                      "today_export_wh", "month_import_wh", "month_export_wh", "capacity_w", "capacity_step",
+                      "capacity_headroom_wh", "capacity_next_step_headroom_wh", "last_month_capacity_w")
 
 
 def meter_metrics(out, latest):
@@ -77,5 +77,10 @@ def accounting_families(out, summary, counts, counter_names, prefix="han_"):
             family(out, prefix + key, "gauge", (("", "%d" % v),))
             yield
     for k in range(len(counter_names)):
-        family(out, "%saccounting_%s_total" % (prefix, counter_names[k]), "counter", (("", "%d" % counts[k]),))
+        name = counter_names[k]
+        n = counts[k]
+        if name == "gap_hours":  # Prometheus counts time in seconds (base units)
+            name = "gap_seconds"
+            n *= 3600
+        family(out, "%saccounting_%s_total" % (prefix, name), "counter", (("", "%d" % n),))
         yield
