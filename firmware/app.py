@@ -235,6 +235,21 @@ class App:
             node = node[part]
         return node
 
+    def config_masked(self, only=None):
+        """The settings with every secret replaced by "********" (empty ones stay empty: not set);
+        only: the value of that one top-level key, masked the same way."""
+        out = {}
+        for k in self.cfg:
+            if only is None or k == only:
+                v = self.cfg[k]
+                out[k] = dict(v) if isinstance(v, dict) else v
+        for key in self.secret_keys:
+            section, _, name = key.rpartition(".")
+            node = out.get(section) if section else out
+            if node is not None and node.get(name):
+                node[name] = "********"
+        return out if only is None else out[only]
+
     # --- the one place readings land ---
     def on_reading(self, rd):
         now = time.ticks_ms()

@@ -238,32 +238,47 @@ class Http:
 
     async def _serve(self, reader, writer, task):
         deadline = time.ticks_add(time.ticks_ms(), self.cfg["timeout_s"] * 1000)
-        buf = bytearray()  # (grows in place where the heap lets it: no second copy per chunk)
+        # the head is kept as the chunks it came in (no block larger than a chunk while it grows, so a
+        # hostile head needs no large free block) and joined once whole, within the limit
+        chunks = []
+        size = 0  # bytes in chunks
+        nl = -1  # where the request line ends, once seen
+        tail = b""  # the last 3 bytes before this chunk (an end of head across two chunks)
         while True:
             chunk = await self._read_some(reader, deadline)
             if chunk is None:
                 self.timeouts += 1
-                if buf:
+                if chunks:
                     await self.send(writer, 408, TEXT, "request timeout\n")
                 return
             if not chunk:
                 return  # client closed before a full request
-            buf += chunk
-            end, body_at = find_end(buf)
+            if nl < 0:
+                i = chunk.find(b"\n")
+                nl = size + i if i >= 0 else -1
+            probe = tail + chunk
+            end, body_at = find_end(probe)
+            chunks.append(chunk)
             if end >= 0:
+                end += size - len(tail)
+                body_at += size - len(tail)
                 self.waiting.remove(task)  # a whole head: this one is served now
                 break
-            if len(buf) > _MAX_HEAD_BYTES:
-                nl = buf.find(b"\n")
+            size += len(chunk)
+            if size > _MAX_HEAD_BYTES or (nl < 0 and size > _MAX_LINE_BYTES):
                 code = 414 if nl < 0 or nl > _MAX_LINE_BYTES else 431
                 await self.send(writer, code, TEXT, "request head too large\n")
                 return
+            tail = probe[-3:]
+        probe = tail = None
         if end > _MAX_HEAD_BYTES:
             await self.send(writer, 431, TEXT, "request head too large\n")
             return
-        if buf.find(b"\n") > _MAX_LINE_BYTES:
+        if nl > _MAX_LINE_BYTES:
             await self.send(writer, 414, TEXT, "request line too long\n")
             return
+        buf = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        chunks = None
         status, method, target, headers = parse_head(buf[:end])
         if status:
             await self.send(writer, status, TEXT, "malformed request\n")

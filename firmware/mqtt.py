@@ -22,6 +22,7 @@ from hanport import appjson
 from hanport.reading import F_E_IMPORT
 
 _ACC_HOUR_GAP_MS = const(1000)  # after an hourly list the accounting message goes out this soon (at the earliest)
+_BOOT_WAITS_MAX = const(10)  # (500 ms each) the first connection waits at most this for the accounting's summary
 _DISC_RETRY_MS = const(5000)  # a discovery that ran out of heap while building a message is tried again this much later
 _STABLE_MS = const(30000)  # a connection that lasted this long resets the reconnect backoff
 # Literals from hanport/hass.py (ACCOUNTING_TOPIC, PAYLOAD_ONLINE, PAYLOAD_OFFLINE): hass is imported
@@ -118,6 +119,7 @@ class Mqtt:
         self.t_acc = (base + ACC_SUFFIX).encode()
         self.t_energy = (base + ENERGY_SUFFIX).encode()
         self.energy_at = None  # Latest.at of the energy counters last sent on this connection
+        self.boot_waits = 0
         self.acc_interval_ms = m["accounting_interval_s"] * 1000
         self.acc_text = None  # the accounting message last sent on this connection (None: send anew)
         self.acc_checked_ms = time.ticks_ms()
@@ -175,6 +177,11 @@ class Mqtt:
                 await asyncio.sleep_ms(500)
                 continue
             if self.client is None:
+                hook = app.accounting
+                if hook is not None and not hook.ready() and self.boot_waits < _BOOT_WAITS_MAX:
+                    self.boot_waits += 1  # the first connection after boot once the ticker has made the
+                    await asyncio.sleep_ms(500)  # hour's summary: the two loads do not add up
+                    continue
                 self.state = "connecting"
                 failed = None
                 try:

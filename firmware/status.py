@@ -134,9 +134,9 @@ def pairs(app):
 
 
 def _config_sections(app):
-    """(section, its settings with the secrets masked) one at a time: config_masked() in pieces."""
+    """(section, its settings with the secrets masked) one at a time: app.config_masked() in pieces."""
     for k in app.cfg:
-        yield k, config_masked(app, k)
+        yield k, app.config_masked(k)
 
 
 def accounting(hook):
@@ -150,18 +150,3 @@ def accounting(hook):
         return Raw(("{", tail))
     return Raw((memoryview(text)[:-1], ",", tail))
 
-
-def config_masked(app, only=None):
-    """The settings with every secret replaced by "********" (empty ones stay empty: not set);
-    only: the value of that one top-level key, masked the same way."""
-    out = {}
-    for k in app.cfg:
-        if only is None or k == only:
-            v = app.cfg[k]
-            out[k] = dict(v) if isinstance(v, dict) else v
-    for key in app.secret_keys:
-        section, _, name = key.rpartition(".")
-        node = out.get(section) if section else out
-        if node is not None and node.get(name):
-            node[name] = "********"
-    return out if only is None else out[only]

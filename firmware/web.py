@@ -123,11 +123,12 @@ def _metrics_lines(app):
     from hanport import prom
 
     out = []
-    prom.meter_metrics(out, app.latest)
-    prom.decoder_metrics(out, app.reader.counters(), app.reader.last_error)
+    for _ in prom.meter_families(out, app.latest):  # one family at a time
+        yield from _lines(out)
+    for _ in prom.decoder_families(out, app.reader.counters(), app.reader.last_error):
+        yield from _lines(out)
     prom = None
     mem.unload("hanport.prom")
-    yield from _lines(out)
     import metrics
 
     yield from metrics.lines(app)
