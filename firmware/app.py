@@ -193,9 +193,11 @@ class FlashStore:
         try:
             return st.save(payload, length) if saving else st.load()
         finally:
-            self.known = st.state()
-            st = persist = None
-            mem.unload("hanport.persist")
+            try:
+                self.known = st.state()
+            finally:  # (also when the heap ran out just now: the module leaves all the same)
+                st = persist = None
+                mem.unload("hanport.persist")
 
     def load(self):
         return self._use(None, None, False)
