@@ -48,6 +48,7 @@ class AccountingHook:
         self.text_ms = 0
         self.slow = None  # summary() as made for this running hour and history (None: to make)
         self.slow_hour = None  # acc.now_hour() when it was made
+        self.slow_until = None  # the first hour of the next local day: made anew then (or after an hourly list)
         self.template = None  # (accounting_views.json_template(slow)): (text, R, N)
         self.live_keys = self.counter_names = None  # accounting_views.LIVE_KEYS, COUNTER_NAMES
         self.save_waits = 0  # ticks the due save has waited for the HTTP answers to finish
@@ -74,7 +75,7 @@ class AccountingHook:
     def tick(self, now_ms):
         """Once a second: the accounting's clock, and its save when due (an hourly list changed the
         history), with accounting_hourly gone from the heap and no large HTTP answer being sent; else
-        the summary of a new hour, before an answer needs it."""
+        a new summary (after an hourly list or on a new day), before an answer needs it."""
         try:
             t = self.acc.tick(now_ms)
             if self.acc.dirty > 1:
@@ -89,15 +90,15 @@ class AccountingHook:
                 self.slow_waits -= 1
             elif not self.ready() and not (self.busy is not None and self.busy()):
                 self.slow_waits = _SAVE_RETRY_S  # (again after this long if it fails)
-                self._slow()  # a new hour: made here, with no answer's modules in the heap beside it
+                self._slow()  # made here, with no answer's modules in the heap beside it
                 self.slow_waits = 0
         except Exception as e:
             self._failed(e)
 
     def _slow(self):
-        """The summary of this running hour (made anew after an hourly list or an hour boundary:
+        """The summary (made anew after an hourly list or on a new local day, see ready():
         accounting_views and the parts it uses load for that and leave after)."""
-        if self.slow is None or self.slow_hour != self.acc.now_hour():
+        if not self.ready():
             self.slow = None
             try:
                 s = self.acc.summary()
@@ -108,17 +109,26 @@ class AccountingHook:
                 self.counter_names = views.COUNTER_NAMES
                 self.slow = s
                 self.slow_hour = self.acc.now_hour()
+                self.slow_until = views.next_day_hour(self.slow_hour)
             finally:
                 views = None
                 self._release()
         return self.slow
 
     def ready(self):
-        """True while json() needs no summary made (this running hour's is at hand)."""
-        return self.slow is not None and self.slow_hour == self.acc.now_hour()
+        """True while json() needs no summary made: one is at hand, made in this local day with no
+        hourly list since. Only those change what it holds (the history; today, this month and the
+        headroom bases): the running hour's values are filled in live (Accounting.live_json), so a
+        new hour needs no new summary (~9 KB of modules for a moment), a new day does."""
+        if self.slow is None:
+            return False
+        nh = self.acc.now_hour()
+        if nh is None or self.slow_hour is None:
+            return nh is None and self.slow_hour is None
+        return self.slow_hour <= nh < self.slow_until
 
     def prepare(self):
-        """The summary of a new hour made now (by a caller with no module of its own loaded); failures
+        """A new summary made now if one is due (by a caller with no module of its own loaded); failures
         are counted, and the outputs then leave the accounting out until it is made."""
         if not self.ready():
             try:
@@ -129,7 +139,7 @@ class AccountingHook:
     def json(self, alone=False):
         """The accounting object for /data.json and <base>/accounting (accounting_views.accounting_json)
         as bytes, made at most every _ACC_TEXT_MS; None if the accounting failed (counted) or while
-        the summary of a new hour is not made yet. The summary (~9 KB of modules for a moment) is made
+        a new summary is not made yet. The summary (~9 KB of modules for a moment) is made
         only by a caller with no module of its own loaded: `alone`, or while no large work is on."""
         now = time.ticks_ms()
         if self.text is not None and time.ticks_diff(now, self.text_ms) < _ACC_TEXT_MS:
@@ -146,7 +156,7 @@ class AccountingHook:
         return self.text
 
     def summary(self):
-        """Accounting.summary() now: this hour's summary with the running hour's values."""
+        """Accounting.summary() now: the summary with the running hour's values."""
         s = dict(self._slow())
         v = self.acc.live_values(s["headroom_base_wh"], s["next_step_base_wh"])
         for i in range(len(v)):

@@ -180,7 +180,7 @@ class Mqtt:
                 hook = app.accounting
                 if hook is not None and not hook.ready() and self.boot_waits < _BOOT_WAITS_MAX:
                     self.boot_waits += 1  # the first connection after boot once the ticker has made the
-                    await asyncio.sleep_ms(500)  # hour's summary: the two loads do not add up
+                    await asyncio.sleep_ms(500)  # accounting summary: the two loads do not add up
                     continue
                 self.state = "connecting"
                 failed = None

@@ -75,7 +75,7 @@ def route(app, req):
     if p == "/data.json":
         return 200, JSON, app.data_json(), ""
     if app.accounting is not None and p == "/metrics":  # (/status shows the accounting it has, the ticker
-        app.accounting.prepare()  # makes a new hour's summary) made now, before this answer loads its modules
+        app.accounting.prepare()  # makes a new summary) made now, before this answer loads its modules
     if p == "/status":
         if req.query == "gc=1":  # collect first: "heap in use" then means live data only
             app.collect()

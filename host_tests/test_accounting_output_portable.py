@@ -214,3 +214,17 @@ def test_live_json_from_the_hours_template_equals_the_full_object():
             acc.update(_list3(h + i + 1, imp, 10 * i, 1800, 0), t0 + 3600)
             made = None  # an hourly list: the template is made anew
         assert checked > 1000
+
+
+def test_a_summary_holds_until_the_next_local_day():
+    """The firmware makes the summary anew after an hourly list or when next_day_hour() comes: the
+    first UTC hour of the next local (Norwegian) day. Winter is UTC+1: 2026-12-02 00:00 local is
+    2026-12-01 23:00 UTC. The spring switch (2026-03-29, the last Sunday of March, 02:00 -> 03:00)
+    makes a 23-hour day: 2026-03-30 00:00 local is UTC+2, 2026-03-29 22:00 UTC. The autumn switch
+    (2026-10-25, 03:00 -> 02:00) a 25-hour one: 2026-10-26 00:00 local is UTC+1, 2026-10-25 23:00 UTC."""
+    assert V.next_day_hour(None) is None
+    assert V.next_day_hour(_h(2026, 12, 1, 12)) == _h(2026, 12, 1, 23)
+    assert V.next_day_hour(_h(2026, 12, 1, 22)) == _h(2026, 12, 1, 23)
+    assert V.next_day_hour(_h(2026, 12, 1, 23)) == _h(2026, 12, 2, 23)  # (that hour is the next day's first)
+    assert V.next_day_hour(_h(2026, 3, 28, 23)) == _h(2026, 3, 29, 22)
+    assert V.next_day_hour(_h(2026, 10, 24, 22)) == _h(2026, 10, 25, 23)

@@ -190,6 +190,18 @@ LIVE_KEYS = ("current_hour_import_wh_est", "current_hour_export_wh_est", "curren
              "capacity_headroom_wh", "capacity_next_step_headroom_wh")
 
 
+def next_day_hour(h):
+    """The first UTC hour of the local day after the one of UTC hour h (None for None): a summary made
+    in hour h holds until then, unless an hourly list changes the history."""
+    if h is None:
+        return None
+    day = LT.local_day_h(h)
+    h += 1
+    while LT.local_day_h(h) == day:
+        h += 1
+    return h
+
+
 def json_template(summary):
     """(template, R, N): accounting_json(summary) with a "%s" for each LIVE_KEYS value, and the
     headroom bases (headroom_bases; None where the object shows null). Valid for as long as the
