@@ -28,15 +28,17 @@ _ACC_TEXT_MS = const(2000)  # the accounting JSON is made again at most this oft
 _SAVE_WAITS_MAX = const(20)  # ticks (s) a due accounting save waits for large HTTP answers at most
 _SAVE_RETRY_S = const(30)  # a save that was not due yet or failed is tried again after this long
 # parts of hanport.accounting loaded only while they work (hourly list, outputs, flash): let go after
-ACC_PARTS = ("hanport.accounting_hourly", "hanport.accounting_views", "hanport.accounting_store",
-             "hanport.accounting_capacity", "hanport.accounting_history", "hanport.localtime")
+ACC_PARTS = ("hanport.accounting_hourly", "hanport.accounting_views", "hanport.accounting_json",
+             "hanport.accounting_store", "hanport.accounting_capacity", "hanport.accounting_history",
+             "hanport.localtime")
 
 
 class AccountingHook:
     """hanport.accounting (hour/day/month energy, capacity tariff) in the app: its failures are counted
     here and never stop the UART reader; its rarely used parts leave the heap after each use. The
     outputs change with every reading only through the running hour: the rest (accounting_views'
-    summary and JSON template) is made once per hour or hourly list, the live values fill it in."""
+    summary, accounting_json's template) is made once per hourly list or local day, the live values
+    fill it in."""
 
     def __init__(self, acc):
         self.acc = acc
@@ -49,8 +51,8 @@ class AccountingHook:
         self.slow = None  # summary() as made for this running hour and history (None: to make)
         self.slow_hour = None  # acc.now_hour() when it was made
         self.slow_until = None  # the first hour of the next local day: made anew then (or after an hourly list)
-        self.template = None  # (accounting_views.json_template(slow)): (text, R, N)
-        self.live_keys = self.counter_names = None  # accounting_views.LIVE_KEYS, COUNTER_NAMES
+        self.template = None  # (accounting_json.json_template(slow)): (text, R, N)
+        self.live_keys = self.counter_names = None  # accounting_json.LIVE_KEYS, accounting_views.COUNTER_NAMES
         self.save_waits = 0  # ticks the due save has waited for the HTTP answers to finish
         self.slow_waits = 0  # ticks before the ticker tries the summary again after it failed
 
@@ -96,22 +98,29 @@ class AccountingHook:
             self._failed(e)
 
     def _slow(self):
-        """The summary (made anew after an hourly list or on a new local day, see ready():
-        accounting_views and the parts it uses load for that and leave after)."""
+        """The summary (made anew after an hourly list or on a new local day, see ready()) in two
+        steps, each with its own modules, never both at once: accounting_views and the parts it uses
+        (~6 KB) make the summary and leave, then accounting_json (~4 KB) makes its JSON template."""
         if not self.ready():
             self.slow = None
             try:
                 s = self.acc.summary()
                 import hanport.accounting_views as views
 
-                self.template = views.json_template(s)
-                self.live_keys = views.LIVE_KEYS
+                nh = self.acc.now_hour()
+                until = views.next_day_hour(nh)
                 self.counter_names = views.COUNTER_NAMES
-                self.slow = s
-                self.slow_hour = self.acc.now_hour()
-                self.slow_until = views.next_day_hour(self.slow_hour)
-            finally:
                 views = None
+                self._release()
+                import hanport.accounting_json as aj
+
+                self.template = aj.json_template(s)
+                self.live_keys = aj.LIVE_KEYS
+                self.slow = s
+                self.slow_hour = nh
+                self.slow_until = until
+            finally:
+                views = aj = None
                 self._release()
         return self.slow
 
@@ -137,7 +146,7 @@ class AccountingHook:
                 self._failed(e)
 
     def json(self, alone=False):
-        """The accounting object for /data.json and <base>/accounting (accounting_views.accounting_json)
+        """The accounting object for /data.json and <base>/accounting (accounting_json.accounting_json)
         as bytes, made at most every _ACC_TEXT_MS; None if the accounting failed (counted) or while
         a new summary is not made yet. The summary (~9 KB of modules for a moment) is made
         only by a caller with no module of its own loaded: `alone`, or while no large work is on."""

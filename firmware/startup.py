@@ -17,7 +17,7 @@ import hanport
 # running heap, they would sit between later allocations for good and split the free space.
 ON_DEMAND = ("config", "defaults", "status", "metrics", "pages", "settings", "apply", "mqtt_session", "net_ap_ntp",
              "hanport.prom", "hanport.promtext", "hanport.hass", "hanport.accounting_hourly",
-             "hanport.accounting_views",
+             "hanport.accounting_views", "hanport.accounting_json",
              "hanport.accounting_store", "hanport.accounting_capacity", "hanport.accounting_history",
              "hanport.localtime", "hanport.persist", "hanport.serial_detect", "dns")
 

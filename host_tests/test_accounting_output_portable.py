@@ -4,6 +4,7 @@ import json
 
 import accounting_gen as G
 
+from hanport import accounting_json as J
 from hanport import accounting_views as V
 from hanport import appjson, hass
 from hanport import localtime as LT
@@ -11,7 +12,7 @@ from hanport import reading as R
 from hanport.accounting import Accounting
 from hanport.render import decimal
 
-KEYS = [row[0] for row in V.ACCOUNTING_FIELDS]
+KEYS = [row[0] for row in J.ACCOUNTING_FIELDS]
 
 
 def _h(y, m, d, hh=0):
@@ -110,7 +111,7 @@ def test_values_are_exact_decimals_of_the_integers():
     assert s["capacity_next_step_headroom_wh"] == 5000 - s["current_hour_import_wh_est"]
     assert _text_of(text, "last_month_capacity_kw") == "null"  # January has no day in the history: not known
     # every value is the exact decimal of its summary integer, also where a float would round
-    for key, src, exp_, _ in V.ACCOUNTING_FIELDS:
+    for key, src, exp_, _ in J.ACCOUNTING_FIELDS:
         if exp_ is not None and s[src] is not None:
             assert _text_of(text, key) == decimal(s[src], exp_), key
 
@@ -207,8 +208,8 @@ def test_live_json_from_the_hours_template_equals_the_full_object():
                 t = t0 + 10 * k
                 acc.update(_list2(t, 1000 + 150 * (i % 7) + k, 3 * (i % 2)), t)
                 if made is None or made[0] != acc.now_hour():
-                    made = (acc.now_hour(), V.json_template(acc.summary()))
-                assert acc.live_json(*made[1]) == V.accounting_json(acc.summary()), (steps, i, k)
+                    made = (acc.now_hour(), J.json_template(acc.summary()))
+                assert acc.live_json(*made[1]) == J.accounting_json(acc.summary()), (steps, i, k)
                 checked += 1
             imp += 900 + 97 * (i % 11)
             acc.update(_list3(h + i + 1, imp, 10 * i, 1800, 0), t0 + 3600)

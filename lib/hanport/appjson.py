@@ -34,11 +34,11 @@ def data_json(state_text, age_ms, accounting_text=None):
 
 
 def accounting_json(summary):
-    """The accounting object (one line) from Accounting.summary(): hanport.accounting_views.accounting_json
+    """The accounting object (one line) from Accounting.summary(): hanport.accounting_json.accounting_json
     (imported here when asked for; a board may unload it after)."""
-    import hanport.accounting_views
+    import hanport.accounting_json
 
-    return hanport.accounting_views.accounting_json(summary)
+    return hanport.accounting_json.accounting_json(summary)
 
 
 def energy_json(latest):
