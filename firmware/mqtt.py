@@ -22,9 +22,8 @@ from hanport import appjson
 from hanport.reading import F_E_IMPORT
 
 _ACC_HOUR_GAP_MS = const(1000)  # after an hourly list the accounting message goes out this soon (at the earliest)
+_BOOT_WAITS_MAX = const(10)  # (500 ms each) the first connection waits at most this for the accounting's summary
 _DISC_RETRY_MS = const(5000)  # a discovery that ran out of heap while building a message is tried again this much later
-_DISC_WAIT_MS = const(250)  # discovery waits this long at a time while a large HTTP answer is sent,
-_DISC_WAITS_MAX = const(40)  # at most this often in a row (then it goes ahead)
 _STABLE_MS = const(30000)  # a connection that lasted this long resets the reconnect backoff
 # Literals from hanport/hass.py (ACCOUNTING_TOPIC, PAYLOAD_ONLINE, PAYLOAD_OFFLINE): hass is imported
 # only while discovery is sent, so its bytecode is not resident in the heap.
@@ -120,6 +119,7 @@ class Mqtt:
         self.t_acc = (base + ACC_SUFFIX).encode()
         self.t_energy = (base + ENERGY_SUFFIX).encode()
         self.energy_at = None  # Latest.at of the energy counters last sent on this connection
+        self.boot_waits = 0
         self.acc_interval_ms = m["accounting_interval_s"] * 1000
         self.acc_text = None  # the accounting message last sent on this connection (None: send anew)
         self.acc_checked_ms = time.ticks_ms()
@@ -144,7 +144,6 @@ class Mqtt:
         self.ping_rx = None  # sock.rx when the outstanding PINGREQ went out; None: none outstanding
         self.ping_ms = 0
         self.timed_connect = None  # True: connect() took a timeout (umqtt 1.8.0), False: not (1.3.4)
-        self.disc_waits = 0
         self.disc_sending = False  # a discovery message is being published (not only built)
         self.disc_ms = self.up_ms = time.ticks_ms()  # discovery not before disc_ms; up_ms: last connect
 
@@ -178,6 +177,11 @@ class Mqtt:
                 await asyncio.sleep_ms(500)
                 continue
             if self.client is None:
+                hook = app.accounting
+                if hook is not None and not hook.ready() and self.boot_waits < _BOOT_WAITS_MAX:
+                    self.boot_waits += 1  # the first connection after boot once the ticker has made the
+                    await asyncio.sleep_ms(500)  # accounting summary: the two loads do not add up
+                    continue
                 self.state = "connecting"
                 failed = None
                 try:
@@ -185,7 +189,17 @@ class Mqtt:
                         self.addr = await resolve(app.net, self.cfg["host"], self.cfg["port"])
                     import mqtt_session
 
-                    await mqtt_session.attempt(self)
+                    await mqtt_session.probe(self)
+                    mqtt_session = None
+                    mem.unload("mqtt_session")
+                    await app.wait_quiet()  # (the blocking connect between meter frames)
+                    await app.turn.acquire()  # the client's objects and buffers are made once no large
+                    try:  # HTTP answer holds its modules (they would add up); the UART's buffer holds
+                        import mqtt_session  # what arrives meanwhile (uart.rx_buffer_bytes)
+
+                        mqtt_session.connect(self)
+                    finally:
+                        app.turn.release()
                 except Exception as e:  # umqtt reports I/O and protocol failures with any exception type
                     failed = e
                 finally:
@@ -213,6 +227,14 @@ class Mqtt:
                 log("mqtt", "connected to %s:%d as %s" % (self.cfg["host"], self.cfg["port"], self.client_id))
             self.rounds += 1
             try:
+                if (self.discovery_due and self.cfg["discovery"] and app.latest.mask
+                        and time.ticks_diff(time.ticks_ms(), self.disc_ms) >= 0):
+                    await app.turn.acquire()  # hass and its messages (~8 KB) never beside a large answer's
+                    try:
+                        self.discovery_due = False
+                        self._send_discovery()
+                    finally:
+                        app.turn.release()
                 self._service()
             except Exception as e:  # a broken connection surfaces as OSError, IndexError, ...
                 self.disconnects += 1
@@ -243,15 +265,6 @@ class Mqtt:
             self.energy_at = lt.at[F_E_IMPORT]
         if app.accounting is not None:
             self._publish_accounting(app.accounting)
-        if (self.discovery_due and self.cfg["discovery"] and app.latest.mask
-                and time.ticks_diff(time.ticks_ms(), self.disc_ms) >= 0):
-            if app.answer_busy() and self.disc_waits < _DISC_WAITS_MAX:
-                self.disc_waits += 1  # hass after the HTTP answer that has its modules loaded
-                self.disc_ms = time.ticks_add(time.ticks_ms(), _DISC_WAIT_MS)
-            else:
-                self.discovery_due = False
-                self.disc_waits = 0
-                self._send_discovery()
         for _ in range(8):
             if c.check_msg() is None:  # returns at once; handles PINGRESP and homeassistant/status
                 break

@@ -22,17 +22,16 @@ from umqtt.simple import MQTTClient
 PROBE = b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x0a\x00\x00"
 
 
-async def attempt(mq):
-    """One connection attempt for mqtt.Mqtt `mq` to mq.addr (resolved by mqtt.py): raises what failed
-    (the caller backs off)."""
+async def probe(mq):
+    """Step 1 of a connection attempt to mq.addr (resolved by mqtt.py): the broker answers, or this
+    raises what failed (the caller backs off)."""
     await _probe(mq, mq.addr[0])
-    turn = mq.app.turn  # the broker answered: connecting now, with the client's objects and buffers
-    await turn.acquire()  # made while no large HTTP answer holds its modules (they would add up)
-    try:
-        await mq.app.wait_quiet()
-        _connect(mq, mq.addr[1])
-    finally:
-        turn.release()
+
+
+def connect(mq):
+    """Step 2, after the probe and the UART's quiet gap (mqtt.py waits for both without this module in
+    the heap): the blocking connect. Raises what failed."""
+    _connect(mq, mq.addr[1])
 
 
 async def _probe(mq, sa):

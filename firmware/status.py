@@ -135,9 +135,8 @@ def pairs(app):
 
 def _config_sections(app):
     """(section, its settings with the secrets masked) one at a time: app.config_masked() in pieces."""
-    masked = app.config_masked
     for k in app.cfg:
-        yield k, masked(k)
+        yield k, app.config_masked(k)
 
 
 def accounting(hook):
@@ -150,3 +149,4 @@ def accounting(hook):
     if text is None:
         return Raw(("{", tail))
     return Raw((memoryview(text)[:-1], ",", tail))
+

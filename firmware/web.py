@@ -1,7 +1,6 @@
 # What each HTTP path answers (httpd.py serves them): the dashboard, /data.json, /power.json, /history.json,
 # /status, /metrics, /raw, settings. Rarely used parts load on demand and leave the heap after.
 import mem
-from log import log
 
 JSON = "application/json"
 HTML = "text/html; charset=utf-8"
@@ -77,8 +76,8 @@ def route(app, req):
             'WWW-Authenticate: Bearer realm="han"\r\n'
     if p == "/data.json":
         return 200, JSON, app.data_json(), ""
-    if app.accounting is not None and p in ("/status", "/metrics", "/history.json"):
-        app.accounting.prepare()  # a new hour's summary made now, before this answer loads its modules
+    if app.accounting is not None and p in ("/metrics", "/history.json"):  # (/status shows the accounting it
+        app.accounting.prepare()  # has, the ticker makes a new summary) made now, before this answer loads its modules
     if p == "/status":
         if req.query == "gc=1":  # collect first: "heap in use" then means live data only
             app.collect()
@@ -115,28 +114,13 @@ def route(app, req):
         mem.unload("settings")
     if answer[0] != "change":
         return answer
-    # a POST /config with the token, in steps that each have only their own module in the heap:
-    # validated (config.py), then written (hanport.persist: old or new file after a power cut)
-    import config
+    import apply  # a POST /config with the token: validated, written, restarted
 
     try:
-        problems, text = config.change(app.config_path, answer[1], answer[2])
+        return apply.change(app, answer[1], answer[2])
     finally:
-        config = answer = None
-        mem.unload("config")
-        mem.unload("defaults")
-    if problems:
-        return 400, TEXT, "not saved:\n" + "\n".join(problems) + "\n", ""
-    from hanport import persist
-
-    try:
-        persist.write_file(app.config_path, [text.encode()])
-    finally:
-        persist = text = None
-        mem.unload("hanport.persist")
-    log("app", "settings saved to %s" % app.config_path)
-    app.restart_soon(2000)
-    return 200, TEXT, "saved; restarting in 2 s\n", ""
+        apply = answer = None
+        mem.unload("apply")
 
 
 PAGE = "www/index.html"  # the dashboard (firmware/www/): `make mpy` gzips it, the board keeps it in flash
@@ -177,11 +161,12 @@ def _metrics_lines(app):
     from hanport import prom
 
     out = []
-    prom.meter_metrics(out, app.latest)
-    prom.decoder_metrics(out, app.reader.counters(), app.reader.last_error)
+    for _ in prom.meter_families(out, app.latest):  # one family at a time
+        yield from _lines(out)
+    for _ in prom.decoder_families(out, app.reader.counters(), app.reader.last_error):
+        yield from _lines(out)
     prom = None
     mem.unload("hanport.prom")
-    yield from _lines(out)
     import metrics
 
     yield from metrics.lines(app)

@@ -4,6 +4,7 @@ import json
 
 import accounting_gen as G
 
+from hanport import accounting_json as J
 from hanport import accounting_views as V
 from hanport import appjson, hass
 from hanport import localtime as LT
@@ -11,7 +12,7 @@ from hanport import reading as R
 from hanport.accounting import Accounting
 from hanport.render import decimal
 
-KEYS = [row[0] for row in V.ACCOUNTING_FIELDS]
+KEYS = [row[0] for row in J.ACCOUNTING_FIELDS]
 
 
 def _h(y, m, d, hh=0):
@@ -110,7 +111,7 @@ def test_values_are_exact_decimals_of_the_integers():
     assert s["capacity_next_step_headroom_wh"] == 5000 - s["current_hour_import_wh_est"]
     assert _text_of(text, "last_month_capacity_kw") == "null"  # January has no day in the history: not known
     # every value is the exact decimal of its summary integer, also where a float would round
-    for key, src, exp_, _ in V.ACCOUNTING_FIELDS:
+    for key, src, exp_, _ in J.ACCOUNTING_FIELDS:
         if exp_ is not None and s[src] is not None:
             assert _text_of(text, key) == decimal(s[src], exp_), key
 
@@ -207,10 +208,24 @@ def test_live_json_from_the_hours_template_equals_the_full_object():
                 t = t0 + 10 * k
                 acc.update(_list2(t, 1000 + 150 * (i % 7) + k, 3 * (i % 2)), t)
                 if made is None or made[0] != acc.now_hour():
-                    made = (acc.now_hour(), V.json_template(acc.summary()))
-                assert acc.live_json(*made[1]) == V.accounting_json(acc.summary()), (steps, i, k)
+                    made = (acc.now_hour(), J.json_template(acc.summary()))
+                assert acc.live_json(*made[1]) == J.accounting_json(acc.summary()), (steps, i, k)
                 checked += 1
             imp += 900 + 97 * (i % 11)
             acc.update(_list3(h + i + 1, imp, 10 * i, 1800, 0), t0 + 3600)
             made = None  # an hourly list: the template is made anew
         assert checked > 1000
+
+
+def test_a_summary_holds_until_the_next_local_day():
+    """The firmware makes the summary anew after an hourly list or when next_day_hour() comes: the
+    first UTC hour of the next local (Norwegian) day. Winter is UTC+1: 2026-12-02 00:00 local is
+    2026-12-01 23:00 UTC. The spring switch (2026-03-29, the last Sunday of March, 02:00 -> 03:00)
+    makes a 23-hour day: 2026-03-30 00:00 local is UTC+2, 2026-03-29 22:00 UTC. The autumn switch
+    (2026-10-25, 03:00 -> 02:00) a 25-hour one: 2026-10-26 00:00 local is UTC+1, 2026-10-25 23:00 UTC."""
+    assert V.next_day_hour(None) is None
+    assert V.next_day_hour(_h(2026, 12, 1, 12)) == _h(2026, 12, 1, 23)
+    assert V.next_day_hour(_h(2026, 12, 1, 22)) == _h(2026, 12, 1, 23)
+    assert V.next_day_hour(_h(2026, 12, 1, 23)) == _h(2026, 12, 2, 23)  # (that hour is the next day's first)
+    assert V.next_day_hour(_h(2026, 3, 28, 23)) == _h(2026, 3, 29, 22)
+    assert V.next_day_hour(_h(2026, 10, 24, 22)) == _h(2026, 10, 25, 23)

@@ -71,7 +71,8 @@ print("done")
 HEAP_SCRIPT = r"""
 import gc, sys
 import log, select, socket, time, random, json, asyncio, mem
-from hanport import reading
+import net  # (resident in the app before mqtt.py: app.py, startup.py)
+from hanport import appjson, reading
 from umqtt import simple
 gc.collect()
 a0 = gc.mem_alloc()

@@ -47,7 +47,9 @@ def check_variant(variant, mq):
 
 def timed_status(rig, timeout_s=5.0):
     t0 = time.monotonic()
-    st = json.loads(rig.http("/status", timeout_s=timeout_s)[2])
+    code, _, body = rig.http("/status", timeout_s=timeout_s)
+    assert code == 200, (code, body[:300], rig.log_tail(1500))
+    st = json.loads(body)
     return st, time.monotonic() - t0
 
 

@@ -139,7 +139,7 @@ COMPONENTS = (
     ("hanport-accounting", "hour, day and month energy from the hourly list and the capacity tariff, saved to "
      "flash; needs hanport-core",
      ("accounting.py", "accounting_capacity.py", "accounting_history.py", "accounting_hourly.py",
-      "accounting_store.py", "accounting_views.py", "localtime.py")),
+      "accounting_json.py", "accounting_store.py", "accounting_views.py", "localtime.py")),
     ("hanport-outputs", "Home Assistant MQTT discovery and Prometheus text; needs hanport-core",
      ("hass.py", "prom.py", "promtext.py")),
     ("hanport-autodetect", "protocol and line auto-detection over a byte stream (PC tools); needs hanport-core, "

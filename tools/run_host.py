@@ -291,7 +291,18 @@ def standin_with_shims():
     out_dir = os.path.join(STANDIN_SHIMS_DIR, h.hexdigest()[:12])
     binary = os.path.join(out_dir, "micropython")
     if not os.path.exists(binary):
+        import fcntl
+
         os.makedirs(out_dir, exist_ok=True)
+        with open(os.path.join(out_dir, ".lock"), "a") as lock:  # test workers side by side: one builds it
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            binary = _build_shims_standin(out_dir, binary, names)
+    _SHIMS_BUILT["binary"] = binary
+    return binary
+
+
+def _build_shims_standin(out_dir, binary, names):
+    if not os.path.exists(binary):  # (another worker may have built it meanwhile)
         manifest = os.path.join(out_dir, "manifest.py")
         with open(manifest, "w") as f:
             f.write("# the host shims, frozen as a board's image holds machine and network (tools/run_host.py)\n")
@@ -303,7 +314,6 @@ def standin_with_shims():
             print("run_host: no stand-in with the shims frozen (%s); the shims run as .mpy files and take "
                   "heap a board does not spend" % why.splitlines()[0], file=sys.stderr)
             binary = None
-    _SHIMS_BUILT["binary"] = binary
     return binary
 
 
@@ -343,9 +353,14 @@ def build_shims():
 
 def build_device():
     """`make mpy` (tools/device.py mpy): the files exactly as `make deploy` puts them on a board."""
+    import fcntl
+
     fetch_umqtt()
-    p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "device.py"), "mpy", "--quiet"],
-                       capture_output=True, text=True)
+    os.makedirs(BUILD, exist_ok=True)
+    with open(os.path.join(BUILD, ".device.lock"), "a") as lock:  # test workers side by side (pytest -n):
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one compiles, the others then find the tree up to date
+        p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "device.py"), "mpy", "--quiet"],
+                           capture_output=True, text=True)
     if p.returncode:
         raise RuntimeError("device.py mpy failed:\n" + p.stdout + p.stderr)
     return DEVICE_DIR

@@ -124,7 +124,7 @@ class Load:
 
 
 def soak(meter="aidon", heap=run_host.ESP32_HEAP, seconds=600, interpreter=None, workdir=None, clients=3,
-         speed=60.0, env_extra=None, frozen_app=False):
+         speed=60.0, env_extra=None, frozen_app=False, start=None):
     """Run the load; returns a dict of the verdict and figures (never raises on a failing firmware).
     frozen_app: the interpreter freezes the app, the flash holds main.py and config.json only."""
     interpreter = interpreter or run_host.standin_binary()
@@ -134,7 +134,7 @@ def soak(meter="aidon", heap=run_host.ESP32_HEAP, seconds=600, interpreter=None,
         interpreter = os.path.abspath(interpreter)  # the firmware runs in its flash folder
     workdir = workdir or tempfile.mkdtemp(prefix="soak-")
     rig = run_host.Rig(workdir, meter=meter, speed=speed, heap=heap, interpreter=interpreter, env_extra=env_extra,
-                       frozen_app=frozen_app)
+                       frozen_app=frozen_app, sim_args=("--start", start) if start else ())
     res = {"meter": meter, "heap": heap, "seconds": seconds, "install": "frozen" if frozen_app else "deploy",
            "ok": False, "why": [], "workdir": workdir}
     load = None
@@ -152,6 +152,7 @@ def soak(meter="aidon", heap=run_host.ESP32_HEAP, seconds=600, interpreter=None,
         t0 = time.monotonic()
         low_free = None
         last_status = None
+        timeline = []  # (s since the load began, free after gc, HTTP active) every ~30 s
         while time.monotonic() - t0 < seconds and rig.fw.poll() is None:
             time.sleep(2)
             try:
@@ -162,6 +163,8 @@ def soak(meter="aidon", heap=run_host.ESP32_HEAP, seconds=600, interpreter=None,
             free = st.get("heap_free_after_gc")
             if free and (low_free is None or free < low_free):
                 low_free = free
+            if free and (not timeline or time.monotonic() - t0 - timeline[-1][0] >= 30):
+                timeline.append((int(time.monotonic() - t0), free, st.get("http", {}).get("active")))
         load.finish()
         log = rig.log_tail(10 ** 7)
         alive = rig.fw.poll() is None
@@ -195,6 +198,7 @@ def soak(meter="aidon", heap=run_host.ESP32_HEAP, seconds=600, interpreter=None,
             "readings": last_status and last_status.get("readings"),
             "task_crashes": last_status and last_status.get("task_crashes"),
             "mqtt_connects": last_status and last_status["mqtt"].get("connects"),
+            "free_after_gc_timeline": timeline,
         })
         if last_status and last_status.get("task_crashes"):
             res["why"].append("task crashes: %r" % last_status["task_crashes"])
@@ -291,6 +295,8 @@ def main(argv=None):
     ap.add_argument("--heap", default=run_host.ESP32_HEAP)
     ap.add_argument("--seconds", type=float, default=600)
     ap.add_argument("--interpreter", default=None)
+    ap.add_argument("--start", default=None, help="the meter's local start time, ISO (default: now): e.g. a "
+                    "month's last evening, so the run crosses the month boundary")
     ap.add_argument("--smallest", action="store_true", help="search the smallest passing heap (8 KB steps)")
     ap.add_argument("--start-kb", type=int, default=160)
     ap.add_argument("--frozen", action="store_true",
@@ -303,7 +309,7 @@ def main(argv=None):
         print(json.dumps({"meter": args.meter, "smallest_heap_kb": kb,
                           "first_failure": fail and {"heap": fail["heap"], "why": fail["why"]}}))
         return 0 if kb else 1
-    r = soak(args.meter, args.heap, args.seconds, args.interpreter, frozen_app=args.frozen)
+    r = soak(args.meter, args.heap, args.seconds, args.interpreter, frozen_app=args.frozen, start=args.start)
     print(json.dumps(r, indent=1))
     return 0 if r["ok"] else 1
 

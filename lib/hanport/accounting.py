@@ -289,15 +289,15 @@ class Accounting:
         return self.run_wh[0], self.run_wh[1], self.run_partial or self.run_t0 is None
 
     def live_values(self, rise, nxt):
-        """The summary() values that change with every reading (accounting_views.LIVE_KEYS, in that
+        """The summary() values that change with every reading (accounting_json.LIVE_KEYS, in that
         order) now, from the headroom bases of the running hour (accounting_views.headroom_bases)."""
         ri, re, partial = self.running_wh()
         return (ri if self.smp_t[0] is not None else None, re if self.smp_t[1] is not None else None, partial,
                 None if rise is None else max(0, rise - ri), None if nxt is None else max(0, nxt - ri))
 
     def live_json(self, template, rise, nxt):
-        """The accounting object's JSON from accounting_views.json_template() (made in this running
-        hour, with no hourly list since) and the running hour's values now: what
+        """The accounting object's JSON from accounting_json.json_template() (made in this local
+        day, with no hourly list since) and the running hour's values now: what
         accounting_json(summary()) gives, without loading an output module."""
         v = self.live_values(rise, nxt)
         return template % ("null" if v[0] is None else decimal(v[0], -3), "null" if v[1] is None else decimal(v[1], -3),

@@ -2,6 +2,7 @@
 # (tools/decode.py --accounting, tests); not installed on a board, where summary() serves.
 import json
 
+from hanport import accounting_json as J
 from hanport import accounting_views as V
 from hanport import localtime as LT
 from hanport.accounting import F_EST, F_MAX_EST, HOUR_S, N_COUNTERS
@@ -29,14 +30,14 @@ def _kwh(wh):
 
 def to_json(v):
     """JSON text of a tree of Obj, list, Dec, str, int, bool and None; decimals exact (scalars as the
-    accounting object on the device renders them: accounting_views._json_value)."""
+    accounting object on the device renders them: accounting_json._json_value)."""
     if isinstance(v, Dec):
-        return V._json_value(v.value, v.exp)
+        return J._json_value(v.value, v.exp)
     if isinstance(v, Obj):
         return "{" + ",".join(json.dumps(k) + ":" + to_json(x) for k, x in v.pairs) + "}"
     if isinstance(v, list):
         return "[" + ",".join(to_json(x) for x in v) + "]"
-    return V._json_value(v, None)
+    return J._json_value(v, None)
 
 
 def to_plain(v):

@@ -1,5 +1,5 @@
 # JSON envelopes around a reading's canonical JSON text (MQTT state message, /data.json) and the
-# accounting object (MQTT <base>/accounting, /data.json "accounting", made by accounting_views): text splicing.
+# accounting object (MQTT <base>/accounting, /data.json "accounting", made by accounting_json): text splicing.
 import json
 
 from hanport import reading as R
@@ -34,11 +34,11 @@ def data_json(state_text, age_ms, accounting_text=None):
 
 
 def accounting_json(summary):
-    """The accounting object (one line) from Accounting.summary(): hanport.accounting_views.accounting_json
+    """The accounting object (one line) from Accounting.summary(): hanport.accounting_json.accounting_json
     (imported here when asked for; a board may unload it after)."""
-    import hanport.accounting_views
+    import hanport.accounting_json
 
-    return hanport.accounting_views.accounting_json(summary)
+    return hanport.accounting_json.accounting_json(summary)
 
 
 def latest_json(out, latest, age_ms):

@@ -32,6 +32,13 @@ _ACCOUNTING_GAUGES = ("last_hour_import_wh", "last_hour_export_wh", "current_hou
 
 def meter_metrics(out, latest):
     """Meter values (latest of each field; fields never seen are left out, not zero)."""
+    for _ in meter_families(out, latest):
+        pass
+
+
+def meter_families(out, latest):
+    """meter_metrics one family at a time: a generator that yields after appending each family's lines
+    to out (a caller that sends and clears out then holds one family at a time)."""
     f = 0
     while f < R.N_NUMERIC:
         name, kind, _ = _FIELD_METRICS[f]
@@ -43,22 +50,36 @@ def meter_metrics(out, latest):
             g += 1
         if samples:
             family(out, name, kind, samples)
+            yield
         f = g
     if latest.manufacturer or latest.meter_id:
         labels = 'manufacturer="%s",meter_id="%s",meter_type="%s",list_version="%s"' % (
             escape_label(latest.manufacturer or ""), escape_label(latest.meter_id or ""),
             escape_label(latest.meter_type or ""), escape_label(latest.list_version or ""))
         family(out, "han_meter_info", "gauge", [(labels, "1")])
+        yield
     family(out, "han_messages_total", "counter", [('list="%d"' % n, str(latest.per_list[n])) for n in (1, 2, 3)])
+    yield
 
 
 def decoder_metrics(out, counters, last_error=None):
     """Every decoder counter (HanReader.counters()) as one labelled counter family."""
-    names = sorted(counters)
-    family(out, "han_decoder_events_total", "counter",
-           [('event="%s"' % escape_label(k), str(counters[k])) for k in names])
+    for _ in decoder_families(out, counters, last_error):
+        pass
+
+
+def decoder_families(out, counters, last_error=None):
+    """decoder_metrics a few lines at a time (a generator, as meter_families): its one family has a
+    sample per counter, each line made as it is sent."""
+    out.append("# TYPE han_decoder_events_total counter")
+    for k in sorted(counters):
+        out.append('han_decoder_events_total{event="%s"} %d' % (escape_label(k), counters[k]))
+        if len(out) >= 8:
+            yield
+    yield
     if last_error:
         family(out, "han_decoder_last_error_info", "gauge", [('error="%s"' % escape_label(last_error), "1")])
+        yield
 
 
 def accounting_metrics(out, summary, counts, counter_names, prefix="han_"):
