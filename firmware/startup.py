@@ -15,7 +15,8 @@ import hanport
 # Modules the app loads on demand and unloads after each use (web.py, mqtt.py, net.py, AccountingHook).
 # The names a module interns when it loads (qstrs) are never freed: loaded first in the middle of a
 # running heap, they would sit between later allocations for good and split the free space.
-ON_DEMAND = ("config", "defaults", "status", "metrics", "dash", "settings", "apply", "mqtt_session", "net_ap_ntp",
+ON_DEMAND = ("config", "defaults", "status", "metrics", "dash", "static", "settings", "apply", "mqtt_session",
+             "net_ap_ntp",
              "hanport.prom", "hanport.promtext", "hanport.hass", "hanport.accounting_hourly",
              "hanport.accounting_views", "hanport.accounting_json",
              "hanport.accounting_store", "hanport.accounting_capacity", "hanport.accounting_history",

@@ -90,8 +90,15 @@ def route(app, req):
         if req.method == "HEAD":
             return 200, METRICS, iter(()), ""
         return 200, METRICS, _with_modules(("metrics", "hanport.prom", "hanport.promtext"), _metrics_lines(app)), ""
-    if p == "/":
-        return page(req)
+    if p == "/":  # the dashboard, a file in flash (static.py)
+        import static
+
+        code, ctype, body, extra = static.page(req)
+        static = None
+        if isinstance(body, str):
+            mem.unload("static")
+            return code, ctype, body, extra
+        return code, ctype, _with_modules(("static",), body), extra
     if p in ("/power.json", "/history.json"):  # the dashboard's JSON (dash.py)
         import dash
 
@@ -121,37 +128,6 @@ def route(app, req):
     finally:
         apply = answer = None
         mem.unload("apply")
-
-
-PAGE = "www/index.html"  # the dashboard (firmware/www/): `make mpy` gzips it, the board keeps it in flash
-
-
-def page(req):
-    """GET /: the dashboard from flash, as stored (gzip), in small pieces; revalidated by its ETag
-    (the firmware version and the file's size), so a browser loads it once per version."""
-    import os
-
-    from app import VERSION
-
-    for path, head in ((PAGE + ".gz", "Content-Encoding: gzip\r\n"), (PAGE, "")):
-        try:
-            tag = '"%s-%d"' % (VERSION, os.stat(path)[6])
-        except OSError:
-            continue
-        head += "ETag: %s\r\nCache-Control: no-cache\r\n" % tag
-        if req.headers.get("if-none-match") == tag:
-            return 304, HTML, "", head
-        return 200, HTML, iter(()) if req.method == "HEAD" else _file_pieces(path), head
-    return 404, TEXT, "the dashboard is not installed (www/index.html): run make deploy\n", ""
-
-
-def _file_pieces(path):
-    with open(path, "rb") as f:
-        while True:
-            piece = f.read(512)
-            if not piece:
-                return
-            yield piece
 
 
 def _metrics_lines(app):
