@@ -81,9 +81,7 @@ def route(app, req):
             app.collect()
         if req.method == "HEAD":
             return 200, JSON, iter(()), ""
-        import status
-
-        return 200, JSON, _with_modules(("status",), status.stream(app)), ""
+        return 200, JSON, _with_modules(("status",), _status(app)), ""
     if p == "/metrics":
         if req.method == "HEAD":
             return 200, METRICS, iter(()), ""
@@ -91,9 +89,7 @@ def route(app, req):
     if p == "/":
         if req.method == "HEAD":
             return 200, HTML, iter(()), ""
-        import pages
-
-        return 200, HTML, _with_modules(("pages",), pages.index(app)), ""
+        return 200, HTML, _with_modules(("pages",), _page(app)), ""
     if p == "/raw":
         if app.rawlog is None:
             return 404, TEXT, "the raw frame log is off: set uart.raw_log to true (settings), then GET /raw\n", ""
@@ -137,6 +133,19 @@ def _metrics_lines(app):
     if app.accounting is not None:
         for _ in app.accounting.prometheus(out):
             yield from _lines(out)
+
+
+def _status(app):
+    # imported once the answer's body starts (so an answer that never gets that far loads nothing)
+    import status
+
+    yield from status.stream(app)
+
+
+def _page(app):
+    import pages
+
+    yield from pages.index(app)
 
 
 def _lines(out):
