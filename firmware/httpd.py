@@ -243,7 +243,7 @@ class Http:
             await asyncio.sleep_ms(_POLL_MS)
 
     async def _write(self, sock, data, deadline):
-        """All of data (bytes-like) onto the socket; False if the client took none of it in time."""
+        """All of data (bytes-like) onto the socket; False if the client did not take it all before the deadline."""
         size = len(data)
         off = 0
         view = None

@@ -9,6 +9,7 @@
 # Keepalive: PINGREQ when nothing was received (or sent) for keepalive/2, one at a time; the link is
 # dead when nothing at all came back within keepalive/2 after a PINGREQ.
 import asyncio
+import binascii
 import random
 import select
 import time
@@ -121,7 +122,8 @@ class Mqtt:
         self.energy_at = None  # Latest.at of the energy counters last sent on this connection
         self.boot_waits = 0
         self.acc_interval_ms = m["accounting_interval_s"] * 1000
-        self.acc_text = None  # the accounting message last sent on this connection (None: send anew)
+        self.acc_len = -1  # length and CRC-32 of the accounting message last sent on this connection (-1: send
+        self.acc_crc = 0  # anew); not the text itself, which would keep a second ~600-byte copy in the heap
         self.acc_checked_ms = time.ticks_ms()
         self.acc_published = 0
         self.device_name = cfg["name"]
@@ -221,7 +223,7 @@ class Mqtt:
                 self.up_ms = time.ticks_ms()
                 self.connects += 1
                 self.discovery_due = True
-                self.acc_text = None  # a broker without persistence lost the retained one
+                self.acc_len = -1  # a broker without persistence lost the retained one
                 self.energy_at = None
                 self.state = "connected"
                 log("mqtt", "connected to %s:%d as %s" % (self.cfg["host"], self.cfg["port"], self.client_id))
@@ -286,7 +288,7 @@ class Mqtt:
         # <base>/accounting (retained) when it changed: at most every accounting_interval_s, within ~1 s
         # after an hourly list or a (re)connect; rendered only when due, so only the latest is sent
         now = time.ticks_ms()
-        soon = hook.hour_due or self.acc_text is None
+        soon = hook.hour_due or self.acc_len < 0
         if time.ticks_diff(now, self.acc_checked_ms) < (_ACC_HOUR_GAP_MS if soon else self.acc_interval_ms):
             return
         if not hook.ready() and hook.busy is not None and hook.busy():
@@ -294,10 +296,14 @@ class Mqtt:
         self.acc_checked_ms = now
         hook.hour_due = False
         text = hook.json()
-        if text is None or text == self.acc_text:
+        if text is None:
+            return
+        crc = binascii.crc32(text)
+        if len(text) == self.acc_len and crc == self.acc_crc:  # (the same text: not sent again)
             return
         self.client.publish(self.t_acc, text, retain=True)
-        self.acc_text = text
+        self.acc_len = len(text)
+        self.acc_crc = crc
         self.acc_published += 1
 
     def _send_discovery(self):

@@ -83,9 +83,7 @@ def route(app, req):
             app.collect()
         if req.method == "HEAD":
             return 200, JSON, iter(()), ""
-        import status
-
-        return 200, JSON, _with_modules(("status",), status.stream(app)), ""
+        return 200, JSON, _with_modules(("status",), _status(app)), ""
     if p == "/metrics":
         if req.method == "HEAD":
             return 200, METRICS, iter(()), ""
@@ -151,6 +149,13 @@ def _metrics_lines(app):
     if app.accounting is not None:
         for _ in app.accounting.prometheus(out):
             yield from _lines(out)
+
+
+def _status(app):
+    # imported once the answer's body starts (so an answer that never gets that far loads nothing)
+    import status
+
+    yield from status.stream(app)
 
 
 def _lines(out):

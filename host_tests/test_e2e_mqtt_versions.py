@@ -168,14 +168,27 @@ def test_tls_connects_with_both_umqtt_versions(tmp_path, variant):
         finally:
             sub.close()
         deadline = time.monotonic() + 15  # a PINGREQ after 5 s without input; its answer read over TLS
-        while r.status()["mqtt"]["pongs"] < 1 and time.monotonic() < deadline:
+        while tls_status(r)["mqtt"]["pongs"] < 1 and time.monotonic() < deadline:
             time.sleep(0.5)
-        mq = r.status()["mqtt"]
+        mq = tls_status(r)["mqtt"]
         check_variant(variant, mq)
         assert mq["tls"] is True and mq["state"] == "connected" and mq["connects"] == 1, mq
         assert mq["pings"] >= 1 and mq["pongs"] >= 1 and mq["disconnects"] == 0, mq
     finally:
         r.close()
+
+
+def tls_status(rig, tries=3):
+    """/status, asked again when an answer was cut short: on the stand-in, TLS takes its buffers from the
+    112 KB GC heap (a board's mbedTLS uses the system heap), so an answer beside the TLS session may run
+    out (cut, counted in http.cut); what this test checks is the MQTT session, not that margin."""
+    for i in range(tries):
+        try:
+            return rig.status()
+        except ValueError:
+            if i == tries - 1:
+                raise
+            time.sleep(0.5)
 
 
 def watch_silent_broker(rig, silent, variant, seconds=8):
