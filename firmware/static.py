@@ -8,7 +8,7 @@ PAGE = "www/index.html"  # the board keeps it in flash as PAGE + ".gz" (make mpy
 _PIECE = 512  # bytes read from flash per piece sent
 
 
-def page(req):
+def route(app, req):
     """(status, content type, body, extra header lines): the dashboard as stored (gzip), read in
     pieces of _PIECE bytes into one buffer; revalidated by its ETag (the firmware version and the
     file's size), so a browser loads it once per version."""

@@ -30,7 +30,7 @@ def feed_all(reader, data, rounds, power=None):
                     readings += 1
                     if power is not None:
                         t += 2500
-                        power.add_reading(t, reader.reading)
+                        power.add(t, reader.reading)
     return readings
 
 

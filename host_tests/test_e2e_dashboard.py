@@ -44,7 +44,7 @@ def test_dashboard_page_from_flash_gzipped_and_revalidated(rig):
     assert code == 304 and body == b""
 
 
-def test_data_json_has_every_fields_latest_value_and_the_meter(rig):
+def test_data_json_has_every_fields_latest_value_and_status_the_meter(rig):
     d = json.loads(rig.http("/data.json")[2])
     latest = d["latest"]
     # Kamstrup's three lists: list 1 power only, list 2 the phases, list 3 the counters: all of them here
@@ -53,7 +53,8 @@ def test_data_json_has_every_fields_latest_value_and_the_meter(rig):
     for key, v in d.items():  # the latest message's values are the latest values
         if key in latest:
             assert latest[key]["value"] == v, key
-    assert d["meter"]["manufacturer"] == "Kamstrup" and d["meter"]["meter_id"]
+    meter = json.loads(rig.http("/status")[2])["meter"]
+    assert meter["manufacturer"] == "Kamstrup" and meter["meter_id"] and meter["meter_type"]
 
 
 def test_power_json_is_the_last_hour_in_minute_means(rig):

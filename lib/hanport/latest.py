@@ -103,67 +103,42 @@ NONE = const(-1)  # a bucket without a reading (power is never negative: import 
 
 
 class PowerLog:
-    """Mean import and export W per STEP_MS bucket over the last BUCKETS buckets (480 bytes)."""
+    """Mean import and export W of each STEP_MS bucket over the last BUCKETS (two rings, 480 bytes),
+    filled in place. Only add() stays in the heap: the dashboard's reader (firmware/dash.py) loads
+    with its answer and reads the rings as they would be after closing the buckets now closes."""
 
-    def __init__(self, buckets=BUCKETS, step_ms=STEP_MS):
-        self.n = buckets
-        self.step_ms = step_ms
-        self.imp = array("i", [NONE] * buckets)
-        self.exp = array("i", [NONE] * buckets)
-        self.head = 0  # the slot the newest closed bucket went to
+    def __init__(self):
+        self.imp = array("i", [NONE] * BUCKETS)
+        self.exp = array("i", [NONE] * BUCKETS)
+        self.head = 0  # the slot of the newest closed bucket
         self.start = None  # ticks (ms) when the open bucket began; None before the first reading
         self.sum_imp = self.sum_exp = self.n_imp = self.n_exp = 0  # the open bucket
 
-    def _roll(self, now_ms):
-        """Close the open bucket and every empty one up to the one now_ms falls in."""
-        if self.start is None:
+    def add(self, now_ms, rd):
+        """The active power of a Reading (W; Aidon's list 1 has import only, so export's mean is over
+        the messages that carry it), after closing the open bucket and every empty one up to now_ms."""
+        fp = rd.field_present
+        if not (fp[R.F_P_IMPORT] or fp[R.F_P_EXPORT]):
             return
-        late = ticks_diff(now_ms, self.start) // self.step_ms
-        if late <= 0:
-            return
-        self.start = ticks_add(self.start, late * self.step_ms)
-        if late > self.n:  # silent for longer than the ring: all of it empty (the open bucket too)
-            late = self.n
-            self.n_imp = self.n_exp = 0
-        for _ in range(late):
-            self.head = (self.head + 1) % self.n
-            self.imp[self.head] = self.sum_imp // self.n_imp if self.n_imp else NONE
-            self.exp[self.head] = self.sum_exp // self.n_exp if self.n_exp else NONE
-            self.sum_imp = self.sum_exp = self.n_imp = self.n_exp = 0
-
-    def add(self, now_ms, import_w, export_w):
-        """One reading's active power in W (integers; None: not in this message: Aidon's list 1
-        has import only, so export's mean is over the messages that carry it)."""
         if self.start is None:
             self.start = now_ms
-        self._roll(now_ms)
-        if import_w is not None:
-            self.sum_imp += import_w
+        late = ticks_diff(now_ms, self.start) // STEP_MS
+        if late > 0:
+            self.start = ticks_add(self.start, late * STEP_MS)
+            for _ in range(min(late, BUCKETS)):  # (silent longer than the ring: all of it empty)
+                self.head = (self.head + 1) % BUCKETS
+                self.imp[self.head] = self.sum_imp // self.n_imp if self.n_imp and late <= BUCKETS else NONE
+                self.exp[self.head] = self.sum_exp // self.n_exp if self.n_exp and late <= BUCKETS else NONE
+                self.sum_imp = self.sum_exp = self.n_imp = self.n_exp = 0
+        if fp[R.F_P_IMPORT]:
+            self.sum_imp += watts(rd, R.F_P_IMPORT)
             self.n_imp += 1
-        if export_w is not None:
-            self.sum_exp += export_w
+        if fp[R.F_P_EXPORT]:
+            self.sum_exp += watts(rd, R.F_P_EXPORT)
             self.n_exp += 1
 
-    def add_reading(self, now_ms, rd):
-        """The active power fields of a Reading, if it has any."""
-        fp = rd.field_present
-        if fp[R.F_P_IMPORT] or fp[R.F_P_EXPORT]:
-            self.add(now_ms, _watts(rd, R.F_P_IMPORT) if fp[R.F_P_IMPORT] else None,
-                     _watts(rd, R.F_P_EXPORT) if fp[R.F_P_EXPORT] else None)
 
-    def age_ms(self, now_ms):
-        """Milliseconds since the newest closed bucket ended (after closing what now_ms closes), or
-        None before the first reading."""
-        self._roll(now_ms)
-        return None if self.start is None else ticks_diff(now_ms, self.start)
-
-    def series(self, ring):
-        """The values of ring (self.imp or self.exp), oldest first (a generator: no list)."""
-        for k in range(1, self.n + 1):
-            yield ring[(self.head + k) % self.n]
-
-
-def _watts(rd, f):
+def watts(rd, f):
     """Field f of rd as whole watts (the meters send W with exponent 0; others are scaled, floor)."""
     v = rd.field_value[f]
     e = rd.field_exp[f]
