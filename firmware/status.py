@@ -10,6 +10,8 @@ from log import uptime_ms
 import hanport
 from hanport.accounting import C_GAPS, C_REPEATS
 
+JSON = "application/json"
+
 # What each line diagnosis (hanport.diagnose.DIAGNOSIS_NAMES, same order) means for the owner
 HINTS = (
     "waiting for data",
@@ -34,12 +36,15 @@ class Raw:
 
 def json_stream(pairs):
     """An iterable of (key, value) as JSON object text, made as it is sent: a few pieces per pair, none
-    much longer than its value's own text (no large block joined from smaller ones)."""
+    much longer than its value's own text (no large block joined from smaller ones); a dict value is
+    streamed the same way."""
     first = True
     for k, v in pairs:
         yield ("{" if first else ",") + json.dumps(k) + ":"
         if isinstance(v, Raw):
             yield from v.pieces
+        elif isinstance(v, dict):  # a section: member by member (no block of its whole text)
+            yield from json_stream(v.items())
         else:
             yield json.dumps(v)
         first = False
@@ -94,8 +99,8 @@ def http(app):
         by[str(k)] = h.by_status[k]
     return {"enabled": h.cfg["enabled"], "port": h.cfg["port"], "requests": h.requests, "active": h.active,
             "by_status": by, "timeouts": h.timeouts, "rejected_busy": h.rejected_busy, "io_errors": h.io_errors,
-            "cut": h.cut, "evicted": h.evicted, "dropped": h.dropped, "last_error": h.last_error,
-            "token_set": bool(h.cfg["token"])}
+            "cut": h.cut, "heap_waits": h.heap_waits, "evicted": h.evicted, "dropped": h.dropped,
+            "last_error": h.last_error,            "token_set": bool(h.cfg["token"])}
 
 
 def pairs(app):
@@ -115,6 +120,8 @@ def pairs(app):
     yield "readings", app.seq
     yield "state_errors", app.state_errors
     yield "reading_age_ms", app.reading_age_ms()
+    yield "meter", {"manufacturer": lt.manufacturer, "meter_id": lt.meter_id, "meter_type": lt.meter_type,
+                    "list_version": lt.list_version}  # as last sent (list 1 alone does not say)
     yield "wifi", wifi(app.net)
     yield "mqtt", mqtt(app.mqtt)
     yield "http", http(app)
@@ -134,9 +141,32 @@ def pairs(app):
 
 
 def _config_sections(app):
-    """(section, its settings with the secrets masked) one at a time: app.config_masked() in pieces."""
+    """(section, its settings with the secrets masked) one at a time."""
     for k in app.cfg:
-        yield k, app.config_masked(k)
+        yield k, masked(app, k)
+
+
+def masked(app, section):
+    """Settings section (a top-level key of the config) with every secret in it replaced by "********"
+    (empty ones stay empty: not set)."""
+    v = app.cfg[section]
+    if not isinstance(v, dict):
+        return "********" if section in app.secret_keys and v else v
+    out = dict(v)
+    for key in app.secret_keys:
+        s, _, name = key.rpartition(".")
+        if s == section and out.get(name):
+            out[name] = "********"
+    return out
+
+
+def route(app, req):
+    """GET /config (web.py): {"config": the settings with the secrets masked, "problems": [...]},
+    section by section as it is sent."""
+    if req.method == "HEAD":
+        return 200, JSON, iter(()), ""
+    return 200, JSON, json_stream((("config", Raw(json_stream(_config_sections(app)))),
+                                   ("problems", app.config_problems))), ""
 
 
 def accounting(hook):

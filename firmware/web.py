@@ -19,7 +19,7 @@ ROUTES = {  # path -> methods it takes
     "/history.json": ("GET", "HEAD"),
     "/login": ("GET", "HEAD", "POST"),
 }
-COOKIE = "han_read"  # the cookie /login sets: the read token, for the web page
+_LOAD_TRIES = 30  # a module a body loads is tried this often, _HEAP_WAIT_MS (httpd.py) apart (3 s)
 
 
 LIGHT = ("/data.json",)  # small answers, served at once; the others take turns (httpd.Http.turn)
@@ -31,39 +31,17 @@ def allowed(path):
 
 def may_read(app, req):
     """True when the readings are open (no http.read_token) or the request shows the read token or the
-    admin token: Authorization: Bearer <token>, or the cookie /login sets."""
+    admin token (auth.py, loaded for the check only while a read token is set)."""
     h = app.cfg["http"]
     if not h["read_token"]:
         return True
-    sent = bearer(req)
-    if not sent:
-        for part in req.headers.get("cookie", "").split(";"):
-            k, _, v = part.strip().partition("=")
-            if k == COOKIE:
-                sent = v
-    return read_token_ok(h, sent)
+    import auth
 
-
-def bearer(req):
-    """The token of an `Authorization: Bearer <token>` header (the scheme in any case), else ""."""
-    sent = req.headers.get("authorization", "")
-    return sent[7:].strip() if sent[:7].lower() == "bearer " else ""
-
-
-def read_token_ok(h, sent):
-    """True when sent (text) is the read token or the admin token of the http settings h."""
-    return bool(sent) and bool(h["read_token"]) and (same(sent, h["read_token"]) or
-                                                     (bool(h["token"]) and same(sent, h["token"])))
-
-
-def same(a, b):
-    """Token comparison that does not stop at the first difference."""
-    if len(a) != len(b):
-        return False
-    diff = 0
-    for i in range(len(a)):
-        diff |= ord(a[i]) ^ ord(b[i])
-    return diff == 0
+    try:
+        return auth.may_read(h, req)
+    finally:
+        auth = None
+        mem.unload("auth")
 
 
 def route(app, req):
@@ -88,24 +66,10 @@ def route(app, req):
         if req.method == "HEAD":
             return 200, METRICS, iter(()), ""
         return 200, METRICS, _with_modules(("metrics", "hanport.prom", "hanport.promtext"), _metrics_lines(app)), ""
-    if p == "/":  # the dashboard, a file in flash (static.py)
-        import static
-
-        code, ctype, body, extra = static.page(req)
-        static = None
-        if isinstance(body, str):
-            mem.unload("static")
-            return code, ctype, body, extra
-        return code, ctype, _with_modules(("static",), body), extra
-    if p in ("/power.json", "/history.json"):  # the dashboard's JSON (dash.py)
-        import dash
-
-        code, ctype, body, extra = dash.route(app, req)
-        dash = None
-        if isinstance(body, str):
-            mem.unload("dash")
-            return code, ctype, body, extra
-        return code, ctype, _with_modules(("dash", "hanport.localtime", "hanport.accounting_capacity"), body), extra
+    if p == "/config" and req.method != "POST":  # the settings, masked (status.py: no settings.py for it)
+        return _on_demand("status", app, req)
+    if p in ("/", "/power.json", "/history.json"):  # the dashboard, a file in flash (static.py), and its JSON
+        return _on_demand("static" if p == "/" else "dash" if p == "/power.json" else "history", app, req)
     if p == "/raw":
         if app.rawlog is None:
             return 404, TEXT, "the raw frame log is off: set uart.raw_log to true (settings), then GET /raw\n", ""
@@ -117,6 +81,8 @@ def route(app, req):
     finally:
         settings = None
         mem.unload("settings")
+        mem.unload("auth")  # (settings' imports)
+        mem.unload("apply")
     if answer[0] != "change":
         return answer
     import apply  # a POST /config with the token: validated, written, restarted
@@ -141,14 +107,28 @@ def _metrics_lines(app):
         yield from _lines(out)
     prom = None
     mem.unload("hanport.prom")
+    yield from _load("metrics")
     import metrics
 
     yield from metrics.lines(app)
     metrics = None
     mem.unload("metrics")
     if app.accounting is not None:
+        yield from _load("hanport.prom")  # (the accounting's families: loaded there, and let go after)
         for _ in app.accounting.prometheus(out):
             yield from _lines(out)
+
+
+def _load(name):
+    # module name imported in the middle of an answer's body: the heap short for a moment is waited
+    # out, a None piece each time (httpd.Http.send waits before the next piece)
+    for _ in range(_LOAD_TRIES):
+        try:
+            __import__(name)
+            return
+        except MemoryError:
+            yield None
+    __import__(name)  # (the last try: a MemoryError now cuts the answer short, counted)
 
 
 def _status(app):
@@ -156,6 +136,19 @@ def _status(app):
     import status
 
     yield from status.stream(app)
+
+
+def _on_demand(name, app, req):
+    # the answer of module name's route(app, req), the module (and those its ALSO names, loaded by the
+    # answer) unloaded once it is sent
+    mod = __import__(name)
+    code, ctype, body, extra = mod.route(app, req)
+    names = (name,) + getattr(mod, "ALSO", ())
+    mod = None
+    if isinstance(body, str):
+        mem.unload(name)
+        return code, ctype, body, extra
+    return code, ctype, _with_modules(names, body), extra
 
 
 def _lines(out):
