@@ -144,7 +144,7 @@ def login(app, req):
 
 
 _HEAD = ('<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,'
-         'initial-scale=1"><title>')
+         'initial-scale=1"><link rel="icon" href="data:,"><title>')  # (no icon: no /favicon.ico request)
 
 
 def esc(s):
