@@ -15,12 +15,12 @@ import hanport
 # Modules the app loads on demand and unloads after each use (web.py, mqtt.py, net.py, AccountingHook).
 # The names a module interns when it loads (qstrs) are never freed: loaded first in the middle of a
 # running heap, they would sit between later allocations for good and split the free space.
-ON_DEMAND = ("config", "defaults", "status", "metrics", "dash", "history", "static", "auth", "settings", "apply",
-             "mqtt_session", "net_ap_ntp",
+ON_DEMAND = ("config", "defaults", "status", "status_config", "metrics", "dash", "history", "static", "auth",
+             "settings", "apply", "mqtt_session", "discovery", "net_ap_ntp",
              "hanport.prom", "hanport.promtext", "hanport.hass", "hanport.accounting_hourly",
              "hanport.accounting_views", "hanport.accounting_json",
              "hanport.accounting_store", "hanport.accounting_capacity", "hanport.accounting_history",
-             "hanport.localtime", "hanport.persist", "hanport.serial_detect", "dns")
+             "hanport.localtime", "hanport.jsonstream", "hanport.persist", "hanport.serial_detect", "dns")
 
 
 def warm_up():

@@ -1,16 +1,13 @@
 # GET /status: every part of the app in one JSON object (decoder counters, UART line diagnosis, WiFi,
-# MQTT, HTTP, accounting, heap, crashes, the masked config); loaded per request by web.py.
+# MQTT, HTTP, heap, crashes; then status_config.py: the masked config, the accounting); loaded per request.
 import gc
-import json
 import sys
 import time
 
 from log import uptime_ms
 
 import hanport
-from hanport.accounting import C_GAPS, C_REPEATS
-
-JSON = "application/json"
+from hanport.jsonstream import json_stream
 
 # What each line diagnosis (hanport.diagnose.DIAGNOSIS_NAMES, same order) means for the owner
 HINTS = (
@@ -27,33 +24,10 @@ HINTS = (
 )
 
 
-class Raw:
-    """A value json_stream sends as it is: pieces (str or bytes-like) of JSON text made elsewhere."""
-
-    def __init__(self, pieces):
-        self.pieces = pieces
-
-
-def json_stream(pairs):
-    """An iterable of (key, value) as JSON object text, made as it is sent: a few pieces per pair, none
-    much longer than its value's own text (no large block joined from smaller ones); a dict value is
-    streamed the same way."""
-    first = True
-    for k, v in pairs:
-        yield ("{" if first else ",") + json.dumps(k) + ":"
-        if isinstance(v, Raw):
-            yield from v.pieces
-        elif isinstance(v, dict):  # a section: member by member (no block of its whole text)
-            yield from json_stream(v.items())
-        else:
-            yield json.dumps(v)
-        first = False
-    yield "{}" if first else "}"
-
-
-def stream(app):
-    """/status as JSON text pieces, each made just before it is sent."""
-    return json_stream(pairs(app))
+def head(app):
+    """/status's first members as JSON text pieces, each made just before it is sent (the object is
+    left open: status_config.tail sends the rest, with this module unloaded meanwhile)."""
+    return json_stream(pairs(app), "{", "")
 
 
 def uart(u):
@@ -100,7 +74,7 @@ def http(app):
     return {"enabled": h.cfg["enabled"], "port": h.cfg["port"], "requests": h.requests, "active": h.active,
             "by_status": by, "timeouts": h.timeouts, "rejected_busy": h.rejected_busy, "io_errors": h.io_errors,
             "cut": h.cut, "heap_waits": h.heap_waits, "evicted": h.evicted, "dropped": h.dropped,
-            "last_error": h.last_error,            "token_set": bool(h.cfg["token"])}
+                    "last_error": h.last_error, "token_set": bool(h.cfg["token"])}
 
 
 def pairs(app):
@@ -135,48 +109,3 @@ def pairs(app):
     yield "task_crashes", app.crashes
     yield "recent_crashes", app.crash_log
     yield "config_problems", app.config_problems
-    yield "config", Raw(json_stream(_config_sections(app)))
-    if app.accounting is not None:
-        yield "accounting", accounting(app.accounting)
-
-
-def _config_sections(app):
-    """(section, its settings with the secrets masked) one at a time."""
-    for k in app.cfg:
-        yield k, masked(app, k)
-
-
-def masked(app, section):
-    """Settings section (a top-level key of the config) with every secret in it replaced by "********"
-    (empty ones stay empty: not set)."""
-    v = app.cfg[section]
-    if not isinstance(v, dict):
-        return "********" if section in app.secret_keys and v else v
-    out = dict(v)
-    for key in app.secret_keys:
-        s, _, name = key.rpartition(".")
-        if s == section and out.get(name):
-            out[name] = "********"
-    return out
-
-
-def route(app, req):
-    """GET /config (web.py): {"config": the settings with the secrets masked, "problems": [...]},
-    section by section as it is sent."""
-    if req.method == "HEAD":
-        return 200, JSON, iter(()), ""
-    return 200, JSON, json_stream((("config", Raw(json_stream(_config_sections(app)))),
-                                   ("problems", app.config_problems))), ""
-
-
-def accounting(hook):
-    """The accounting object of /data.json (its cache: no output module loaded for this answer) with
-    the hook's error count and the hourly lists' repeats, gaps and rejects, as JSON text pieces."""
-    acc = hook.acc
-    tail = '"hook_errors":%d,"hook_last_error":%s,"repeats":%d,"gaps":%d,"rejects":%d}' % (
-        hook.errors, json.dumps(hook.last_error), acc.counts[C_REPEATS], acc.counts[C_GAPS], acc.rejects())
-    text = hook.json()
-    if text is None:
-        return Raw(("{", tail))
-    return Raw((memoryview(text)[:-1], ",", tail))
-

@@ -61,13 +61,13 @@ def route(app, req):
             app.collect()
         if req.method == "HEAD":
             return 200, JSON, iter(()), ""
-        return 200, JSON, _with_modules(("status",), _status(app)), ""
+        return 200, JSON, _with_modules(("status", "status_config", "hanport.jsonstream"), _status(app)), ""
     if p == "/metrics":
         if req.method == "HEAD":
             return 200, METRICS, iter(()), ""
         return 200, METRICS, _with_modules(("metrics", "hanport.prom", "hanport.promtext"), _metrics_lines(app)), ""
     if p == "/config" and req.method != "POST":  # the settings, masked (status.py: no settings.py for it)
-        return _on_demand("status", app, req)
+        return _on_demand("status_config", app, req)
     if p in ("/", "/power.json", "/history.json"):  # the dashboard, a file in flash (static.py), and its JSON
         return _on_demand("static" if p == "/" else "dash" if p == "/power.json" else "history", app, req)
     if p == "/raw":
@@ -132,10 +132,17 @@ def _load(name):
 
 
 def _status(app):
-    # imported once the answer's body starts (so an answer that never gets that far loads nothing)
+    # imported once the answer's body starts (so an answer that never gets that far loads nothing); in
+    # two parts, each with only its own module in the heap
     import status
 
-    yield from status.stream(app)
+    yield from status.head(app)
+    status = None
+    mem.unload("status")
+    yield from _load("status_config")
+    import status_config
+
+    yield from status_config.tail(app)
 
 
 def _on_demand(name, app, req):
