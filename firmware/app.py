@@ -124,6 +124,10 @@ class AccountingHook:
                 self.release()
         return self.slow
 
+    def drop(self):
+        """Let the summary and its JSON go (made again when next asked for): heap for a settings check."""
+        self.text = self.slow = self.template = None
+
     def ready(self):
         """True while json() needs no summary made: one is at hand, made in this local day with no
         hourly list since. Only those change what it holds (the history; today, this month and the
