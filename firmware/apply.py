@@ -26,6 +26,7 @@ def change(app, changes, from_form):
         mem.unload("defaults")
     if problems:
         return 400, TEXT, "not saved:\n" + "\n".join(problems) + "\n", ""
+    gc.collect()  # config.py's ~7 KB are free space before persist loads (not left to a failing allocation)
     from hanport import persist
 
     try:

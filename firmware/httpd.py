@@ -404,10 +404,19 @@ class Http:
             for piece in text:
                 length += len(memoryview(piece))
         deadline = time.ticks_add(time.ticks_ms(), self.cfg["timeout_s"] * 1000)
-        head = ("HTTP/1.0 %d %s\r\nContent-Type: %s\r\n%s%sConnection: close\r\n"
-                "%s\r\n" % (code, REASONS.get(code, ""), ctype,
-                             "" if length is None else "Content-Length: %d\r\n" % length,
-                             "" if "Cache-Control" in extra else "Cache-Control: no-store\r\n", extra))
+        while True:  # (nothing sent yet: the heap short for a moment is waited out, as in _answer)
+            try:
+                head = ("HTTP/1.0 %d %s\r\nContent-Type: %s\r\n%s%sConnection: close\r\n"
+                        "%s\r\n" % (code, REASONS.get(code, ""), ctype,
+                                     "" if length is None else "Content-Length: %d\r\n" % length,
+                                     "" if "Cache-Control" in extra else "Cache-Control: no-store\r\n", extra))
+                break
+            except MemoryError:
+                if time.ticks_diff(deadline, time.ticks_ms()) <= _HEAP_WAIT_MS:
+                    raise
+                self.heap_waits += 1
+                gc.collect()
+                await asyncio.sleep_ms(_HEAP_WAIT_MS)
         size = 0
         try:
             if not await self._write(sock, head, deadline):

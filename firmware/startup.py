@@ -15,8 +15,8 @@ import hanport
 # Modules the app loads on demand and unloads after each use (web.py, mqtt.py, net.py, AccountingHook).
 # The names a module interns when it loads (qstrs) are never freed: loaded first in the middle of a
 # running heap, they would sit between later allocations for good and split the free space.
-ON_DEMAND = ("config", "defaults", "status", "status_config", "metrics", "dash", "history", "static", "auth",
-             "settings", "apply", "mqtt_session", "discovery", "net_ap_ntp",
+ON_DEMAND = ("config", "config_boot", "defaults", "status", "status_config", "metrics", "dash", "history", "static",
+             "auth", "settings", "apply", "mqtt_session", "discovery", "net_ap_ntp",
              "hanport.prom", "hanport.promtext", "hanport.hass", "hanport.accounting_hourly",
              "hanport.accounting_views", "hanport.accounting_json",
              "hanport.accounting_store", "hanport.accounting_capacity", "hanport.accounting_history",
@@ -64,11 +64,12 @@ def settings(path):
                 return doc["config"], doc["problems"], text is not None, doc["secret_keys"]
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    import config
+    import config_boot
 
     try:
-        return config.boot(path)
+        return config_boot.boot(path)
     finally:
+        mem.unload("config_boot")
         mem.unload("config")
         mem.unload("defaults")
         mem.unload("hanport.persist")

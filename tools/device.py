@@ -160,12 +160,19 @@ def _fwconfig():
     return fwconfig
 
 
+def _fwconfig_boot():
+    _fwconfig()
+    import config_boot  # the firmware's settings reading and masking, run on the host
+
+    return config_boot
+
+
 def board_components(config_path=None):
     """(component names a board with these settings needs, problems). No file: the defaults (a
     Norwegian HDLC meter, no key, accounting on)."""
     fwconfig = _fwconfig()
     if config_path and os.path.exists(config_path):
-        cfg, _, problems, _ = fwconfig.load(config_path)
+        cfg, _, problems, _ = _fwconfig_boot().load(config_path)
     else:
         cfg, problems = fwconfig.merge({})
     meter = cfg["meter"]
@@ -424,7 +431,7 @@ def cmd_config(args):
         return 2
     text = json.dumps(user, indent=1, sort_keys=True) + "\n"
     if args.dry_run:
-        print(json.dumps(fwconfig.masked(user), indent=1, sort_keys=True))
+        print(json.dumps(_fwconfig_boot().masked(user), indent=1, sort_keys=True))
         return 0
     with open(args.output, "w") as f:
         f.write(text)
