@@ -66,6 +66,9 @@ class AccountingHook:
 
     def update(self, rd, now_ms):
         try:
+            if rd.list_number == 3:  # the hourly list's modules (~6 KB) load next: the garbage goes
+                self.drop()  # first, and the summary with its JSON (made again after the list) with it
+                gc.collect()
             self.acc.update(rd, ticks_ms=now_ms, save=False)  # saved by tick(), a moment later
         except Exception as e:  # another module's bug must not take the reader down
             self._failed(e)
