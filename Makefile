@@ -47,15 +47,15 @@ umqtt: $(UMQTT)
 
 ## mosquitto: the Debian broker for `make run` and the end-to-end tests (skipped when installed)
 mosquitto:
-	@bash tools/install_mosquitto.sh
+	@bash tools/apt_install.sh mosquitto "the MQTT tests" mosquitto mosquitto-clients
 
 ## chromium: Debian's chromium and chromedriver for the dashboard's browser tests (skipped when installed)
 chromium:
-	@bash tools/install_chromium.sh
+	@bash tools/apt_install.sh chromedriver "the browser tests" chromium chromium-driver fonts-dejavu-core
 
 ## promtool: Debian's prometheus package for `promtool check metrics` on /metrics (skipped when installed)
 promtool:
-	@bash tools/install_promtool.sh
+	@bash tools/apt_install.sh promtool "the promtool check" prometheus
 
 ## run: firmware/ under MicroPython, UART fed by the meter simulator, loopback mosquitto, HTTP :8080
 ##      (METER=aidon|kaifa|kamstrup PHASES=1|3 SPEED=60 REPLAY=file.bin SERIAL=/dev/ttyUSB0 PARITY=auto|E|N

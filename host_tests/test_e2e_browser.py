@@ -26,7 +26,7 @@ PHONE = (390, 844)  # CSS pixels of a common phone, device pixel ratio 2
 def _browser(size, mobile=False):
     webdriver = pytest.importorskip("selenium.webdriver")
     if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
-        pytest.skip("no chromium/chromedriver here (make chromium: tools/install_chromium.sh)")
+        pytest.skip("no chromium/chromedriver here (make chromium: tools/apt_install.sh)")
     from selenium.webdriver.chrome.service import Service
 
     opts = webdriver.ChromeOptions()

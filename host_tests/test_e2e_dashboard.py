@@ -125,7 +125,7 @@ def test_metrics_pass_promtool(rig):
     firmware's /metrics with the accounting and its month counters in it."""
     promtool = shutil.which("promtool")
     if promtool is None:
-        pytest.skip("no promtool here (make promtool: tools/install_promtool.sh)")
+        pytest.skip("no promtool here (make promtool: tools/apt_install.sh)")
     code, _, body = rig.http("/metrics")
     assert code == 200 and b"han_accounting_recorded_seconds_total" in body and b"han_month_export_wh" in body
     r = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=60)

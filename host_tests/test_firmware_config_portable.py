@@ -1,19 +1,12 @@
 # firmware/config.py on CPython and MicroPython: defaults, merge, validation messages, secret masking,
 # settings changes from the form. (The module has no device imports, so it runs on both.)
 import json
-import sys
 
-try:
-    import os
-
-    _FW = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware")
-except AttributeError:  # MicroPython: no os.path; mp_runner runs from the repository root
-    _FW = "firmware"
-if _FW not in sys.path:
-    sys.path.append(_FW)
-
-import config  # noqa: E402
-import config_boot  # noqa: E402
+# isort: off
+import firmware_path  # noqa: F401  (firmware/ on the import path, before its modules)
+import config
+import config_boot
+# isort: on
 
 
 def test_defaults_are_valid_against_the_schema():

@@ -1,20 +1,13 @@
 # The dashboard's last hour of power: hanport.latest.PowerLog (minute means, filled per reading) and its
 # reader in firmware/dash.py (/power.json); portable (CPython and MicroPython, test_micropython.py).
-import sys
+
+# isort: off
+import firmware_path  # noqa: F401  (firmware/ on the import path, before its modules)
+from dash import power_age, power_series
+# isort: on
 
 from hanport import reading as R
 from hanport.latest import BUCKETS, NONE, STEP_MS, PowerLog
-
-try:
-    import os
-
-    _FW = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware")
-except AttributeError:  # MicroPython: no os.path; mp_runner runs from the repository root
-    _FW = "firmware"
-if _FW not in sys.path:
-    sys.path.append(_FW)
-
-from dash import power_age, power_series  # noqa: E402
 
 
 def _reading(imp=None, exp=None, imp_exp=0):
