@@ -1,14 +1,13 @@
 # GET /status: every part of the app in one JSON object (decoder counters, UART line diagnosis, WiFi,
-# MQTT, HTTP, accounting, heap, crashes, the masked config); loaded per request by web.py.
+# MQTT, HTTP, heap, crashes; then status_config.py: the masked config, the accounting); loaded per request.
 import gc
-import json
 import sys
 import time
 
 from log import uptime_ms
 
 import hanport
-from hanport.accounting import C_GAPS, C_REPEATS
+from hanport.jsonstream import json_stream
 
 # What each line diagnosis (hanport.diagnose.DIAGNOSIS_NAMES, same order) means for the owner
 HINTS = (
@@ -25,30 +24,10 @@ HINTS = (
 )
 
 
-class Raw:
-    """A value json_stream sends as it is: pieces (str or bytes-like) of JSON text made elsewhere."""
-
-    def __init__(self, pieces):
-        self.pieces = pieces
-
-
-def json_stream(pairs):
-    """An iterable of (key, value) as JSON object text, made as it is sent: a few pieces per pair, none
-    much longer than its value's own text (no large block joined from smaller ones)."""
-    first = True
-    for k, v in pairs:
-        yield ("{" if first else ",") + json.dumps(k) + ":"
-        if isinstance(v, Raw):
-            yield from v.pieces
-        else:
-            yield json.dumps(v)
-        first = False
-    yield "{}" if first else "}"
-
-
-def stream(app):
-    """/status as JSON text pieces, each made just before it is sent."""
-    return json_stream(pairs(app))
+def head(app):
+    """/status's first members as JSON text pieces, each made just before it is sent (the object is
+    left open: status_config.tail sends the rest, with this module unloaded meanwhile)."""
+    return json_stream(pairs(app), "{", "")
 
 
 def uart(u):
@@ -94,8 +73,8 @@ def http(app):
         by[str(k)] = h.by_status[k]
     return {"enabled": h.cfg["enabled"], "port": h.cfg["port"], "requests": h.requests, "active": h.active,
             "by_status": by, "timeouts": h.timeouts, "rejected_busy": h.rejected_busy, "io_errors": h.io_errors,
-            "cut": h.cut, "evicted": h.evicted, "dropped": h.dropped, "last_error": h.last_error,
-            "token_set": bool(h.cfg["token"])}
+            "cut": h.cut, "heap_waits": h.heap_waits, "evicted": h.evicted, "dropped": h.dropped,
+                    "last_error": h.last_error, "token_set": bool(h.cfg["token"])}
 
 
 def pairs(app):
@@ -115,6 +94,8 @@ def pairs(app):
     yield "readings", app.seq
     yield "state_errors", app.state_errors
     yield "reading_age_ms", app.reading_age_ms()
+    yield "meter", {"manufacturer": lt.manufacturer, "meter_id": lt.meter_id, "meter_type": lt.meter_type,
+                    "list_version": lt.list_version}  # as last sent (list 1 alone does not say)
     yield "wifi", wifi(app.net)
     yield "mqtt", mqtt(app.mqtt)
     yield "http", http(app)
@@ -128,25 +109,3 @@ def pairs(app):
     yield "task_crashes", app.crashes
     yield "recent_crashes", app.crash_log
     yield "config_problems", app.config_problems
-    yield "config", Raw(json_stream(_config_sections(app)))
-    if app.accounting is not None:
-        yield "accounting", accounting(app.accounting)
-
-
-def _config_sections(app):
-    """(section, its settings with the secrets masked) one at a time: app.config_masked() in pieces."""
-    for k in app.cfg:
-        yield k, app.config_masked(k)
-
-
-def accounting(hook):
-    """The accounting object of /data.json (its cache: no output module loaded for this answer) with
-    the hook's error count and the hourly lists' repeats, gaps and rejects, as JSON text pieces."""
-    acc = hook.acc
-    tail = '"hook_errors":%d,"hook_last_error":%s,"repeats":%d,"gaps":%d,"rejects":%d}' % (
-        hook.errors, json.dumps(hook.last_error), acc.counts[C_REPEATS], acc.counts[C_GAPS], acc.rejects())
-    text = hook.json()
-    if text is None:
-        return Raw(("{", tail))
-    return Raw((memoryview(text)[:-1], ",", tail))
-

@@ -13,6 +13,7 @@ if _FW not in sys.path:
     sys.path.append(_FW)
 
 import config  # noqa: E402
+import config_boot  # noqa: E402
 
 
 def test_defaults_are_valid_against_the_schema():
@@ -58,14 +59,14 @@ def test_types_are_strict():
 def test_masked_hides_every_secret_and_keeps_empty_ones_empty():
     cfg, _ = config.merge({"wifi": {"password": "wifi-pass-1"}, "mqtt": {"password": "mqtt-pass-1"},
                            "http": {"token": "token-123456"}})
-    m = config.masked(cfg)
+    m = config_boot.masked(cfg)
     text = json.dumps(m)
     for s in ("wifi-pass-1", "mqtt-pass-1", "token-123456"):
         assert s not in text
     assert m["wifi"]["password"] == config.MASK
     assert m["ap"]["password"] == ""
     assert cfg["wifi"]["password"] == "wifi-pass-1"  # the original is untouched
-    assert sorted(config.secrets(cfg)) == ["mqtt-pass-1", "token-123456", "wifi-pass-1"]
+    assert sorted(config_boot.secrets(cfg)) == ["mqtt-pass-1", "token-123456", "wifi-pass-1"]
 
 
 def test_form_values_are_parsed_by_schema_type():
@@ -88,7 +89,7 @@ def test_apply_changes_all_or_nothing_and_empty_secret_keeps_old():
 
 
 def test_load_missing_and_broken_files():
-    cfg, user, problems, found = config.load("/nonexistent/dir/config.json")
+    cfg, user, problems, found = config_boot.load("/nonexistent/dir/config.json")
     assert not found and problems == [] and user == {} and cfg["mqtt"]["base_topic"] == "han"
 
 

@@ -26,7 +26,11 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run_host  # noqa: E402
 
-PATHS = ("/data.json", "/status", "/metrics", "/")
+PATHS = ("/data.json", "/status", "/metrics", "/")  # each client, every second (the page: without its ETag)
+# and the dashboard's other JSON, each client one every DASHBOARD_EVERY_S in turn: the page polls
+# /power.json every 20 s and /history.json every 60 s, so 3 clients ask 3x (power) and 9x (history) as often
+DASHBOARD = ("/power.json", "/history.json")
+DASHBOARD_EVERY_S = 10
 LAST_METRIC = b"\nhan_accounting_unassigned_gaps_total "  # the last family /metrics sends (accounting on)
 WINDOW_S = 30
 # soaks running side by side (tools/bench_heap.py) install and boot one at a time: the install
@@ -61,10 +65,17 @@ class Load:
         self.threads = []
         self.mq = None
 
-    def _client(self):
+    def _client(self, index):
+        turn = 0
+        second = index * DASHBOARD_EVERY_S // self.clients  # the clients' dashboard requests staggered
         while not self.stop.is_set():
             t0 = time.monotonic()
-            for path in PATHS:
+            second += 1
+            paths = PATHS
+            if second % DASHBOARD_EVERY_S == 0:
+                paths = PATHS + (DASHBOARD[turn % len(DASHBOARD)],)
+                turn += 1
+            for path in paths:
                 try:
                     code, _, body = self.rig.http(path, timeout_s=10)
                 except (OSError, http.client.HTTPException) as e:
@@ -78,7 +89,7 @@ class Load:
                             self.seqs.append((time.monotonic(), json.loads(body)["seq"]))
                         except (ValueError, KeyError):
                             self.failures.append((time.monotonic(), path, "bad json", body[:120]))
-                    elif path == "/status":  # a streamed answer: whole only if it parses
+                    elif path in ("/status", "/power.json", "/history.json"):  # streamed: whole only if it parses
                         try:
                             json.loads(body)
                         except ValueError:
@@ -102,8 +113,8 @@ class Load:
         self.mq.on_connect = lambda cl, u, f, rc, p=None: cl.subscribe([("han/state", 0), ("han/status", 0)])
         self.mq.connect("127.0.0.1", self.rig.mqtt_port)
         self.mq.loop_start()
-        for _ in range(self.clients):
-            t = threading.Thread(target=self._client, daemon=True)
+        for index in range(self.clients):
+            t = threading.Thread(target=self._client, args=(index,), daemon=True)
             t.start()
             self.threads.append(t)
 

@@ -1,4 +1,4 @@
-# Prometheus text exposition format 0.0.4, the text itself: a family's TYPE line and samples, label
+# Prometheus text exposition format 0.0.4, the text itself: a family's HELP and TYPE lines and samples, label
 # escaping. prom.py has the meter's, the decoder's and the accounting's families; firmware/metrics.py the app's.
 
 
@@ -7,8 +7,13 @@ def escape_label(value):
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+HELP = "see docs/metrics.md"  # every family's HELP text: what each means is documented there (the texts
+# themselves would cost a board ~4 KB of heap per scrape); promtool's lint wants a HELP line
+
+
 def family(out, name, kind, samples):
-    """Append one metric family: its TYPE line and its samples [(label text, value text)]."""
+    """Append one metric family: its HELP and TYPE lines and its samples [(label text, value text)]."""
+    out.append("# HELP %s %s" % (name, HELP))
     out.append("# TYPE %s %s" % (name, kind))
     for labels, value in samples:
         if labels:
