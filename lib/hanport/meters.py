@@ -95,8 +95,11 @@ def _kaifa_layouts():
 class Meter:
     """One meter family: how to recognise it and how to scale what it sends."""
 
-    def __init__(self, manufacturer, list_id, scalers, layouts=None, type_prefix=None):
+    def __init__(self, manufacturer, list_id, scalers, layouts=None, type_prefix=None, hourly_counters=True):
         self.manufacturer = manufacturer
+        # True: the energy counters come once an hour, in list 3 (NVE), which the accounting books; False:
+        # in every push (1-10 s, outside Norway): such messages stay list 2, the accounting integrates them
+        self.hourly_counters = hourly_counters
         self.list_id = list_id  # prefix of the list version identifier
         self.scalers = scalers  # None: scalers come with each value in the frame
         self.type_prefix = type_prefix  # prefix of the meter type, for a variant of a family
@@ -221,6 +224,22 @@ def identify(rd, positional):
     return GENERIC
 
 
+_eu = None  # hanport.meters_eu once loaded (False: not installed)
+
+
+def _foreign(rd, positional):
+    """The tables of meters outside Norway (meters_eu.py), imported with the first frame no Norwegian table
+    knows and kept for the next ones: an Aidon, Kaifa or Kamstrup never loads them."""
+    global _eu
+    if _eu is None:
+        try:
+            from hanport import meters_eu
+        except ImportError:  # a build without it: values by OBIS code only, as before
+            meters_eu = False
+        _eu = meters_eu
+    return _eu.identify(rd, positional) if _eu else GENERIC
+
+
 def map_reading(rd, positional):
     """Name untagged values, scale and map every value to the canonical fields. Returns a MAP_ code
     (the first problem seen; the fields that could be mapped are mapped either way)."""
@@ -234,6 +253,8 @@ def map_reading(rd, positional):
             _set_obis(rd, 0, CLOCK)  # EVN, L+G E450: the body starts with a bare COSEM date-time
             rd.item_code[0] = CODE_CLOCK
     meter = identify(rd, positional)
+    if meter is GENERIC:
+        meter = _foreign(rd, positional)
     rd.manufacturer = meter.manufacturer
     if positional:
         obis = meter.layout_obis.get(rd.element_count)
@@ -283,7 +304,7 @@ def map_reading(rd, positional):
     if rd.time_offset < 0:
         rd.time_offset = rd.header_time
     fp = rd.field_present
-    if fp[R.F_E_IMPORT] or fp[R.F_E_EXPORT] or fp[R.F_R_IMPORT] or fp[R.F_R_EXPORT]:
+    if meter.hourly_counters and (fp[R.F_E_IMPORT] or fp[R.F_E_EXPORT] or fp[R.F_R_IMPORT] or fp[R.F_R_EXPORT]):
         rd.list_number = 3
     elif n == 1 and fp[R.F_P_IMPORT]:
         rd.list_number = 1
