@@ -53,24 +53,24 @@ def find_end(buf):
     return -1, -1
 
 
-def parse_head(head):
-    """(status, method, target, headers): status 0 when well formed, else the HTTP error code;
-    headers: those of HEADERS_USED that came, by lower-case name."""
+def parse_head(buf, end):
+    """(status, method, path, query, headers) of the request head buf[:end]: status 0 when well formed,
+    else the HTTP error code; headers: those of HEADERS_USED that came, by lower-case name."""
     try:
-        text = head.decode()
+        text = buf[:end].decode()
     except UnicodeError:
-        return 400, None, None, None
+        return 400, None, None, None, None
     lines = text.split("\n")
     parts = lines[0].rstrip("\r").split(" ")
     if len(parts) != 3:
-        return 400, None, None, None
+        return 400, None, None, None, None
     method, target, version = parts
     if not method or not method.isalpha() or method.upper() != method or len(method) > 10:
-        return 400, None, None, None
+        return 400, None, None, None, None
     if not target.startswith("/") or not version.startswith("HTTP/1."):
-        return 400, None, None, None
+        return 400, None, None, None, None
     if len(lines) - 1 > _MAX_HEADERS:
-        return 431, None, None, None
+        return 431, None, None, None, None
     headers = {}
     for raw in lines[1:]:
         raw = raw.rstrip("\r")
@@ -78,11 +78,12 @@ def parse_head(head):
             continue
         name, sep, value = raw.partition(":")
         if not sep or not name or name.strip() != name or " " in name:
-            return 400, None, None, None
+            return 400, None, None, None, None
         name = name.lower()
         if name in HEADERS_USED:  # (the others are checked, not kept: a browser sends ~0.5 KB of them)
             headers[name] = value.strip()
-    return 0, method, target, headers
+    path, _, query = target.partition("?")
+    return 0, method, path, query, headers
 
 
 class Http:
@@ -308,11 +309,10 @@ class Http:
             return
         buf = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         chunks = None
-        status, method, target, headers = parse_head(buf[:end])
+        status, method, path, query, headers = await self._heap_retry(parse_head, (buf, end), deadline)
         if status:
             await self.send(sock, status, TEXT, "malformed request\n")
             return
-        path, _, query = target.partition("?")
         allowed = self.allowed(path)
         if allowed is None:
             await self.send(sock, 404, TEXT, "not found\n")
@@ -348,10 +348,10 @@ class Http:
                     return
             body = body[:want]
         buf = None
-        req = Request(method, path, query, headers, body)
+        req = await self._heap_retry(Request, (method, path, query, headers, body), deadline)
         self.last_path = path  # (for the log of a failing answer)
         if self.light is not None and self.light(path):
-            code, ctype, text, extra, first = await self._answer(req, deadline)
+            code, ctype, text, extra, first = await self._answer(req, self._fresh())
             await self.send(sock, code, ctype, text, head_only=(method == "HEAD"), extra=extra, first=first)
             return
         while self.turn.locked():  # wait for the answer being sent, within this request's deadline
@@ -362,11 +362,28 @@ class Http:
             await asyncio.sleep_ms(_POLL_MS)
         await self.turn.acquire()  # (free: taken at once)
         try:
-            code, ctype, text, extra, first = await self._answer(req, deadline)
+            code, ctype, text, extra, first = await self._answer(req, self._fresh())
             req = None
             await self.send(sock, code, ctype, text, head_only=(method == "HEAD"), extra=extra, first=first)
         finally:
             self.turn.release()
+
+    def _fresh(self):
+        # the deadline for making an answer, from when its turn came (the wait for it had the request's)
+        return time.ticks_add(time.ticks_ms(), self.cfg["timeout_s"] * 1000)
+
+    async def _heap_retry(self, fn, args, deadline):
+        # fn(*args), made again after a collection while the heap is short for a moment (nothing of the
+        # answer is sent yet), until the deadline (heap_waits)
+        while True:
+            try:
+                return fn(*args)
+            except MemoryError:
+                if time.ticks_diff(deadline, time.ticks_ms()) <= _HEAP_WAIT_MS:
+                    raise
+                self.heap_waits += 1
+            gc.collect()
+            await asyncio.sleep_ms(_HEAP_WAIT_MS)
 
     async def _answer(self, req, deadline):
         """route(req) and a streamed body's first piece (or None), made before anything is sent: the
@@ -404,19 +421,7 @@ class Http:
             for piece in text:
                 length += len(memoryview(piece))
         deadline = time.ticks_add(time.ticks_ms(), self.cfg["timeout_s"] * 1000)
-        while True:  # (nothing sent yet: the heap short for a moment is waited out, as in _answer)
-            try:
-                head = ("HTTP/1.0 %d %s\r\nContent-Type: %s\r\n%s%sConnection: close\r\n"
-                        "%s\r\n" % (code, REASONS.get(code, ""), ctype,
-                                     "" if length is None else "Content-Length: %d\r\n" % length,
-                                     "" if "Cache-Control" in extra else "Cache-Control: no-store\r\n", extra))
-                break
-            except MemoryError:
-                if time.ticks_diff(deadline, time.ticks_ms()) <= _HEAP_WAIT_MS:
-                    raise
-                self.heap_waits += 1
-                gc.collect()
-                await asyncio.sleep_ms(_HEAP_WAIT_MS)
+        head = await self._heap_retry(_head, (code, ctype, length, extra), deadline)  # (nothing sent yet)
         size = 0
         try:
             if not await self._write(sock, head, deadline):
@@ -449,3 +454,10 @@ class Http:
         finally:
             if hasattr(text, "close"):  # a generator not run to its end (client gone): its clean-up now
                 text.close()
+
+
+def _head(code, ctype, length, extra):
+    # an answer's status line and headers (length None: no Content-Length, the body ends with the connection)
+    return ("HTTP/1.0 %d %s\r\nContent-Type: %s\r\n%s%sConnection: close\r\n"
+            "%s\r\n" % (code, REASONS.get(code, ""), ctype, "" if length is None else "Content-Length: %d\r\n" % length,
+                         "" if "Cache-Control" in extra else "Cache-Control: no-store\r\n", extra))

@@ -5,7 +5,7 @@ import os
 HTML = "text/html; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
 PAGE = "www/index.html"  # the board keeps it in flash as PAGE + ".gz" (make mpy, make deploy)
-_PIECE = 512  # bytes read from flash per piece sent
+_PIECE = 256  # bytes read from flash per piece sent (one small block: a heap in pieces has room for it)
 
 
 def route(app, req):
