@@ -30,6 +30,28 @@ def load_records():
     return out
 
 
+# Issue 13: meters outside Norway (Austrian AM550 and E450 lists), kept apart from the records above
+# (none of them is a plain single frame of a Norwegian list)
+EU_VECTOR_FILES = ("rddl-network__EnergyAgent.json", "Noschvie__shrdzm.json", "machinekoder__wn_smart_reader.json")
+
+
+def eu_record(rid):
+    for name in EU_VECTOR_FILES:
+        with open(VECTORS + "/" + name) as f:
+            for r in json.load(f):
+                if r["id"] == rid:
+                    return r
+    raise KeyError(rid)
+
+
+def eu_frame(rec):
+    """The HDLC frame of an encrypted EU record: hex_completed, else the source bytes up to the end of the
+    first frame (the EnergyAgent payloads carry their hardware's digest and signature after it)."""
+    b = unhex(rec.get("hex_completed") or rec["hex"])
+    n = ((b[1] & 7) << 8) | b[2]
+    return b[: n + 2]
+
+
 def load_expected():
     with open(VECTORS + "/expected_canonical.json") as f:
         return json.load(f)
