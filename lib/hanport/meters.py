@@ -221,6 +221,22 @@ def identify(rd, positional):
     return GENERIC
 
 
+_eu = None  # hanport.meters_eu once loaded (False: not installed)
+
+
+def _foreign(rd, positional):
+    """The tables of meters outside Norway (meters_eu.py), imported with the first frame no Norwegian table
+    knows and kept for the next ones: an Aidon, Kaifa or Kamstrup never loads them."""
+    global _eu
+    if _eu is None:
+        try:
+            from hanport import meters_eu
+        except ImportError:  # a build without it: values by OBIS code only, as before
+            meters_eu = False
+        _eu = meters_eu
+    return _eu.identify(rd, positional) if _eu else GENERIC
+
+
 def map_reading(rd, positional):
     """Name untagged values, scale and map every value to the canonical fields. Returns a MAP_ code
     (the first problem seen; the fields that could be mapped are mapped either way)."""
@@ -234,6 +250,8 @@ def map_reading(rd, positional):
             _set_obis(rd, 0, CLOCK)  # EVN, L+G E450: the body starts with a bare COSEM date-time
             rd.item_code[0] = CODE_CLOCK
     meter = identify(rd, positional)
+    if meter is GENERIC:
+        meter = _foreign(rd, positional)
     rd.manufacturer = meter.manufacturer
     if positional:
         obis = meter.layout_obis.get(rd.element_count)

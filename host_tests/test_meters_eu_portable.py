@@ -1,0 +1,195 @@
+# Meters outside Norway (issue 13), on CPython (pytest) and MicroPython (mp_runner.py): the Austrian AM550 and
+# E450 lists of host_tests/vectors/{rddl-network__EnergyAgent,Noschvie__shrdzm,machinekoder__wn_smart_reader}.json.
+from hanvectors import build_frame, eu_frame, eu_record, unhex
+
+from hanport import HanReader, meters
+from hanport import reading as R
+
+# canonical field -> the OBIS code its value comes from in these lists (Wh, varh, W, var: exponent 0)
+_FIELDS = ((R.F_E_IMPORT, "1-0:1.8.0.255", -3), (R.F_E_EXPORT, "1-0:2.8.0.255", -3),
+           (R.F_R_IMPORT, "1-0:3.8.0.255", -3), (R.F_R_EXPORT, "1-0:4.8.0.255", -3),
+           (R.F_P_IMPORT, "1-0:1.7.0.255", 0), (R.F_P_EXPORT, "1-0:2.7.0.255", 0),
+           (R.F_Q_IMPORT, "1-0:3.7.0.255", 0), (R.F_Q_EXPORT, "1-0:4.7.0.255", 0))
+
+WN_FRAMES = ("energyagent-am550-wn-matthias", "energyagent-am550-wn-rpi-zero2", "energyagent-lgz-wn-rpi-zero3")
+
+
+def _read(data, key=None, auth_key=None):
+    """[(fixed values by field, text fields, the canonical dict)] of every reading, and the reader."""
+    r = HanReader(2048, key, auth_key)
+    out = []
+    for rd in r.feed(data):
+        fixed = {}
+        for f in range(R.N_NUMERIC):
+            if rd.has(f):
+                fixed[f] = rd.fixed(f)
+        texts = (rd.text(R.T_LIST_VERSION), rd.text(R.T_METER_ID), rd.text(R.T_METER_TYPE))
+        out.append((fixed, texts, rd.as_dict()))
+    return out, r
+
+
+def _plain_frame(rec):
+    """The deciphered APDU (or the source's plain APDU) in an HDLC frame with an LLC header: the plain list."""
+    return build_frame(b"\xe6\xe7\x00" + unhex(rec.get("decrypted_apdu_hex") or rec["hex"]))
+
+
+def _check(rec, got, reader):
+    """One reading with exactly the derived values: fields scaled from Wh/varh/W/var, every value by OBIS."""
+    assert len(got) == 1, rec["id"]
+    fixed, texts, d = got[0]
+    want = rec["derived"]
+    n = 0
+    for f, code, exp in _FIELDS:
+        if code in want["obis"]:
+            assert fixed[f] == (want["obis"][code], exp), (rec["id"], code, fixed.get(f))
+            assert d["obis"][code] == want["obis"][code], (rec["id"], code)
+            n += 1
+    assert len(fixed) == n, (rec["id"], fixed)  # nothing else made canonical: no current, no voltage
+    assert d["meter_time"] == want["meter_time"]
+    assert texts[0] == want.get("list_version") and texts[1] == want.get("meter_id"), (rec["id"], texts)
+    c = reader.counters()
+    for name in meters.MAP_NAMES[1:]:
+        assert c["map_" + name] == 0, (rec["id"], name)
+    return d
+
+
+def test_wiener_netze_list_of_am550_and_landis_gyr_ciphered_with_published_keys():
+    """Wiener Netze IR list (AM550 x2, Landis+Gyr x1): structure of 9, decrypted with the published keys."""
+    for rid in WN_FRAMES:
+        rec = eu_record(rid)
+        got, r = _read(eu_frame(rec), rec["key_hex"])
+        d = _check(rec, got, r)
+        assert d["obis"]["0-0:1.0.0.255"] == rec["derived"]["meter_time"]
+        assert len(d["obis"]) == 9  # every value of the list, by OBIS
+        assert r.counters()["deciphered"] == 1
+
+
+def test_wiener_netze_list_plain():
+    for rid in WN_FRAMES + ("wn-smart-reader-wn-am550-plaintext",):
+        rec = eu_record(rid)
+        got, r = _read(_plain_frame(rec))
+        _check(rec, got, r)
+
+
+def test_wiener_netze_values_the_source_states():
+    """machinekoder/wn_smart_reader annotates each value of its Wiener Netze plaintext in hex."""
+    rec = eu_record("wn-smart-reader-wn-am550-plaintext")
+    (fixed, _, _), = _read(_plain_frame(rec))[0]
+    e = rec["expected"]
+    for f, label in ((R.F_E_IMPORT, "+A Wh"), (R.F_E_EXPORT, "-A Wh"), (R.F_R_IMPORT, "+R varh"),
+                     (R.F_R_EXPORT, "-R varh"), (R.F_P_IMPORT, "+P W"), (R.F_P_EXPORT, "-P W"),
+                     (R.F_Q_IMPORT, "+Q var"), (R.F_Q_EXPORT, "-Q var")):
+        assert fixed[f][0] == int(e[label], 16), label
+
+
+def test_kaernten_netz_list_ciphered_and_plain():
+    """Kärnten Netz P1 list (AM550): list identifier 0-6:25.9.0.255 first, meter number, six registers."""
+    rec = eu_record("shrdzm-am550-kaernten-netz")
+    got, r = _read(eu_frame(rec), rec["key_hex"])
+    d = _check(rec, got, r)
+    assert d["obis"]["0-6:25.9.0.255"] == "0006190900ff"
+    got, r = _read(_plain_frame(rec))
+    _check(rec, got, r)
+
+
+def test_kaernten_netz_values_the_source_states():
+    rec = eu_record("wn-smart-reader-kn-am550-plaintext")
+    got, r = _read(_plain_frame(rec))
+    _check(rec, got, r)
+    fixed, texts, _ = got[0]
+    e = rec["expected"]
+    assert fixed[R.F_E_IMPORT][0] == e["+A Wh"] and fixed[R.F_R_IMPORT][0] == e["+R varh"]
+    assert fixed[R.F_R_EXPORT][0] == e["-R varh"] and fixed[R.F_P_IMPORT][0] == e["+P W"]
+    assert texts[1] == e["S/N?"]
+
+
+def test_e450_push_list_with_capture_objects_keeps_values_by_obis():
+    """The frame names each value by OBIS but sends no scaler: values by OBIS only (the source's 49.928 kWh
+    is 1-0:1.8.0 = 49928 Wh there), no canonical number, unknown_scale counted; the meter number is named."""
+    rec = eu_record("energyagent-e450-plain-49928wh")
+    got, r = _read(_plain_frame(rec))
+    fixed, texts, d = got[0]
+    kwh = rec["expected"]["Active energy + (Wh) total, potential_energy_values[7] (kWh)"]
+    assert d["obis"]["1-0:1.8.0.255"] == int(round(kwh * 1000))
+    assert fixed == {}
+    assert texts[0] == "0008190900ff" and texts[1] == "56815930"
+    assert r.counters()["map_unknown_scale"] == 1
+
+
+def test_e450_first_block_only_gives_no_reading():
+    """A general-block-transfer block 1 without the rest: the reader waits, nothing half-decoded comes out."""
+    rec = eu_record("energyagent-e450-gbt-block1")
+    got, r = _read(unhex(rec["hex"]), rec["key_hex"], rec["auth_key_hex"])
+    assert got == [] and r.counters()["blocks"] == 1
+
+
+def test_swiss_push_lists_name_their_meter_and_maker():
+    """scs/smartmeter-datacollector AM550 and E450: the COSEM logical device name 0-0:42.0.0.255 is the meter
+    id the source states, its FLAG id the maker; the push setup's name the list identifier."""
+    import json
+
+    from hanvectors import VECTORS
+
+    with open(VECTORS + "/scs__smartmeter-datacollector.json") as f:
+        recs = dict((x["id"], x) for x in json.load(f))
+    for rid, maker, list_id in (("scs-iskra-am550-unencrypted-valid-data", "Iskraemeco", "0006190900ff"),
+                                ("scs-lg-e450-unencrypted-valid-data-cfg2026", "Landis+Gyr", "0008190900ff")):
+        rec = recs[rid]
+        got, r = _read(unhex(rec["hex"]))
+        fixed, texts, d = got[0]
+        assert texts[1] == rec["expected"]["source (meter id)"] and d["meter_manufacturer"] == maker, rid
+        assert texts[0] == list_id
+        assert fixed == {}, rid  # no scaler in the frame, none published for these lists: values by OBIS only
+
+
+def _wn_apdu(values, first=b"\x09\x0c" + b"\x07\xe5\x01\x1b\x03\x10\x0b\x2d\x00\xff\xc4\x00"):
+    body = bytearray(b"\xe6\xe7\x00\x0f\x00\x00\x00\x01\x00\x02")
+    body.append(1 + len(values))
+    body.extend(first)
+    for v in values:
+        body.extend(v)
+    return build_frame(bytes(body))
+
+
+def test_lists_that_only_look_alike_stay_unknown():
+    """Never a wrong value: a positional list that is not exactly the Wiener Netze shape (other count, a
+    value of another type, no clock first) keeps its values out of the fields and counts unknown_layout."""
+    u32 = b"\x06\x00\x00\x01\x00"
+    cases = (
+        _wn_apdu([u32] * 7),  # 8 elements
+        _wn_apdu([u32] * 9),  # 10 elements
+        _wn_apdu([u32] * 7 + [b"\x12\x00\x01"]),  # a long-unsigned where a double-long-unsigned belongs
+        _wn_apdu([u32] * 8, first=u32),  # no date-time first
+        _wn_apdu([u32] * 8, first=b"\x09\x04abcd"),  # a string, not a date-time
+    )
+    for frame in cases:
+        got, r = _read(frame)
+        fixed, texts, d = got[0]
+        assert fixed == {} and d["obis"] == {}, d
+        assert r.counters()["map_unknown_layout"] == 1
+
+
+def test_kaernten_netz_shape_with_another_list_id_is_not_named():
+    """The same shape under another push setup name: the registers are not claimed."""
+    rec = eu_record("wn-smart-reader-kn-am550-plaintext")
+    apdu = bytearray(unhex(rec["hex"]))
+    apdu[23] = 7  # 0-7:25.9.0.255
+    got, r = _read(build_frame(b"\xe6\xe7\x00" + bytes(apdu)))
+    fixed, texts, d = got[0]
+    assert fixed == {} and texts[1] is None
+
+
+def test_mutated_lists_never_raise():
+    """Every byte of the Austrian plaintexts replaced by tags and lengths that mislead: no exception, and
+    a list still taken for a Wiener Netze or Kärnten Netz list has every value where the layout puts it."""
+    for rid in ("wn-smart-reader-wn-am550-plaintext", "wn-smart-reader-kn-am550-plaintext"):
+        apdu = unhex(eu_record(rid)["hex"])
+        for pos in range(len(apdu)):
+            for b in (0x00, 0x02, 0x06, 0x09, 0x0C, 0x12, 0xFF):
+                m = bytearray(apdu)
+                m[pos] = b
+                got, r = _read(build_frame(b"\xe6\xe7\x00" + bytes(m)))
+                for fixed, _texts, d in got:
+                    for f, code, exp in _FIELDS:
+                        if f in fixed:
+                            assert fixed[f] == (d["obis"][code], exp), (rid, pos, b)

@@ -1,0 +1,153 @@
+# Push lists of meters outside Norway (Austrian Iskraemeco AM550 and Landis+Gyr E450 lists, DLMS push lists
+# that name their capture objects), loaded by meters.py only for a frame no Norwegian table knows.
+from hanport import meters as M
+from hanport import reading as R
+from hanport.buffers import const, copy
+
+# --- OBIS codes (IEC 62056-6-1), as sent: 6 bytes ---
+_E_IMPORT = b"\x01\x00\x01\x08\x00\xff"  # 1-0:1.8.0.255 active energy +A, Wh
+_E_EXPORT = b"\x01\x00\x02\x08\x00\xff"  # 1-0:2.8.0.255 active energy -A, Wh
+_R_IMPORT = b"\x01\x00\x03\x08\x00\xff"  # 1-0:3.8.0.255 reactive energy +R, varh
+_R_EXPORT = b"\x01\x00\x04\x08\x00\xff"  # 1-0:4.8.0.255 reactive energy -R, varh
+_P_IMPORT = b"\x01\x00\x01\x07\x00\xff"  # 1-0:1.7.0.255 active power +P, W
+_P_EXPORT = b"\x01\x00\x02\x07\x00\xff"  # 1-0:2.7.0.255 active power -P, W
+_Q_IMPORT = b"\x01\x00\x03\x07\x00\xff"  # 1-0:3.7.0.255 reactive power +Q, var
+_Q_EXPORT = b"\x01\x00\x04\x07\x00\xff"  # 1-0:4.7.0.255 reactive power -Q, var
+
+# OBIS groups C, D of objects that name a list or a meter (IEC 62056-6-2 / DLMS UA Blue Book 4.4, 4.5)
+_PUSH_SETUP_C = const(25)  # 0-b:25.9.0.255 push setup (class 40): its logical name identifies the list
+_PUSH_SETUP_D = const(9)
+_DEVICE_NAME_C = const(42)  # 0-0:42.0.0.255 COSEM logical device name: 3-letter FLAG id + serial number
+
+# The Austrian lists send energy in Wh / varh and power in W / var, no scaler: 10**0 for every field
+# they carry (P, Q, A, R; they carry no current or voltage).
+#           P+ P- Q+ Q-  IL1 IL2 IL3 UL1 UL2 UL3 A+ A- R+ R-
+_AT_SCALERS = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+# Wiener Netze customer interface (IR, IEC 62056-21 optical port), the same list from the Iskraemeco
+# AM550 and the Landis+Gyr E450: structure of 9 = meter clock (date-time), +A, -A, +R, -R, +P, -P, +Q, -Q,
+# each a double-long-unsigned (pocki80's Wiener Netze notes as copied in machinekoder/wn_smart_reader;
+# Noschvie/shrdzm Device_IM350.cpp "e450IRWien": 1.8.0 2.8.0 3.8.0 4.8.0 1.7.0 2.7.0 3.7.0 4.7.0).
+_WN_COUNT = const(9)
+WIENER_NETZE = M.Meter(None, b"", _AT_SCALERS, {_WN_COUNT: (M.CLOCK, _E_IMPORT, _E_EXPORT, _R_IMPORT, _R_EXPORT,
+                                                             _P_IMPORT, _P_EXPORT, _Q_IMPORT, _Q_EXPORT)})
+
+# Kärnten Netz customer interface (P1, RJ12), Iskraemeco AM550: structure of 12 = the push setup's logical
+# name 0-6:25.9.0.255 (the list identifier), meter number (visible digits), time (4), date (5), +A, -A, +R, -R,
+# +P, -P (double-long-unsigned, Wh varh W), two customer-information strings (pocki80's Kärnten Netz notes in
+# machinekoder/wn_smart_reader; Noschvie/shrdzm Device_IM350.cpp "AM550/IM350 Carinthia"). The walker
+# reads the leading OBIS octet-string as the name of the meter number: the list is re-split here.
+_KN_COUNT = const(12)
+_KN_LIST = b"\x00\x06\x19\x09\x00\xff"  # 0-6:25.9.0.255
+_KN_VALUES = (_E_IMPORT, _E_EXPORT, _R_IMPORT, _R_EXPORT, _P_IMPORT, _P_EXPORT)
+_KN_FIRST_VALUE = const(4)  # item of +A once the list identifier has its own item: list id, meter no, time, date
+KAERNTEN_NETZ = M.Meter(None, b"", _AT_SCALERS)
+_KN_CODES = bytes(M.FIELD_BY_OBIS[M.obis_key(c[0], c[2], c[3], c[4])] for c in _KN_VALUES)
+
+# FLAG manufacturer ids (DLMS UA) that open a COSEM logical device name: the meter's maker
+_FLAG = ((b"ISK", "Iskraemeco"), (b"LGZ", "Landis+Gyr"))
+# (FLAG id, Meter of a list that names its values by OBIS: no scaler, as the frame sends none)
+_NAMED = tuple((_f, M.Meter(_name, b"", None)) for _f, _name in _FLAG)
+
+
+def identify(rd, positional):
+    """The Meter for a body no Norwegian table knows, after naming what this module knows of it
+    (meters.map_reading then scales); meters.GENERIC when nothing here fits."""
+    n = rd.n_items
+    if positional:
+        if rd.element_count == _WN_COUNT and n == _WN_COUNT and _is_clock(rd, 0) and _ints(rd, 1, n):
+            return WIENER_NETZE
+        return M.GENERIC
+    if (rd.element_count == _KN_COUNT and n == _KN_COUNT - 1 and rd.item_tagged[0] == 1
+            and _obis_is(rd, 0, _KN_LIST) and rd.item_kind[0] == R.KIND_STR and not rd.item_tagged[1]
+            and _ints(rd, _KN_FIRST_VALUE - 1, _KN_FIRST_VALUE - 1 + len(_KN_VALUES))):
+        return _kaernten(rd)
+    return _named(rd)
+
+
+def _obis_is(rd, i, code):
+    ob = rd.item_obis
+    o = 6 * i
+    for k in range(6):
+        if ob[o + k] != code[k]:
+            return False
+    return True
+
+
+def _is_clock(rd, i):
+    return rd.item_kind[i] == R.KIND_STR and rd.item_len[i] == 12 and not rd.item_tagged[i]
+
+
+def _ints(rd, i, j):
+    """True when items i..j-1 are untagged 4-byte integers (double-long-unsigned)."""
+    for k in range(i, j):
+        if rd.item_kind[k] != R.KIND_INT or rd.item_len[k] != 4 or rd.item_tagged[k]:
+            return False
+    return True
+
+
+def _kaernten(rd):
+    """Give the list identifier its own item (its OBIS bytes copied to the pool, as the frame sent them
+    in its first element), keep the meter number as meter_id, name the six registers."""
+    o = rd.pool_used
+    if o + 6 > len(rd.pool):
+        return M.GENERIC
+    n = rd.n_items
+    for i in range(n, 0, -1):  # every item one place up
+        _move(rd, i - 1, i)
+    rd.n_items = n + 1
+    pool = rd.pool
+    ob = rd.item_obis
+    for k in range(6):
+        pool[o + k] = ob[k]  # item 0 keeps its OBIS: the frame's 0-6:25.9.0.255
+    rd.pool_used = o + 6
+    rd.item_value[0] = o
+    rd.item_len[0] = 6
+    rd.item_code[0] = M.TEXT_BASE + R.T_LIST_VERSION
+    rd.item_tagged[1] = 0  # the meter number: no OBIS code is published for it
+    rd.item_position[1] = 0
+    rd.item_code[1] = M.TEXT_BASE + R.T_METER_ID
+    for k in range(len(_KN_VALUES)):
+        i = _KN_FIRST_VALUE + k
+        copy(ob, 6 * i, _KN_VALUES[k], 0, 6)
+        rd.item_tagged[i] = 2
+        rd.item_code[i] = _KN_CODES[k]
+    return KAERNTEN_NETZ
+
+
+def _move(rd, a, b):
+    """Copy item a onto item b (all its columns)."""
+    copy(rd.item_obis, 6 * b, rd.item_obis, 6 * a, 6)
+    rd.item_tagged[b] = rd.item_tagged[a]
+    rd.item_position[b] = rd.item_position[a]
+    rd.item_kind[b] = rd.item_kind[a]
+    rd.item_value[b] = rd.item_value[a]
+    rd.item_len[b] = rd.item_len[a]
+    rd.item_has_scaler[b] = rd.item_has_scaler[a]
+    rd.item_scaler[b] = rd.item_scaler[a]
+    rd.item_unit[b] = rd.item_unit[a]
+    rd.item_code[b] = rd.item_code[a]
+
+
+def _named(rd):
+    """A list whose values the frame names by OBIS (push list with capture objects, OBIS/value pairs):
+    the push setup's logical name is the list identifier, the COSEM logical device name the meter id and
+    its FLAG id the maker. Values keep their OBIS codes; without a scaler in the frame no canonical
+    number is made from them (meters.map_reading counts unknown_scale)."""
+    meter = M.GENERIC
+    ob = rd.item_obis
+    for i in range(rd.n_items):
+        if rd.item_tagged[i] != 1 or rd.item_kind[i] != R.KIND_STR or ob[6 * i] != 0 or ob[6 * i + 5] != 0xFF:
+            continue
+        c = ob[6 * i + 2]
+        if c == _PUSH_SETUP_C and ob[6 * i + 3] == _PUSH_SETUP_D and ob[6 * i + 4] == 0:
+            if rd.item_len[i] == 6:
+                rd.item_code[i] = M.TEXT_BASE + R.T_LIST_VERSION
+        elif c == _DEVICE_NAME_C and ob[6 * i + 1] == 0 and ob[6 * i + 3] == 0 and ob[6 * i + 4] == 0:
+            rd.item_code[i] = M.TEXT_BASE + R.T_METER_ID
+            if rd.item_len[i] >= 3:
+                o = rd.item_value[i]
+                for f, m in _NAMED:
+                    if M._starts_with(rd.pool, o, 3, f):
+                        meter = m
+    return meter
