@@ -5,9 +5,10 @@ import sys
 import time
 
 import micropython
-from hanvectors import norwegian_frames
+from hanvectors import build_frame, eu_frame, eu_record, norwegian_frames, unhex
 
 from hanport import HanReader
+from hanport import reading as R
 from hanport.rawlog import RawLog
 
 
@@ -64,6 +65,36 @@ def main():
     after = gc.mem_alloc()
     gc.enable()
     print("frames=%d heap_locked=ok bytes_allocated_per_frame=%d" % (readings, (after - before) // readings))
+    # Norwegian meters never load the tables of other countries (meters_eu.py, issue 13)
+    print("meters_eu_after_norwegian=%s" % ("hanport.meters_eu" in sys.modules))
+    eu_check()
+
+
+def eu_check():
+    """The Austrian lists (Wiener Netze, Kärnten Netz; plain, and ciphered with their published keys): once
+    meters_eu.py is loaded, decoding them allocates nothing either."""
+    plain = []
+    for rid in ("energyagent-am550-wn-rpi-zero2", "shrdzm-am550-kaernten-netz"):
+        plain.append(build_frame(b"\xe6\xe7\x00" + unhex(eu_record(rid)["decrypted_apdu_hex"])))
+    cases = [(b"".join(plain), None)]
+    for rid in ("energyagent-lgz-wn-rpi-zero3", "shrdzm-am550-kaernten-netz"):
+        rec = eu_record(rid)
+        cases.append((eu_frame(rec), rec["key_hex"]))
+    for data, key in cases:
+        reader = HanReader(2048, key)
+        feed_all(reader, data, 2)
+        gc.collect()
+        micropython.heap_lock()
+        try:
+            readings = feed_all(reader, data, 3)
+        except MemoryError:
+            micropython.heap_unlock()
+            print("FAIL: an Austrian list allocated while the heap was locked")
+            sys.exit(1)
+        micropython.heap_unlock()
+        assert readings == 3 * (len(plain) if key is None else 1), readings
+        assert reader.reading.has(R.F_E_IMPORT), "no active import energy"
+    print("eu_heap_locked=ok")
 
 
 main()

@@ -34,6 +34,8 @@ def test_decoder_allocates_nothing_on_32bit():
     p = _run(_standin(), "mp_heap_check.py")
     assert p.returncode == 0, p.stdout + p.stderr
     assert "heap_locked=ok" in p.stdout and "bytes_allocated_per_frame=0" in p.stdout, p.stdout
+    # Aidon, Kaifa and Kamstrup never load meters_eu.py; the Austrian lists decode without allocating too
+    assert "meters_eu_after_norwegian=False" in p.stdout and "eu_heap_locked=ok" in p.stdout, p.stdout
 
 
 def _fields(stdout):

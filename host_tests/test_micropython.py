@@ -33,6 +33,7 @@ def test_steady_state_decode_allocates_nothing():
     p = run_micropython([os.path.join(ROOT, "host_tests", "mp_heap_check.py")])
     assert p.returncode == 0, p.stdout + p.stderr
     assert "heap_locked=ok" in p.stdout
+    assert "meters_eu_after_norwegian=False" in p.stdout and "eu_heap_locked=ok" in p.stdout, p.stdout
 
 
 @pytest.mark.parametrize("path", DEVICE_FILES, ids=lambda p: os.path.relpath(p, ROOT))
