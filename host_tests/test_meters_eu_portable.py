@@ -46,6 +46,9 @@ def _check(rec, got, reader):
             n += 1
     assert len(fixed) == n, (rec["id"], fixed)  # nothing else made canonical: no current, no voltage
     assert d["meter_time"] == want["meter_time"]
+    # counters in every push (not once an hour, as NVE's list 3): list 2, which the accounting does not
+    # book as an hourly list
+    assert d["list"] == 2, (rec["id"], d.get("list"))
     assert texts[0] == want.get("list_version") and texts[1] == want.get("meter_id"), (rec["id"], texts)
     c = reader.counters()
     for name in meters.MAP_NAMES[1:]:

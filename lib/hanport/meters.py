@@ -95,8 +95,11 @@ def _kaifa_layouts():
 class Meter:
     """One meter family: how to recognise it and how to scale what it sends."""
 
-    def __init__(self, manufacturer, list_id, scalers, layouts=None, type_prefix=None):
+    def __init__(self, manufacturer, list_id, scalers, layouts=None, type_prefix=None, hourly_counters=True):
         self.manufacturer = manufacturer
+        # True: the energy counters come once an hour, in list 3 (NVE), which the accounting books; False:
+        # in every push (1-10 s, outside Norway): such messages stay list 2, the accounting integrates them
+        self.hourly_counters = hourly_counters
         self.list_id = list_id  # prefix of the list version identifier
         self.scalers = scalers  # None: scalers come with each value in the frame
         self.type_prefix = type_prefix  # prefix of the meter type, for a variant of a family
@@ -301,7 +304,7 @@ def map_reading(rd, positional):
     if rd.time_offset < 0:
         rd.time_offset = rd.header_time
     fp = rd.field_present
-    if fp[R.F_E_IMPORT] or fp[R.F_E_EXPORT] or fp[R.F_R_IMPORT] or fp[R.F_R_EXPORT]:
+    if meter.hourly_counters and (fp[R.F_E_IMPORT] or fp[R.F_E_EXPORT] or fp[R.F_R_IMPORT] or fp[R.F_R_EXPORT]):
         rd.list_number = 3
     elif n == 1 and fp[R.F_P_IMPORT]:
         rd.list_number = 1

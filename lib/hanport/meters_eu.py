@@ -29,8 +29,8 @@ _AT_SCALERS = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 # each a double-long-unsigned (pocki80's Wiener Netze notes as copied in machinekoder/wn_smart_reader;
 # Noschvie/shrdzm Device_IM350.cpp "e450IRWien": 1.8.0 2.8.0 3.8.0 4.8.0 1.7.0 2.7.0 3.7.0 4.7.0).
 _WN_COUNT = const(9)
-WIENER_NETZE = M.Meter(None, b"", _AT_SCALERS, {_WN_COUNT: (M.CLOCK, _E_IMPORT, _E_EXPORT, _R_IMPORT, _R_EXPORT,
-                                                             _P_IMPORT, _P_EXPORT, _Q_IMPORT, _Q_EXPORT)})
+WIENER_NETZE = M.Meter(None, b"", _AT_SCALERS, hourly_counters=False, layouts={
+    _WN_COUNT: (M.CLOCK, _E_IMPORT, _E_EXPORT, _R_IMPORT, _R_EXPORT, _P_IMPORT, _P_EXPORT, _Q_IMPORT, _Q_EXPORT)})
 
 # Kärnten Netz customer interface (P1, RJ12), Iskraemeco AM550: structure of 12 = the push setup's logical
 # name 0-6:25.9.0.255 (the list identifier), meter number (visible digits), time (4), date (5), +A, -A, +R, -R,
@@ -41,13 +41,13 @@ _KN_COUNT = const(12)
 _KN_LIST = b"\x00\x06\x19\x09\x00\xff"  # 0-6:25.9.0.255
 _KN_VALUES = (_E_IMPORT, _E_EXPORT, _R_IMPORT, _R_EXPORT, _P_IMPORT, _P_EXPORT)
 _KN_FIRST_VALUE = const(4)  # item of +A once the list identifier has its own item: list id, meter no, time, date
-KAERNTEN_NETZ = M.Meter(None, b"", _AT_SCALERS)
+KAERNTEN_NETZ = M.Meter(None, b"", _AT_SCALERS, hourly_counters=False)
 _KN_CODES = bytes(M.FIELD_BY_OBIS[M.obis_key(c[0], c[2], c[3], c[4])] for c in _KN_VALUES)
 
 # FLAG manufacturer ids (DLMS UA) that open a COSEM logical device name: the meter's maker
 _FLAG = ((b"ISK", "Iskraemeco"), (b"LGZ", "Landis+Gyr"))
 # (FLAG id, Meter of a list that names its values by OBIS: no scaler, as the frame sends none)
-_NAMED = tuple((_f, M.Meter(_name, b"", None)) for _f, _name in _FLAG)
+_NAMED = tuple((_f, M.Meter(_name, b"", None, hourly_counters=False)) for _f, _name in _FLAG)
 
 
 def identify(rd, positional):
