@@ -35,47 +35,39 @@ def feed_all(reader, data, rounds, power=None):
     return readings
 
 
+def locked_feed(reader, data, rounds, what, power=None):
+    """feed_all with the heap locked (after a collection); exits with FAIL if anything allocated."""
+    gc.collect()
+    micropython.heap_lock()
+    readings = -1
+    try:
+        readings = feed_all(reader, data, rounds, power)
+    except MemoryError:
+        pass
+    micropython.heap_unlock()
+    if readings < 0:
+        print("FAIL: %s allocated while the heap was locked" % what)
+        sys.exit(1)
+    return readings
+
+
 def main():
     frames = norwegian_frames()
     stream = b"".join(frames)
     reader = HanReader()
     feed_all(reader, stream, 1)  # warm up: first use may grow internal tables
-    gc.collect()
-    micropython.heap_lock()
-    try:
-        readings = feed_all(reader, stream, 3)
-    except MemoryError:
-        micropython.heap_unlock()
-        print("FAIL: the decode path allocated while the heap was locked")
-        sys.exit(1)
-    micropython.heap_unlock()
+    readings = locked_feed(reader, stream, 3, "the decode path")
     assert readings == 3 * len(frames), readings
     # the same with the raw-frame ring attached (the firmware's GET /raw), garbage in between
     reader.framer.tap = RawLog(clock_ms=time.ticks_ms)
     noisy = b"\x12\x34" + stream + b"\x7e\xa0\x05\x00"
     feed_all(reader, noisy, 1)
-    gc.collect()
-    micropython.heap_lock()
-    try:
-        feed_all(reader, noisy, 2)
-    except MemoryError:
-        micropython.heap_unlock()
-        print("FAIL: the decode path with the raw ring allocated while the heap was locked")
-        sys.exit(1)
-    micropython.heap_unlock()
+    locked_feed(reader, noisy, 2, "the decode path with the raw ring")
     reader.framer.tap = None
     # the dashboard's power log per reading (firmware app.on_reading): buckets close as time goes on
     power = PowerLog()
     feed_all(reader, stream, 1, power)
-    gc.collect()
-    micropython.heap_lock()
-    try:
-        feed_all(reader, stream, 2, power)
-    except MemoryError:
-        micropython.heap_unlock()
-        print("FAIL: the power log allocated while the heap was locked")
-        sys.exit(1)
-    micropython.heap_unlock()
+    locked_feed(reader, stream, 2, "the power log", power)
     gc.collect()
     gc.disable()
     before = gc.mem_alloc()
@@ -101,15 +93,7 @@ def eu_check():
     for data, key in cases:
         reader = HanReader(2048, key)
         feed_all(reader, data, 2)
-        gc.collect()
-        micropython.heap_lock()
-        try:
-            readings = feed_all(reader, data, 3)
-        except MemoryError:
-            micropython.heap_unlock()
-            print("FAIL: an Austrian list allocated while the heap was locked")
-            sys.exit(1)
-        micropython.heap_unlock()
+        readings = locked_feed(reader, data, 3, "an Austrian list")
         assert readings == 3 * (len(plain) if key is None else 1), readings
         assert reader.reading.has(R.F_E_IMPORT), "no active import energy"
     print("eu_heap_locked=ok")

@@ -98,7 +98,7 @@ class Meter:
     def __init__(self, manufacturer, list_id, scalers, layouts=None, type_prefix=None, hourly_counters=True):
         self.manufacturer = manufacturer
         # True: the energy counters come once an hour, in list 3 (NVE), which the accounting books; False:
-        # in every push (1-10 s, outside Norway): such messages stay list 2, the accounting integrates them
+        # in every push (1-10 s, outside Norway): such messages stay list 2, never booked as hourly lists
         self.hourly_counters = hourly_counters
         self.list_id = list_id  # prefix of the list version identifier
         self.scalers = scalers  # None: scalers come with each value in the frame
@@ -135,7 +135,8 @@ _MAP_UNKNOWN_LAYOUT = const(3)  # untagged values whose element count no table k
 MAP_NAMES = ("ok", "unit_mismatch", "unknown_scale", "unknown_layout")
 
 
-def _starts_with(pool, offset, length, prefix):
+def starts_with(pool, offset, length, prefix):
+    """True when pool[offset:offset + length] starts with prefix (no slice made)."""
     n = len(prefix)
     if length < n:
         return False
@@ -205,11 +206,11 @@ def identify(rd, positional):
         off = rd.item_value[lid]
         ln = rd.item_len[lid]
         for m in METERS:
-            if not _starts_with(pool, off, ln, m.list_id):
+            if not starts_with(pool, off, ln, m.list_id):
                 continue
             if m.type_prefix is not None:
                 tid = _text_item(rd, TEXT_BASE + R.T_METER_TYPE)
-                if tid < 0 or not _starts_with(pool, rd.item_value[tid], rd.item_len[tid], m.type_prefix):
+                if tid < 0 or not starts_with(pool, rd.item_value[tid], rd.item_len[tid], m.type_prefix):
                     continue
             return m
         return GENERIC

@@ -59,19 +59,10 @@ def identify(rd, positional):
             return WIENER_NETZE
         return M.GENERIC
     if (rd.element_count == _KN_COUNT and n == _KN_COUNT - 1 and rd.item_tagged[0] == 1
-            and _obis_is(rd, 0, _KN_LIST) and rd.item_kind[0] == R.KIND_STR and not rd.item_tagged[1]
+            and M.starts_with(rd.item_obis, 0, 6, _KN_LIST) and rd.item_kind[0] == R.KIND_STR and not rd.item_tagged[1]
             and _ints(rd, _KN_FIRST_VALUE - 1, _KN_FIRST_VALUE - 1 + len(_KN_VALUES))):
         return _kaernten(rd)
     return _named(rd)
-
-
-def _obis_is(rd, i, code):
-    ob = rd.item_obis
-    o = 6 * i
-    for k in range(6):
-        if ob[o + k] != code[k]:
-            return False
-    return True
 
 
 def _is_clock(rd, i):
@@ -148,6 +139,6 @@ def _named(rd):
             if rd.item_len[i] >= 3:
                 o = rd.item_value[i]
                 for f, m in _NAMED:
-                    if M._starts_with(rd.pool, o, 3, f):
+                    if M.starts_with(rd.pool, o, 3, f):
                         meter = m
     return meter
