@@ -5,6 +5,7 @@ import gc
 import time
 
 import mem
+import micropython
 import web
 from log import log, log_exception, uptime_ms
 from micropython import const
@@ -16,6 +17,7 @@ _QUIET_GAP_MS = const(120)  # the UART line counts as idle (between meter frames
 _QUIET_MAX_WAIT_MS = const(4000)
 _CRASH_LIMIT = const(5)  # a task that crashes this often within _CRASH_WINDOW_MS makes the app unhealthy
 _CRASH_WINDOW_MS = const(60000)
+_SETTLE_MAX_MS = const(15000)  # HTTP opens at the latest this long after boot (ready())
 _MIN_FREE_HEAP = const(4096)  # below this after a collection the app is unhealthy (the watchdog resets it)
 FRAME_BYTES = 2048  # HDLC: the frame format's 11-bit length field bounds a frame to 2047 bytes
 RAW_SLOTS = 4  # raw frames kept for GET /raw (each slot 640 bytes)
@@ -45,7 +47,7 @@ class AccountingHook:
         self.errors = 0
         self.last_error = None
         self.hour_due = True  # an hourly list came (or boot): publish the accounting message soon
-        self.text = None  # the accounting JSON last made (bytes), and when
+        self.text = None  # the accounting JSON last made (str, ASCII), and when
         self.text_ms = 0
         self.slow = None  # summary() as made for this running hour and history (None: to make)
         self.slow_hour = None  # acc.now_hour() when it was made
@@ -154,7 +156,7 @@ class AccountingHook:
 
     def json(self, alone=False):
         """The accounting object for /data.json and <base>/accounting (accounting_json.accounting_json)
-        as bytes, made at most every _ACC_TEXT_MS; None if the accounting failed (counted) or while
+        as text (ASCII), made at most every _ACC_TEXT_MS; None if the accounting failed (counted) or while
         a new summary is not made yet. The summary (~9 KB of modules for a moment) is made
         only by a caller with no module of its own loaded: `alone`, or while no large work is on."""
         now = time.ticks_ms()
@@ -164,16 +166,21 @@ class AccountingHook:
             return self.text  # (a moment older) the ticker or the next /data.json makes it
         try:
             self._slow()
-            self.text = self.acc.live_json(*self.template).encode()  # as sent: no copy per use
+            self.text = self.acc.live_json(*self.template)  # (ASCII: sent and published as it is, no copy)
             self.text_ms = now
+        except MemoryError as e:  # the heap short for a moment (the text is one block of ~600 bytes): the
+            self._failed(e)  # last one made, a moment older, until the next try (made in this hour and day)
+            if not self.ready():
+                self.text = None
         except Exception as e:
             self.text = None
             self._failed(e)
         return self.text
 
     def summary(self):
-        """Accounting.summary() now: the summary with the running hour's values."""
-        s = dict(self._slow())
+        """Accounting.summary() now: the summary with the running hour's values (written into the one
+        kept: no copy, whose live values nobody reads as of another moment)."""
+        s = self._slow()
         v = self.acc.live_values(s["headroom_base_wh"], s["next_step_base_wh"])
         for i in range(len(v)):
             s[self.live_keys[i]] = v[i]
@@ -199,9 +206,12 @@ class AccountingHook:
             from hanport import prom
 
             yield from prom.accounting_families(out, s, self.acc.counts, self.counter_names)
+        except MemoryError:  # (the caller waits for heap and makes them again: promtext.sent_families)
+            raise
         except Exception as e:  # counted; the meter's and the app's families are sent all the same
             self._failed(e)
-        self.release()
+        finally:
+            self.release()
 
 
 class FlashStore:
@@ -247,6 +257,14 @@ class App:
         """True while a large HTTP answer is being sent with the modules it loaded: work that would
         load more (the accounting JSON, discovery) waits or reuses what it has, so they do not add up."""
         return self.turn.locked()
+
+    def ready(self):
+        """True once boot's large work is done and HTTP may take connections: the first MQTT connection
+        attempt over (its client, socket and discovery beside the first readings and the accounting
+        summary of their hour, ~9 KB of modules for a moment), or _SETTLE_MAX_MS after boot (a broker
+        that does not answer). Until then connections wait in the backlog."""
+        m = self.mqtt
+        return not m.enabled or m.connects > 0 or m.connect_failures > 0 or uptime_ms() > _SETTLE_MAX_MS
 
     def _route(self, req):
         return web.route(self, req)
@@ -377,6 +395,7 @@ class App:
         self.collect()
         log("app", "running; heap in use after boot %d bytes, free %d" % (self.heap_used_after_gc,
                                                                           self.heap_free_after_gc))
+        micropython.qstr_info()  # the names interned (never freed): a new qstr pool would take ~8 KB at once
         while True:
             await asyncio.sleep_ms(60000)
 

@@ -26,25 +26,39 @@ def _kept(idx, n):
 
 def history_json(hook):
     """The accounting's history (hanport.accounting: 72 hours, 62 days, 24 months) and this month's
-    capacity tariff, as JSON pieces, one row each; integers in Wh and W, times in UTC seconds."""
+    capacity tariff, as JSON pieces, one row each; integers in Wh and W, times in UTC seconds. (In
+    parts: a function's bytecode is one block of heap when the module loads, the heap is in pieces.)"""
     from hanport import localtime as LT
-    from hanport.accounting_capacity import marked, top
 
     acc = hook.acc
     # the summary made before this answer loaded anything (web.route: AccountingHook.prepare), not
     # copied; the running hour's values (accounting_json.LIVE_KEYS) now. None: it could not be made
     s = hook.slow if hook.ready() else None
     live = None if s is None else acc.live_values(s["headroom_base_wh"], s["next_step_base_wh"])
+    hour = acc.now_hour()
+    yield from hours(acc, hour, live)
+    yield from days(acc, LT)
+    if hour is None or s is None:
+        yield ',"capacity":null}'
+        return
+    yield from capacity(acc, hour, s, live, LT)
+
+
+def hours(acc, hour, live):
+    # history_json's hours and the running hour
     sep = '{"tz":"Europe/Oslo","hours":['
     for h, k in _kept(acc.h_idx, HOURS_KEPT):  # [start, import Wh, export Wh, estimated]
         yield "%s[%d,%d,%d,%s]" % (sep, h * HOUR_S, acc.h_imp[k], acc.h_exp[k], _flag(acc.h_flags[k] & F_EST))
         sep = ","
-    nh = acc.now_hour()
-    if nh is None or live is None or live[0] is None:
+    if hour is None or live is None or live[0] is None:
         yield _close(sep) + ',"running_hour":null'
     else:
         yield '%s,"running_hour":{"start":%d,"import_wh":%d,"export_wh":%s,"partial":%s}' % (
-            _close(sep), nh * HOUR_S, live[0], _num(live[1]), _flag(live[2]))
+            _close(sep), hour * HOUR_S, live[0], _num(live[1]), _flag(live[2]))
+
+
+def days(acc, LT):
+    # history_json's days and months
     sep = ',"days":['
     for d, k in _kept(acc.d_idx, DAYS_KEPT):  # [local midnight, import, export, max hour Wh, its start, hours, est]
         m = LT.local_midnight_s(d)
@@ -58,10 +72,13 @@ def history_json(hook):
                                          _flag(acc.m_flags[k] & F_EST))
         sep = ","
     yield _close(sep)
-    if nh is None or s is None:
-        yield ',"capacity":null}'
-        return
-    top(acc, LT.month_of_day(LT.local_day_h(nh)), acc.top_n)  # marks this month's top days in acc.taken
+
+
+def capacity(acc, hour, s, live, LT):
+    # history_json's capacity tariff of this month
+    from hanport.accounting_capacity import marked, top
+
+    top(acc, LT.month_of_day(LT.local_day_h(hour)), acc.top_n)  # marks this month's top days in acc.taken
     days, _ = marked(acc)
     sep = ',"capacity":{"top_n":%d,"top_days":[' % acc.top_n
     for wh, d, k in days:  # [local midnight, the day's highest hour Wh, its start]

@@ -7,16 +7,14 @@ from log import uptime_ms
 from hanport import diagnose, promtext
 
 
-def lines(app):
-    """The app's families as newline-terminated lines (web.py sends the meter's, the decoder's and the
-    accounting's with hanport.prom, loaded while this module is not), one family at a time."""
-    out = []
+def lines(out, app):
+    """The app's families appended to out, one at a time (a generator: promtext.sent_families sends
+    them; web.py the meter's, the decoder's and the accounting's with hanport.prom, loaded while this
+    module is not)."""
     for rows in (_rows(app), _mqtt_rows(app.mqtt, app), _http_rows(app.http)):
         for row in rows:
             promtext.plain_metrics(out, (row,))
-            for line in out:
-                yield line + "\n"
-            out.clear()
+            yield
 
 
 # (name, kind, value text or [(labels, value text)]) of each family, made as it is sent; in three
@@ -56,3 +54,4 @@ def _http_rows(h):
     yield ("han_http_timeouts_total", "counter", str(h.timeouts))
     yield ("han_http_rejected_busy_total", "counter", str(h.rejected_busy))
     yield ("han_http_heap_waits_total", "counter", str(h.heap_waits))
+    yield ("han_http_deferred_total", "counter", str(h.deferred))

@@ -27,7 +27,7 @@ HINTS = (
 def head(app):
     """/status's first members as JSON text pieces, each made just before it is sent (the object is
     left open: status_config.tail sends the rest, with this module unloaded meanwhile)."""
-    return json_stream(pairs(app), "{", "")
+    return json_stream(pairs, "{", "", app)  # (pairs(app) made again if the heap runs short meanwhile)
 
 
 def uart(u):
@@ -74,12 +74,12 @@ def http(app):
     return {"enabled": h.cfg["enabled"], "port": h.cfg["port"], "requests": h.requests, "active": h.active,
             "by_status": by, "timeouts": h.timeouts, "rejected_busy": h.rejected_busy, "io_errors": h.io_errors,
             "cut": h.cut, "heap_waits": h.heap_waits, "evicted": h.evicted, "dropped": h.dropped,
-                    "last_error": h.last_error, "token_set": bool(h.cfg["token"])}
+            "deferred": h.deferred, "last_error": h.last_error, "token_set": bool(h.cfg["token"])}
 
 
 def pairs(app):
-    """(key, value) of /status, each made just before it is sent (json_stream)."""
-    lt = app.latest
+    """(key, value) of /status, each made just before it is sent (json_stream). (In parts: a function's
+    bytecode is one block of heap when the module loads, and the heap between answers is in pieces.)"""
     yield "firmware", app.version
     yield "hanport", hanport.__version__
     yield "platform", sys.platform
@@ -94,6 +94,12 @@ def pairs(app):
     yield "readings", app.seq
     yield "state_errors", app.state_errors
     yield "reading_age_ms", app.reading_age_ms()
+    yield from _pairs(app)
+
+
+def _pairs(app):
+    # the rest of pairs()
+    lt = app.latest
     yield "meter", {"manufacturer": lt.manufacturer, "meter_id": lt.meter_id, "meter_type": lt.meter_type,
                     "list_version": lt.list_version}  # as last sent (list 1 alone does not say)
     yield "wifi", wifi(app.net)

@@ -10,11 +10,11 @@ JSON = "application/json"
 
 def tail(app):
     """The rest of /status after status.head: JSON text pieces, the object closed."""
-    return json_stream(_pairs(app), ",", "}")
+    return json_stream(_pairs, ",", "}", app)  # (made again if the heap runs short meanwhile)
 
 
 def _pairs(app):
-    yield "config", Raw(json_stream(_config_sections(app)))
+    yield "config", Raw(json_stream(_config_sections, arg=app))
     if app.accounting is not None:
         yield "accounting", accounting(app.accounting)
 
@@ -44,7 +44,7 @@ def route(app, req):
     section by section as it is sent."""
     if req.method == "HEAD":
         return 200, JSON, iter(()), ""
-    return 200, JSON, json_stream((("config", Raw(json_stream(_config_sections(app)))),
+    return 200, JSON, json_stream((("config", Raw(json_stream(_config_sections, arg=app))),
                                    ("problems", app.config_problems))), ""
 
 

@@ -97,26 +97,30 @@ def route(app, req):
 def _metrics_lines(app):
     # one part at a time, each made with only its own modules in the heap (and those let go before it
     # is sent): the meter's and the decoder's families (hanport.prom), the app's (metrics.py), the
-    # accounting's (its summary, then hanport.prom again)
-    from hanport import prom
+    # accounting's (its summary, then hanport.prom again); each family made again if the heap runs
+    # short while it is made (promtext.sent_families)
+    from hanport import prom, promtext
 
     out = []
-    for _ in prom.meter_families(out, app.latest):  # one family at a time
-        yield from _lines(out)
-    for _ in prom.decoder_families(out, app.reader.counters(), app.reader.last_error):
-        yield from _lines(out)
+    yield from promtext.sent_families(out, prom.meter_families, app.latest)
+    yield from promtext.sent_families(out, _decoder_families, app.reader)
     prom = None
     mem.unload("hanport.prom")
     yield from _load("metrics")
     import metrics
 
-    yield from metrics.lines(app)
+    yield from promtext.sent_families(out, metrics.lines, app)
     metrics = None
     mem.unload("metrics")
     if app.accounting is not None:
         yield from _load("hanport.prom")  # (the accounting's families: loaded there, and let go after)
-        for _ in app.accounting.prometheus(out):
-            yield from _lines(out)
+        yield from promtext.sent_families(out, app.accounting.prometheus)
+
+
+def _decoder_families(out, reader):
+    from hanport import prom
+
+    return prom.decoder_families(out, reader.counters(), reader.last_error)
 
 
 def _load(name):
@@ -156,12 +160,6 @@ def _on_demand(name, app, req):
         mem.unload(name)
         return code, ctype, body, extra
     return code, ctype, _with_modules(names, body), extra
-
-
-def _lines(out):
-    for line in out:
-        yield line + "\n"
-    out.clear()
 
 
 def _with_modules(names, pieces):

@@ -3,8 +3,11 @@
 import json
 
 from hanport import reading as R
+from hanport.buffers import const
 from hanport.latest import ticks_diff
 from hanport.render import decimal
+
+_WAITS = const(20)  # a latest value that cannot be made for want of heap is tried this many times (data_json)
 
 
 def utc_iso(tm):
@@ -36,10 +39,20 @@ def data_json(state, age_ms, accounting, latest, now):
         yield ',"accounting":'
         yield accounting
     sep = ',"latest":{'
+    waits = 0
     for f in range(R.N_NUMERIC):
         if latest.present[f]:
-            yield '%s"%s":{"value":%s,"age_ms":%d}' % (
-                sep, R.NUMERIC_FIELDS[f], decimal(latest.value[f], latest.exp[f]), ticks_diff(now, latest.at[f]))
+            piece = None
+            while piece is None:  # the heap short for a moment: a None piece (the sender waits), then again
+                try:
+                    piece = '%s"%s":{"value":%s,"age_ms":%d}' % (sep, R.NUMERIC_FIELDS[f], decimal(
+                        latest.value[f], latest.exp[f]), ticks_diff(now, latest.at[f]))
+                except MemoryError:
+                    waits += 1
+                    if waits > _WAITS:
+                        raise
+                    yield None
+            yield piece
             sep = ","
     yield ',"latest":{}}' if sep != "," else "}}"
 
