@@ -17,7 +17,6 @@ _QUIET_GAP_MS = const(120)  # the UART line counts as idle (between meter frames
 _QUIET_MAX_WAIT_MS = const(4000)
 _CRASH_LIMIT = const(5)  # a task that crashes this often within _CRASH_WINDOW_MS makes the app unhealthy
 _CRASH_WINDOW_MS = const(60000)
-_SETTLE_MAX_MS = const(15000)  # HTTP opens at the latest this long after boot (ready())
 _MIN_FREE_HEAP = const(4096)  # below this after a collection the app is unhealthy (the watchdog resets it)
 FRAME_BYTES = 2048  # HDLC: the frame format's 11-bit length field bounds a frame to 2047 bytes
 RAW_SLOTS = 4  # raw frames kept for GET /raw (each slot 640 bytes)
@@ -257,14 +256,6 @@ class App:
         """True while a large HTTP answer is being sent with the modules it loaded: work that would
         load more (the accounting JSON, discovery) waits or reuses what it has, so they do not add up."""
         return self.turn.locked()
-
-    def ready(self):
-        """True once boot's large work is done and HTTP may take connections: the first MQTT connection
-        attempt over (its client, socket and discovery beside the first readings and the accounting
-        summary of their hour, ~9 KB of modules for a moment), or _SETTLE_MAX_MS after boot (a broker
-        that does not answer). Until then connections wait in the backlog."""
-        m = self.mqtt
-        return not m.enabled or m.connects > 0 or m.connect_failures > 0 or uptime_ms() > _SETTLE_MAX_MS
 
     def _route(self, req):
         return web.route(self, req)

@@ -16,7 +16,7 @@ _MAX_BODY_BYTES = const(2048)  # settings form / JSON
 _READ_CHUNK = const(256)
 _POLL_MS = const(10)  # a connection looks for bytes, room to send or its turn this often (see _read_some)
 _HEAP_WAIT_MS = const(100)  # an answer that found the heap short before its head is made again after this
-_IDLE_MS = const(200)  # a connection that has sent nothing this long after it was taken counts as idle (pre-connect)
+_IDLE_MS = const(100)  # a connection that has sent nothing this long after it was taken counts as idle (pre-connect)
 _GIVE_WAY_MS = const(500)  # a connection without a whole request head after this long may be closed for a new one
 _SEND_CHUNK = const(768)  # a long answer (/metrics, /status) lets the other tasks run after this many bytes
 _BACKLOG = const(8)  # connections the TCP stack holds before serve() accepts them
@@ -95,9 +95,8 @@ class Http:
     list of str pieces (each written as it comes: no large contiguous block needed).
     `allowed(path)` gives the methods a path takes, None for an unknown path."""
 
-    def __init__(self, cfg, route, allowed, light=None, turn=None, ready=None):
+    def __init__(self, cfg, route, allowed, light=None, turn=None):
         self.cfg = cfg
-        self.ready = ready  # ready(): True once boot's large work is done (serve() accepts from then on)
         self.route = route
         self.allowed = allowed
         self.light = light  # light(path): True when its answer is small now: served without waiting for the others
@@ -145,8 +144,6 @@ class Http:
         s = self.server
         poller = select.poll()
         poller.register(s, select.POLLIN)
-        while self.ready is not None and not self.ready():  # (connections wait in the TCP backlog)
-            await asyncio.sleep_ms(_HEAP_WAIT_MS)
         short = False  # a pending connection is being kept waiting for heap
         short_conns = short_ms = 0  # connections when the heap was last found short, and when
         while True:

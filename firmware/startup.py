@@ -191,7 +191,7 @@ def build(app, config_path, frame, raw, state):
     app.net = Net(app, app.cfg)
     app.mqtt = Mqtt(app, app.cfg, app.node_id)
     app.turn = asyncio.Lock()  # large work, one at a time: an HTTP answer that loads modules, an MQTT connect
-    app.http = Http(app.cfg["http"], app._route, web.allowed, app._light, app.turn, app.ready)
+    app.http = Http(app.cfg["http"], app._route, web.allowed, app._light, app.turn)
     if app.accounting is not None:
         app.accounting.busy = app.answer_busy
 
