@@ -66,6 +66,40 @@ def _counter_wh(rd, f):
     return value * 10**shift
 
 
+def clock(acc, t, n):
+    # _list3's UTC hour of the list's clock (DST's repeated hour resolved), or -1 when it is rejected
+    # (counted). (A function of its own: on a board a function's bytecode is one block of heap when the
+    # module loads, and the heap is in pieces at an hourly list.)
+    h = LT.utc_hour(acc.c_y, acc.c_mo, acc.c_d, acc.c_hh)
+    if h < 0:
+        acc.counts[C_REJ_CLOCK] += 1
+        return -1
+    if LT.is_repeated_h(h):  # the repeated hour of the autumn switch (02:00 local twice)
+        ref = acc.a_h if acc.a_ok else None
+        if n and (ref is None or acc.r_h[n - 1] > ref):
+            ref = acc.r_h[n - 1]
+        if ref is None:
+            acc.counts[C_REJ_CLOCK] += 1  # no reference to tell summer from winter time: skip one list
+            return -1
+        if ref >= h:
+            h += 1  # the summer-time one was seen: this is the winter-time one
+        elif not (ref == acc.l_h and acc.l_on_time and acc.t_sure and ref + _hours_since_l(acc, t) == h):
+            # Only a list that came on time after an on-time list is surely the summer-time one.
+            # Otherwise it may be the winter-time one or the summer-time one repeated late
+            # (docs/han-notes.md §meter-clock, §repeated-hourly-list): no way to tell, so no hour is built on it.
+            acc.counts[C_REJ_CLOCK] += 1
+            return -1
+    if acc.l_h is None or h > acc.l_h:
+        # on time: as many hours after the previous list as its clock says (a late repeat is not)
+        acc.l_on_time = acc.t_sure and acc.l_t is not None and _hours_since_l(acc, t) == h - acc.l_h
+        acc.l_h = h
+        acc.l_t = None
+        if acc.t_sure:
+            acc.l_th = t // HOUR_MS
+            acc.l_t = t % HOUR_MS
+    return h
+
+
 def _list3(acc, rd, t):
     c = acc.counts
     c[C_LISTS] += 1
@@ -97,33 +131,9 @@ def _list3(acc, rd, t):
     if n and imp == acc.r_imp[n - 1] and exp == acc.r_exp[n - 1] and _shows(acc, acc.r_h[n - 1]):
         c[C_REPEATS] += 1
         return RES_REPEAT
-    h = LT.utc_hour(acc.c_y, acc.c_mo, acc.c_d, acc.c_hh)
+    h = clock(acc, t, n)
     if h < 0:
-        c[C_REJ_CLOCK] += 1
         return RES_REJECT
-    if LT.is_repeated_h(h):  # the repeated hour of the autumn switch (02:00 local twice)
-        ref = acc.a_h if acc.a_ok else None
-        if n and (ref is None or acc.r_h[n - 1] > ref):
-            ref = acc.r_h[n - 1]
-        if ref is None:
-            c[C_REJ_CLOCK] += 1  # no reference to tell summer from winter time: skip one list
-            return RES_REJECT
-        if ref >= h:
-            h += 1  # the summer-time one was seen: this is the winter-time one
-        elif not (ref == acc.l_h and acc.l_on_time and acc.t_sure and ref + _hours_since_l(acc, t) == h):
-            # Only a list that came on time after an on-time list is surely the summer-time one.
-            # Otherwise it may be the winter-time one or the summer-time one repeated late
-            # (docs/han-notes.md §meter-clock, §repeated-hourly-list): no way to tell, so no hour is built on it.
-            c[C_REJ_CLOCK] += 1
-            return RES_REJECT
-    if acc.l_h is None or h > acc.l_h:
-        # on time: as many hours after the previous list as its clock says (a late repeat is not)
-        acc.l_on_time = acc.t_sure and acc.l_t is not None and _hours_since_l(acc, t) == h - acc.l_h
-        acc.l_h = h
-        acc.l_t = None
-        if acc.t_sure:
-            acc.l_th = t // HOUR_MS
-            acc.l_t = t % HOUR_MS
     if not acc.a_ok:
         _set_ref(acc, h, imp, exp)
         acc.p_ok = False

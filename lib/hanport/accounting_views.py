@@ -83,37 +83,44 @@ def summary(acc):
         d[k] = None
     nh = acc.now_hour()
     if nh is not None:
-        today = LT.local_day_h(nh)
-        mi = LT.month_of_day(today)
-        s = today % DAYS_KEPT
-        have = acc.d_idx[s] == today
-        d["today_import_wh"] = acc.d_imp[s] if have else 0
-        d["today_export_wh"] = acc.d_exp[s] if have else 0
-        d["today_estimated"] = have and bool(acc.d_flags[s] & F_EST)
-        s = mi % MONTHS_KEPT
-        have = acc.m_idx[s] == mi
-        d["month_import_wh"] = acc.m_imp[s] if have else 0
-        d["month_export_wh"] = acc.m_exp[s] if have else 0
-        d["month_estimated"] = have and bool(acc.m_flags[s] & F_EST)
-        days, value, step, _ = capacity(acc, mi)
-        est = False
-        for x in days:  # a top day whose highest hour was spread over a gap
-            if acc.d_flags[x[2]] & F_MAX_EST:
-                est = True
-        d["capacity_w"] = value
-        d["capacity_estimated"] = est
-        d["capacity_step"] = step
-        d["capacity_step_low_w"], d["capacity_step_high_w"] = step_range(acc, step)
-        rise, nxt = headroom_bases(acc, mi, today)
-        d["headroom_base_wh"], d["next_step_base_wh"] = rise, nxt  # (for Accounting.live_json)
-        d["capacity_headroom_wh"] = max(0, rise - ri)
-        d["capacity_next_step_headroom_wh"] = None if nxt is None else max(0, nxt - ri)
-        lm = top(acc, mi - 1, acc.top_n)
-        d["last_month_capacity_w"] = lm if max(acc.taken) else None  # null, not 0, without a day of it
+        month(acc, d, nh)
     d["repeats"] = acc.counts[C_REPEATS]
     d["gaps"] = acc.counts[C_GAPS]
     d["rejects"] = acc.rejects()
     return d
+
+
+def month(acc, d, hour):
+    # summary()'s values of today, this month and the capacity tariff in the UTC hour `hour` (a function of
+    # its own: on a board a function's bytecode is one block of heap when the module loads, the heap is in pieces)
+    ri = acc.running_wh()[0]
+    today = LT.local_day_h(hour)
+    mi = LT.month_of_day(today)
+    s = today % DAYS_KEPT
+    have = acc.d_idx[s] == today
+    d["today_import_wh"] = acc.d_imp[s] if have else 0
+    d["today_export_wh"] = acc.d_exp[s] if have else 0
+    d["today_estimated"] = have and bool(acc.d_flags[s] & F_EST)
+    s = mi % MONTHS_KEPT
+    have = acc.m_idx[s] == mi
+    d["month_import_wh"] = acc.m_imp[s] if have else 0
+    d["month_export_wh"] = acc.m_exp[s] if have else 0
+    d["month_estimated"] = have and bool(acc.m_flags[s] & F_EST)
+    days, value, step, _ = capacity(acc, mi)
+    est = False
+    for x in days:  # a top day whose highest hour was spread over a gap
+        if acc.d_flags[x[2]] & F_MAX_EST:
+            est = True
+    d["capacity_w"] = value
+    d["capacity_estimated"] = est
+    d["capacity_step"] = step
+    d["capacity_step_low_w"], d["capacity_step_high_w"] = step_range(acc, step)
+    rise, nxt = headroom_bases(acc, mi, today)
+    d["headroom_base_wh"], d["next_step_base_wh"] = rise, nxt  # (for Accounting.live_json)
+    d["capacity_headroom_wh"] = max(0, rise - ri)
+    d["capacity_next_step_headroom_wh"] = None if nxt is None else max(0, nxt - ri)
+    lm = top(acc, mi - 1, acc.top_n)
+    d["last_month_capacity_w"] = lm if max(acc.taken) else None  # null, not 0, without a day of it
 
 
 def next_day_hour(h):
