@@ -6,6 +6,7 @@ import time
 
 import machine
 import mem
+import micropython
 import web
 from log import log, log_exception, uptime_ms
 from micropython import const
@@ -412,6 +413,7 @@ class App:
         self.collect()
         log("app", "running; heap in use after boot %d bytes, free %d" % (self.heap_used_after_gc,
                                                                           self.heap_free_after_gc))
+        micropython.qstr_info()  # the names interned (never freed): a new qstr pool would take ~8 KB at once
         while True:
             await asyncio.sleep_ms(60000)
 

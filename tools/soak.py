@@ -188,6 +188,7 @@ def soak(meter="aidon", heap=run_host.ESP32_HEAP, seconds=600, interpreter=None,
         res.update({
             "http_answers": sum(load.codes.values()), "http_codes": load.codes, "mqtt_states": len(load.states),
             "heap_used_after_boot": boot[0], "heap_free_after_boot": boot[1], "lowest_free_after_gc": low_free,
+            "qstrs_after_boot": boot_qstrs(log),
             "readings": last_status and last_status.get("readings"),
             "task_crashes": last_status and last_status.get("task_crashes"),
             "mqtt_connects": last_status and last_status["mqtt"].get("connects"),
@@ -215,6 +216,14 @@ def _log_excerpt(log, word, max_lines=12):
             if not line.startswith(" "):
                 break
     return "\n".join(out)
+
+
+def boot_qstrs(log):
+    """The names (qstrs) the app had interned when it started running (its "qstr pool: ... n_qstr=N" line)."""
+    for line in log.splitlines():
+        if "qstr pool:" in line and "n_qstr=" in line:
+            return int(line.split("n_qstr=")[1].split(",")[0])
+    return None
 
 
 def _boot_heap(log):
