@@ -1,6 +1,7 @@
 # HTTP/1.0 server for the device (asyncio): bounded request head and body, read deadlines, a client
 # limit, answers streamed in small pieces, errors as status codes. What each path answers: web.py.
 import asyncio
+import gc
 import select
 import socket
 import time
@@ -14,10 +15,15 @@ _MAX_HEADERS = const(32)
 _MAX_BODY_BYTES = const(2048)  # settings form / JSON
 _READ_CHUNK = const(256)
 _POLL_MS = const(10)  # a connection looks for bytes, room to send or its turn this often (see _read_some)
+_HEAP_WAIT_MS = const(100)  # serve() looks again this often (after a collection) while the heap is short
+_IDLE_MS = const(100)  # a connection that has sent nothing this long after it was taken counts as idle (pre-connect)
 _GIVE_WAY_MS = const(500)  # a connection without a whole request head after this long may be closed for a new one
 _SEND_CHUNK = const(768)  # a long answer (/metrics, /status) lets the other tasks run after this many bytes
 _BACKLOG = const(8)  # connections the TCP stack holds before serve() accepts them
 _ACCEPT_POLL_MS = const(20)  # serve() looks for new connections this often while none is pending
+_ACCEPT_FREE_BYTES = const(10240)  # a new connection is taken while this much heap is free (after a collection) or
+# none is being served, else it waits in the TCP backlog: each costs ~1 KB, its answer's modules up to ~4 KB more
+# (/metrics), and the free heap is in pieces (no compaction)
 _BUSY = b"HTTP/1.0 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
 
 REASONS = {
@@ -103,6 +109,7 @@ class Http:
         self.evicted = 0  # of those, closed to make room for a new connection
         self.queued = 0  # new connections waiting a moment for a place (_place)
         self.dropped = 0  # connections closed at once for want of heap to serve them
+        self.deferred = 0  # times a new connection was left in the TCP backlog a moment for want of heap
         self.conns = 0  # connections with a task (being served or waiting for a place)
         self.rbuf = bytearray(_READ_CHUNK)  # every connection reads through it (no await between read and copy)
 
@@ -130,6 +137,8 @@ class Http:
         s = self.server
         poller = select.poll()
         poller.register(s, select.POLLIN)
+        short = False  # a pending connection is being kept waiting for heap
+        short_conns = short_ms = 0  # connections when the heap was last found short, and when
         while True:
             pending = False
             for _ in poller.ipoll(0):  # (ipoll: no list per look)
@@ -137,6 +146,29 @@ class Http:
             if not pending:
                 await asyncio.sleep_ms(_ACCEPT_POLL_MS)
                 continue
+            # room for another connection and its answer (_ACCEPT_FREE_BYTES)? With none being served, the
+            # one taken has the whole heap. (mem_free counts garbage as used: a collection when short, then
+            # again only once a connection has ended or after _HEAP_WAIT_MS, not at every look)
+            room = not self.conns or gc.mem_free() >= _ACCEPT_FREE_BYTES
+            if not room and (self.conns < short_conns or time.ticks_diff(time.ticks_ms(), short_ms) >= _HEAP_WAIT_MS):
+                gc.collect()
+                short_conns = self.conns
+                short_ms = time.ticks_ms()
+                room = gc.mem_free() >= _ACCEPT_FREE_BYTES
+            if not room:
+                if not short:
+                    short = True
+                    self.deferred += 1
+                # a connection without a whole head makes room: one that has shown itself idle (its task
+                # found no bytes: a browser's pre-connect) at once, any other after _GIVE_WAY_MS
+                w = self.waiting
+                for i in range(len(w)):
+                    if w[i][2] or time.ticks_diff(time.ticks_ms(), w[i][0]) >= _GIVE_WAY_MS:
+                        self._give_way(i)
+                        break
+                await asyncio.sleep_ms(_ACCEPT_POLL_MS)
+                continue
+            short = False
             try:
                 c = s.accept()[0]
             except OSError:  # the client gave up meanwhile
@@ -171,7 +203,7 @@ class Http:
                 await self.send(sock, 503, TEXT, "busy: too many clients\n", extra="Retry-After: 1\r\n")
                 return
             self.active += 1
-            task = (time.ticks_ms(), asyncio.current_task())
+            task = [time.ticks_ms(), asyncio.current_task(), False]  # [2]: its first look found no bytes
             self.waiting.append(task)
             try:
                 await self._serve(sock, task)
@@ -182,12 +214,12 @@ class Http:
         except OSError as e:  # client reset or went away mid-answer
             self.io_errors += 1
             self.last_error = "io: %r" % (e,)
-        except Exception as e:  # a bug in a page: answer 500, keep serving
-            self.last_error = "bug: %r" % (e,)
-            log("http", "500 on %s: %r" % (self.last_path, e))
+        except Exception as e:  # a bug in a page (or the heap short): answer 500, keep serving
             try:
+                self.last_error = "bug: %r" % (e,)
+                log("http", "500 on %s: %r" % (self.last_path, e))
                 await self.send(sock, 500, TEXT, "internal error\n")
-            except OSError:
+            except (OSError, MemoryError):
                 pass
         finally:
             self.conns -= 1
@@ -196,9 +228,10 @@ class Http:
             except OSError:
                 pass
 
-    def _give_way(self):
-        """Close the oldest connection that has not sent a whole request head (its task is cancelled)."""
-        self.waiting.pop(0)[1].cancel()
+    def _give_way(self, i=0):
+        """Close a connection that has not sent a whole request head (its task is cancelled): the i-th
+        oldest."""
+        self.waiting.pop(i)[1].cancel()
         self.evicted += 1
 
     async def _place(self):
@@ -227,8 +260,9 @@ class Http:
             if queued:
                 self.queued -= 1
 
-    async def _read_some(self, sock, deadline):
-        """The bytes that came (b"" once the client has closed), or None at the deadline. The socket is
+    async def _read_some(self, sock, deadline, task=None):
+        """The bytes that came (b"" once the client has closed), or None at the deadline; task: the
+        connection's entry in waiting while its head has not begun (marked idle after _IDLE_MS). The socket is
         polled, not waited on through asyncio's I/O queue with wait_for: a wait_for cut short by a
         MemoryError leaves its reading task behind, registered on a socket that is then closed
         (collapsed 112 KB soaks logged them). Nothing is allocated while no byte comes."""
@@ -237,8 +271,11 @@ class Http:
             n = sock.readinto(buf)
             if n is not None:
                 return bytes(memoryview(buf)[:n]) if n else b""
-            if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+            now = time.ticks_ms()
+            if time.ticks_diff(deadline, now) <= 0:
                 return None
+            if task is not None and time.ticks_diff(now, task[0]) >= _IDLE_MS:
+                task[2] = True  # silent since it connected: a pre-connect (serve() may close it for another)
             await asyncio.sleep_ms(_POLL_MS)
 
     async def _write(self, sock, data, deadline):
@@ -267,7 +304,7 @@ class Http:
         nl = -1  # where the request line ends, once seen
         tail = b""  # the last 3 bytes before this chunk (an end of head across two chunks)
         while True:
-            chunk = await self._read_some(sock, deadline)
+            chunk = await self._read_some(sock, deadline, None if chunks else task)
             if chunk is None:
                 self.timeouts += 1
                 if chunks:
@@ -401,8 +438,11 @@ class Http:
             raise
         except Exception as e:  # the answer's own code failed after its head went out: no second
             self.cut += 1  # answer into the same stream; the connection is closed, the body cut short
-            self.last_error = "cut: %r" % (e,)
-            log("http", "answer on %s cut short: %r" % (self.last_path, e))
+            try:
+                self.last_error = "cut: %r" % (e,)
+                log("http", "answer on %s cut short: %r" % (self.last_path, e))
+            except MemoryError:
+                pass
         finally:
             if hasattr(text, "close"):  # a generator cut short (client gone): run its clean-up now
                 text.close()

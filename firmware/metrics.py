@@ -46,6 +46,7 @@ def _rows(app):
            [('code="%d"' % k, str(h.by_status[k])) for k in sorted(h.by_status)] or [('code="200"', "0")])
     yield ("han_http_timeouts_total", "counter", str(h.timeouts))
     yield ("han_http_rejected_busy_total", "counter", str(h.rejected_busy))
+    yield ("han_http_deferred_total", "counter", str(h.deferred))
     age = app.reading_age_ms()
     if age is not None:
         yield ("han_reading_age_seconds", "gauge", "%d.%03d" % (age // 1000, age % 1000))

@@ -94,7 +94,8 @@ def http(app):
         by[str(k)] = h.by_status[k]
     return {"enabled": h.cfg["enabled"], "port": h.cfg["port"], "requests": h.requests, "active": h.active,
             "by_status": by, "timeouts": h.timeouts, "rejected_busy": h.rejected_busy, "io_errors": h.io_errors,
-            "cut": h.cut, "evicted": h.evicted, "dropped": h.dropped, "last_error": h.last_error,
+            "cut": h.cut, "evicted": h.evicted, "dropped": h.dropped, "deferred": h.deferred,
+            "last_error": h.last_error,
             "token_set": bool(h.cfg["token"])}
 
 
