@@ -116,6 +116,12 @@ def check(key, value):
                 return "%s: expected 1..%d numbers above 0, at most %d, ascending" % (key, a, b)
             prev = x
         return None
+    return _text(key, value, kind, a, b)
+
+
+def _text(key, value, kind, a, b):
+    # check() for a text value (a function of its own: on a board a function's bytecode is one block of heap
+    # when the module loads, and before a settings change the heap is in pieces)
     if not isinstance(value, str):
         return "%s: expected text" % key
     if len(value) < a or len(value) > b:

@@ -101,7 +101,6 @@ def http(app):
 
 def pairs(app):
     """(key, value) of /status, each made just before it is sent (json_stream)."""
-    lt = app.latest
     yield "firmware", app.version
     yield "hanport", hanport.__version__
     yield "platform", sys.platform
@@ -116,6 +115,13 @@ def pairs(app):
     yield "readings", app.seq
     yield "state_errors", app.state_errors
     yield "reading_age_ms", app.reading_age_ms()
+    yield from _pairs(app)
+
+
+def _pairs(app):
+    # the rest of pairs() (a function of its own: on a board a function's bytecode is one block of heap
+    # when the module loads, and between answers the largest free block is often only 300-800 bytes)
+    lt = app.latest
     yield "wifi", wifi(app.net)
     yield "mqtt", mqtt(app.mqtt)
     yield "http", http(app)
