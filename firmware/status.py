@@ -40,6 +40,8 @@ def json_stream(pairs):
         yield ("{" if first else ",") + json.dumps(k) + ":"
         if isinstance(v, Raw):
             yield from v.pieces
+        elif isinstance(v, dict):  # a section member by member: no block of its whole text (~300-700 bytes)
+            yield from json_stream(v.items())
         else:
             yield json.dumps(v)
         first = False
