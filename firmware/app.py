@@ -67,6 +67,9 @@ class AccountingHook:
 
     def update(self, rd, now_ms):
         try:
+            if rd.list_number == 3:  # the hourly list's modules (~6 KB) load next: the garbage goes
+                self.drop()  # first, and the summary with its JSON (made again after the list) with it
+                gc.collect()
             self.acc.update(rd, ticks_ms=now_ms, save=False)  # saved by tick(), a moment later
         except Exception as e:  # another module's bug must not take the reader down
             self._failed(e)
@@ -124,6 +127,10 @@ class AccountingHook:
                 views = aj = None
                 self._release()
         return self.slow
+
+    def drop(self):
+        """Let the summary and its JSON go (made again when next asked for): heap for a settings check."""
+        self.text = self.slow = self.template = None
 
     def ready(self):
         """True while json() needs no summary made: one is at hand, made in this local day with no
@@ -193,9 +200,12 @@ class AccountingHook:
             from hanport import prom
 
             yield from prom.accounting_families(out, s, self.acc.counts, self.counter_names)
+        except MemoryError:  # (the caller waits for heap and makes them again: promtext.sent_families)
+            raise
         except Exception as e:  # counted; the meter's and the app's families are sent all the same
             self._failed(e)
-        self._release()
+        finally:
+            self._release()
 
 
 class FlashStore:

@@ -11,6 +11,8 @@ TEXT = "text/plain; charset=utf-8"
 
 def change(app, changes, from_form):
     """(status, content type, body, extra header lines) of a POST /config that may change settings."""
+    if app.accounting is not None:  # its summary and JSON (~2 KB) are made again when next asked for
+        app.accounting.drop()
     gc.collect()  # settings.py has just left: its bytecode is free space before the validation loads
     import config
 

@@ -15,7 +15,8 @@ _MAX_HEADERS = const(32)
 _MAX_BODY_BYTES = const(2048)  # settings form / JSON
 _READ_CHUNK = const(256)
 _POLL_MS = const(10)  # a connection looks for bytes, room to send or its turn this often (see _read_some)
-_HEAP_WAIT_MS = const(100)  # serve() looks again this often (after a collection) while the heap is short
+_HEAP_WAIT_MS = const(100)  # serve() looks again this often (after a collection) while the heap is short, and
+# an answer that found the heap short before its head is made again after this
 _IDLE_MS = const(100)  # a connection that has sent nothing this long after it was taken counts as idle (pre-connect)
 _GIVE_WAY_MS = const(500)  # a connection without a whole request head after this long may be closed for a new one
 _SEND_CHUNK = const(768)  # a long answer (/metrics, /status) lets the other tasks run after this many bytes
@@ -105,6 +106,7 @@ class Http:
         self.last_error = None
         self.last_path = None
         self.cut = 0  # answers whose body failed after the head was sent (closed early)
+        self.heap_waits = 0  # answers made again after the heap ran short before their head (_answer)
         self.waiting = []  # (ticks_ms accepted, task) of connections still reading their head, oldest first
         self.evicted = 0  # of those, closed to make room for a new connection
         self.queued = 0  # new connections waiting a moment for a place (_place)
@@ -279,16 +281,15 @@ class Http:
             await asyncio.sleep_ms(_POLL_MS)
 
     async def _write(self, sock, data, deadline):
-        """All of data (bytes-like) onto the socket; False if the client did not take it all before the deadline."""
-        size = len(data)
+        """All of data (bytes-like or str: its UTF-8 bytes as they are, no copy) onto the socket; False
+        if the client did not take it all before the deadline."""
+        view = memoryview(data)
+        size = len(view)  # (bytes: a str's len() counts characters)
         off = 0
-        view = None
         while off < size:
-            n = sock.write(data if view is None else view[off:])
+            n = sock.write(view[off:] if off else view)
             if n:
                 off += n
-                if view is None:
-                    view = memoryview(data)
             elif time.ticks_diff(deadline, time.ticks_ms()) <= 0:
                 return False
             else:
@@ -381,8 +382,8 @@ class Http:
         req = Request(method, path, query, headers, body)
         self.last_path = path  # (for the log of a failing answer)
         if self.light is not None and self.light(path):
-            code, ctype, text, extra = self.route(req)
-            await self.send(sock, code, ctype, text, head_only=(method == "HEAD"), extra=extra)
+            code, ctype, text, extra, first = await self._answer(req, self._fresh())
+            await self.send(sock, code, ctype, text, head_only=(method == "HEAD"), extra=extra, first=first)
             return
         while self.turn.locked():  # wait for the answer being sent, within this request's deadline
             if time.ticks_diff(deadline, time.ticks_ms()) <= 0:  # (polled: the tasks queued on the lock,
@@ -392,41 +393,83 @@ class Http:
             await asyncio.sleep_ms(_POLL_MS)
         await self.turn.acquire()  # (free: taken at once)
         try:
-            code, ctype, text, extra = self.route(req)
+            code, ctype, text, extra, first = await self._answer(req, self._fresh())
             req = None
-            await self.send(sock, code, ctype, text, head_only=(method == "HEAD"), extra=extra)
+            await self.send(sock, code, ctype, text, head_only=(method == "HEAD"), extra=extra, first=first)
         finally:
             self.turn.release()
 
-    async def send(self, sock, code, ctype, text, head_only=False, extra=""):
+    def _fresh(self):
+        # the deadline for making an answer, from when its turn came (the wait for it had the request's)
+        return time.ticks_add(time.ticks_ms(), self.cfg["timeout_s"] * 1000)
+
+    async def _heap_retry(self, fn, args, deadline):
+        # fn(*args), made again after a collection while the heap is short for a moment (nothing of the
+        # answer is sent yet), until the deadline (heap_waits)
+        while True:
+            try:
+                return fn(*args)
+            except MemoryError:
+                if time.ticks_diff(deadline, time.ticks_ms()) <= _HEAP_WAIT_MS:
+                    raise
+                self.heap_waits += 1
+            gc.collect()
+            await asyncio.sleep_ms(_HEAP_WAIT_MS)
+
+    async def _answer(self, req, deadline):
+        """route(req) and a streamed body's first piece (or None), made before anything is sent: the
+        answer's modules load there. A request that finds the heap short there for a moment (an hourly
+        list, another answer, MQTT, the garbage of the boot) waits and is made anew (heap_waits), until
+        its deadline. (A POST too: a settings change made twice writes the same file and restarts.)"""
+        while True:
+            try:
+                code, ctype, text, extra = self.route(req)
+                if isinstance(text, (str, list)):
+                    return code, ctype, text, extra, None
+                try:
+                    return code, ctype, text, extra, next(text)
+                except StopIteration:  # (a body without pieces: HEAD)
+                    return code, ctype, text, extra, None
+            except MemoryError:  # (a generator that raised is finished: its clean-up has run)
+                text = None
+                if time.ticks_diff(deadline, time.ticks_ms()) <= _HEAP_WAIT_MS:
+                    raise
+                self.heap_waits += 1
+            gc.collect()
+            await asyncio.sleep_ms(_HEAP_WAIT_MS)
+
+    async def send(self, sock, code, ctype, text, head_only=False, extra="", first=None):
         """One answer, within timeout_s (a client that does not read is left: counted in timeouts).
         text: a str; a list of pieces (str or bytes-like; Content-Length counted first); or any other
         iterable of pieces (a generator: produced while sending, so the whole answer never sits in
-        RAM; no Content-Length, the body ends with the connection, HTTP/1.0)."""
+        RAM; no Content-Length, the body ends with the connection, HTTP/1.0), whose first piece may
+        be made already (first: _answer); a None piece: the answer waits for heap a moment."""
         self.by_status[code] = self.by_status.get(code, 0) + 1
         if isinstance(text, str):
             text = [text]
         length = None
-        if isinstance(text, list):  # encoded once: the length first, then the same pieces sent
+        if isinstance(text, list):  # the length first (in bytes), then the same pieces sent
             length = 0
-            for i in range(len(text)):
-                if isinstance(text[i], str):
-                    text[i] = text[i].encode()
-                length += len(text[i])
+            for piece in text:
+                length += len(memoryview(piece))
         deadline = time.ticks_add(time.ticks_ms(), self.cfg["timeout_s"] * 1000)
-        head = ("HTTP/1.0 %d %s\r\nContent-Type: %s\r\n%sCache-Control: no-store\r\nConnection: close\r\n"
-                "%s\r\n" % (code, REASONS.get(code, ""), ctype,
-                             "" if length is None else "Content-Length: %d\r\n" % length, extra)).encode()
-        if not await self._write(sock, head, deadline):
-            self.timeouts += 1
-            return
-        if head_only:
-            return
+        head = await self._heap_retry(_head, (code, ctype, length, extra), deadline)  # (nothing sent yet)
         size = 0
         try:
-            for piece in text:
-                if isinstance(piece, str):
-                    piece = piece.encode()
+            if not await self._write(sock, head, deadline):
+                self.timeouts += 1
+                return
+            if head_only:
+                return
+            if first is not None and not await self._write(sock, first, deadline):
+                self.timeouts += 1
+                return
+            for piece in text:  # (str or bytes-like: _write sends a str's bytes without a copy)
+                if piece is None:  # the answer waits for heap (web._load): a moment, then its next piece
+                    self.heap_waits += 1
+                    gc.collect()
+                    await asyncio.sleep_ms(_HEAP_WAIT_MS)
+                    continue
                 if not await self._write(sock, piece, deadline):
                     self.timeouts += 1  # a client that does not read: let the next one in
                     return
@@ -444,5 +487,12 @@ class Http:
             except MemoryError:
                 pass
         finally:
-            if hasattr(text, "close"):  # a generator cut short (client gone): run its clean-up now
+            if hasattr(text, "close"):  # a generator not run to its end (client gone): its clean-up now
                 text.close()
+
+
+def _head(code, ctype, length, extra):
+    # an answer's status line and headers (length None: no Content-Length, the body ends with the connection)
+    return ("HTTP/1.0 %d %s\r\nContent-Type: %s\r\n%s%sConnection: close\r\n"
+            "%s\r\n" % (code, REASONS.get(code, ""), ctype, "" if length is None else "Content-Length: %d\r\n" % length,
+                         "" if "Cache-Control" in extra else "Cache-Control: no-store\r\n", extra))

@@ -9,6 +9,7 @@ from log import uptime_ms
 
 import hanport
 from hanport.accounting import C_GAPS, C_REPEATS
+from hanport.jsonstream import Raw, json_stream
 
 # What each line diagnosis (hanport.diagnose.DIAGNOSIS_NAMES, same order) means for the owner
 HINTS = (
@@ -25,32 +26,10 @@ HINTS = (
 )
 
 
-class Raw:
-    """A value json_stream sends as it is: pieces (str or bytes-like) of JSON text made elsewhere."""
-
-    def __init__(self, pieces):
-        self.pieces = pieces
-
-
-def json_stream(pairs):
-    """An iterable of (key, value) as JSON object text, made as it is sent: a few pieces per pair, none
-    much longer than its value's own text (no large block joined from smaller ones)."""
-    first = True
-    for k, v in pairs:
-        yield ("{" if first else ",") + json.dumps(k) + ":"
-        if isinstance(v, Raw):
-            yield from v.pieces
-        elif isinstance(v, dict):  # a section member by member: no block of its whole text (~300-700 bytes)
-            yield from json_stream(v.items())
-        else:
-            yield json.dumps(v)
-        first = False
-    yield "{}" if first else "}"
-
-
 def stream(app):
-    """/status as JSON text pieces, each made just before it is sent."""
-    return json_stream(pairs(app))
+    """/status as JSON text pieces, each made just before it is sent (pairs(app) made again, and the
+    pairs already sent skipped, when the heap runs short while one is made: hanport.jsonstream)."""
+    return json_stream(pairs, "{", "}", app)
 
 
 def uart(u):
@@ -96,9 +75,8 @@ def http(app):
         by[str(k)] = h.by_status[k]
     return {"enabled": h.cfg["enabled"], "port": h.cfg["port"], "requests": h.requests, "active": h.active,
             "by_status": by, "timeouts": h.timeouts, "rejected_busy": h.rejected_busy, "io_errors": h.io_errors,
-            "cut": h.cut, "evicted": h.evicted, "dropped": h.dropped, "deferred": h.deferred,
-            "last_error": h.last_error,
-            "token_set": bool(h.cfg["token"])}
+            "cut": h.cut, "heap_waits": h.heap_waits, "evicted": h.evicted, "dropped": h.dropped,
+            "deferred": h.deferred, "last_error": h.last_error, "token_set": bool(h.cfg["token"])}
 
 
 def pairs(app):
@@ -137,7 +115,7 @@ def _pairs(app):
     yield "task_crashes", app.crashes
     yield "recent_crashes", app.crash_log
     yield "config_problems", app.config_problems
-    yield "config", Raw(json_stream(_config_sections(app)))
+    yield "config", Raw(json_stream(_config_sections, "{", "}", app))
     if app.accounting is not None:
         yield "accounting", accounting(app.accounting)
 

@@ -18,6 +18,7 @@ ROUTES = {  # path -> methods it takes
     "/login": ("GET", "HEAD", "POST"),
 }
 COOKIE = "han_read"  # the cookie /login sets: the read token, for the web page
+_LOAD_TRIES = 30  # a module a body loads is tried this often, _HEAP_WAIT_MS (httpd.py) apart (3 s)
 
 
 LIGHT = ("/data.json",)  # small answers, served at once; the others take turns (httpd.Http.turn)
@@ -81,7 +82,7 @@ def route(app, req):
             app.collect()
         if req.method == "HEAD":
             return 200, JSON, iter(()), ""
-        return 200, JSON, _with_modules(("status",), _status(app)), ""
+        return 200, JSON, _with_modules(("status", "hanport.jsonstream"), _status(app)), ""
     if p == "/metrics":
         if req.method == "HEAD":
             return 200, METRICS, iter(()), ""
@@ -115,24 +116,42 @@ def route(app, req):
 def _metrics_lines(app):
     # one part at a time, each made with only its own modules in the heap (and those let go before it
     # is sent): the meter's and the decoder's families (hanport.prom), the app's (metrics.py), the
-    # accounting's (its summary, then hanport.prom again)
-    from hanport import prom
+    # accounting's (its summary, then hanport.prom again); each family made again if the heap runs
+    # short while it is made (promtext.sent_families)
+    from hanport import prom, promtext
 
     out = []
-    for _ in prom.meter_families(out, app.latest):  # one family at a time
-        yield from _lines(out)
-    for _ in prom.decoder_families(out, app.reader.counters(), app.reader.last_error):
-        yield from _lines(out)
+    yield from promtext.sent_families(out, prom.meter_families, app.latest)
+    yield from promtext.sent_families(out, _decoder_families, app.reader)
     prom = None
     mem.unload("hanport.prom")
+    yield from _load("metrics")
     import metrics
 
-    yield from metrics.lines(app)
+    yield from promtext.sent_families(out, metrics.lines, app)
     metrics = None
     mem.unload("metrics")
     if app.accounting is not None:
-        for _ in app.accounting.prometheus(out):
-            yield from _lines(out)
+        yield from _load("hanport.prom")  # (the accounting's families: loaded there, and let go after)
+        yield from promtext.sent_families(out, app.accounting.prometheus)
+
+
+def _decoder_families(out, reader):
+    from hanport import prom
+
+    return prom.decoder_families(out, reader.counters(), reader.last_error)
+
+
+def _load(name):
+    # module name imported in the middle of an answer's body: the heap short for a moment is waited
+    # out, a None piece each time (httpd.Http.send waits before the next piece)
+    for _ in range(_LOAD_TRIES):
+        try:
+            __import__(name)
+            return
+        except MemoryError:
+            yield None
+    __import__(name)  # (the last try: a MemoryError now cuts the answer short, counted)
 
 
 def _status(app):
@@ -146,12 +165,6 @@ def _page(app):
     import pages
 
     yield from pages.index(app)
-
-
-def _lines(out):
-    for line in out:
-        yield line + "\n"
-    out.clear()
 
 
 def _with_modules(names, pieces):

@@ -131,8 +131,8 @@ COMPONENTS = (
      "flash; needs hanport-core",
      ("accounting.py", "accounting_capacity.py", "accounting_history.py", "accounting_hourly.py",
       "accounting_json.py", "accounting_store.py", "accounting_views.py", "localtime.py")),
-    ("hanport-outputs", "Home Assistant MQTT discovery and Prometheus text; needs hanport-core",
-     ("hass.py", "prom.py", "promtext.py")),
+    ("hanport-outputs", "Home Assistant MQTT discovery, Prometheus text, streamed JSON; needs hanport-core",
+     ("hass.py", "prom.py", "promtext.py", "jsonstream.py")),
     ("hanport-autodetect", "protocol and line auto-detection over a byte stream (PC tools); needs hanport-core, "
      "hanport-cipher, hanport-mbus, hanport-p1", ("autodetect.py",)),
 )
