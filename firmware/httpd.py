@@ -15,7 +15,8 @@ _MAX_HEADERS = const(32)
 _MAX_BODY_BYTES = const(2048)  # settings form / JSON
 _READ_CHUNK = const(256)
 _POLL_MS = const(10)  # a connection looks for bytes, room to send or its turn this often (see _read_some)
-_HEAP_WAIT_MS = const(100)  # an answer that found the heap short before its head is made again after this
+_HEAP_WAIT_MS = const(100)  # serve() looks again this often (after a collection) while the heap is short, and
+# an answer that found the heap short before its head is made again after this
 _IDLE_MS = const(100)  # a connection that has sent nothing this long after it was taken counts as idle (pre-connect)
 _GIVE_WAY_MS = const(500)  # a connection without a whole request head after this long may be closed for a new one
 _SEND_CHUNK = const(768)  # a long answer (/metrics, /status) lets the other tasks run after this many bytes
@@ -422,8 +423,9 @@ class Http:
 
     async def _answer(self, req, deadline):
         """route(req) and a streamed body's first piece (or None), made before anything is sent: the
-        answer's modules load there. A GET that finds the heap short there for a moment (an hourly
-        list, another answer, MQTT) waits and is made anew (heap_waits), until its deadline."""
+        answer's modules load there. A request that finds the heap short there for a moment (an hourly
+        list, another answer, MQTT, the garbage of the boot) waits and is made anew (heap_waits), until
+        its deadline. (A POST too: a settings change made twice writes the same file and restarts.)"""
         while True:
             try:
                 code, ctype, text, extra = self.route(req)
@@ -435,7 +437,7 @@ class Http:
                     return code, ctype, text, extra, None
             except MemoryError:  # (a generator that raised is finished: its clean-up has run)
                 text = None
-                if req.method == "POST" or time.ticks_diff(deadline, time.ticks_ms()) <= _HEAP_WAIT_MS:
+                if time.ticks_diff(deadline, time.ticks_ms()) <= _HEAP_WAIT_MS:
                     raise
                 self.heap_waits += 1
             gc.collect()

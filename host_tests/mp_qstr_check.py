@@ -10,7 +10,7 @@ def main():
     for i in range(4000):
         gc.collect()
         before = gc.mem_free()
-        setattr(holder, "".join(("zq", str(i))), 1)  # (a name made at run time: interned by setattr)
+        setattr(holder, "zq%d" % i, 1)  # (a name made at run time: interned by setattr)
         if before - gc.mem_free() > 6144:  # the large pool: the host reads where it began from this line
             micropython.qstr_info()
             return

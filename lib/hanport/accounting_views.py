@@ -93,7 +93,7 @@ def summary(acc):
 def month(acc, d, hour):
     # summary()'s values of today, this month and the capacity tariff in the UTC hour `hour` (a function of
     # its own: on a board a function's bytecode is one block of heap when the module loads, the heap is in pieces)
-    ri = acc.running_wh()[0]
+    ri = acc.run_wh[0]  # (Accounting.running_wh's import Wh)
     today = LT.local_day_h(hour)
     mi = LT.month_of_day(today)
     s = today % DAYS_KEPT

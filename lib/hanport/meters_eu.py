@@ -87,10 +87,8 @@ def _kaernten(rd):
     for i in range(n, 0, -1):  # every item one place up
         _move(rd, i - 1, i)
     rd.n_items = n + 1
-    pool = rd.pool
     ob = rd.item_obis
-    for k in range(6):
-        pool[o + k] = ob[k]  # item 0 keeps its OBIS: the frame's 0-6:25.9.0.255
+    copy(rd.pool, o, ob, 0, 6)  # item 0 keeps its OBIS: the frame's 0-6:25.9.0.255
     rd.pool_used = o + 6
     rd.item_value[0] = o
     rd.item_len[0] = 6
