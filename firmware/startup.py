@@ -19,7 +19,7 @@ ON_DEMAND = ("config", "defaults", "status", "metrics", "pages", "settings", "ap
              "hanport.prom", "hanport.promtext", "hanport.hass", "hanport.accounting_hourly",
              "hanport.accounting_views", "hanport.accounting_json",
              "hanport.accounting_store", "hanport.accounting_capacity", "hanport.accounting_history",
-             "hanport.localtime", "hanport.persist", "hanport.serial_detect", "dns")
+             "hanport.localtime", "hanport.jsonstream", "hanport.persist", "hanport.serial_detect", "dns")
 
 
 def warm_up():
