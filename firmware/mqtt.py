@@ -191,7 +191,14 @@ class Mqtt:
                         self.addr = await resolve(app.net, self.cfg["host"], self.cfg["port"])
                     import mqtt_session
 
-                    await mqtt_session.probe(self)
+                    tls = self.cfg["tls"]  # the probe's TLS handshake (mbedtls: ~20 KB on the stand-in's heap)
+                    if tls:  # takes its turn with the large answers too: neither fails for the other
+                        await app.turn.acquire()
+                    try:
+                        await mqtt_session.probe(self)
+                    finally:
+                        if tls:
+                            app.turn.release()
                     mqtt_session = None
                     mem.unload("mqtt_session")
                     await app.wait_quiet()  # (the blocking connect between meter frames)

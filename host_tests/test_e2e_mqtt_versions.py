@@ -192,8 +192,10 @@ def tls_status(rig, tries=3):
 
 
 def watch_silent_broker(rig, silent, variant, seconds=8):
-    """While `silent` holds the broker's port: MQTT never connects, HTTP answers at once (the event
-    loop is not blocked by a connect attempt) and decoding goes on."""
+    """While `silent` holds the broker's port: MQTT never connects, the event loop is not blocked by a
+    connect attempt (the app's own measure, loop_stall_max_ms; HTTP answers at once, or a large one
+    after the probe's TLS handshake, which takes its turn with them: at most mqtt.timeout_s, 2 s) and
+    decoding goes on."""
     st, _ = timed_status(rig)
     readings0 = st["readings"]
     worst = 0.0
@@ -206,9 +208,10 @@ def watch_silent_broker(rig, silent, variant, seconds=8):
     assert silent.conns, "the firmware never reached the silent broker"
     assert mq["connects"] == 0 and mq["connect_failures"] >= 2, mq
     assert mq["state"] in ("connecting", "backoff") and mq["last_error"], mq
-    print("%s: silent broker: %d connect failures, slowest /status %.3f s" % (
-        variant, mq["connect_failures"], worst))
-    assert worst < 1.0, "HTTP /status took %.2f s while the broker was silent" % worst
+    print("%s: silent broker: %d connect failures, slowest /status %.3f s, heap waits %d, loop stall max %s ms" % (
+        variant, mq["connect_failures"], worst, st["http"]["heap_waits"], st["loop_stall_max_ms"]))
+    limit = 1.0 + (st["config"]["mqtt"]["timeout_s"] if st["config"]["mqtt"]["tls"] else 0)
+    assert worst < limit, "HTTP /status took %.2f s while the broker was silent" % worst
     assert st["readings"] >= readings0 + 5, (readings0, st["readings"])  # decoding goes on
     # no call held the event loop for 1 s (the ticker's lateness): the UART driver's buffer (8 s of a
     # 2400-baud line, uart.rxbuf) never came near full, and every frame decoded
