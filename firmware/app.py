@@ -401,8 +401,17 @@ def _start(app):
 
 
 def main(config_path="config.json", frame=None, raw=None, state=None):
-    app = App(config_path, frame, raw, state)
     try:
-        asyncio.run(app.run())
+        asyncio.run(_main(config_path, frame, raw, state))
     finally:
         asyncio.new_event_loop()
+
+
+async def _main(config_path, frame, raw, state):
+    # The app is built inside the event loop, not before it: the loop's frames, which live as long as
+    # the app, are then made before the boot's deep calls (settings validation, the decoder, warm_up),
+    # never on top of what those left on the C stack. A pointer left there in such a long-lived frame
+    # is scanned by every collection (MicroPython scans the stack conservatively) and kept a module
+    # the boot had unloaded (~3 KB, config.py) in the heap for good on some builds.
+    app = App(config_path, frame, raw, state)
+    await app.run()
