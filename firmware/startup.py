@@ -74,9 +74,9 @@ def settings(path):
         mem.unload("config")
         mem.unload("defaults")
         mem.unload("hanport.persist")
-    # the validation's garbage (~12 KB) collected now, before the rest of the boot allocates: with
-    # the collection left for later, a boot that validated kept ~3 KB more for good (heap in use after
-    # boot on the 32-bit stand-in, tools/nboots-like measure in the issue notes)
+    # the validation's garbage (~12 KB) collected now, before the rest of the boot allocates (with the
+    # collection left for later, a boot that validated kept ~3 KB more for good on some builds:
+    # tools/boot_heap.py)
     gc.collect()
     return found
 

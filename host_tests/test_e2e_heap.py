@@ -84,3 +84,23 @@ def test_thousands_of_frames_under_a_heap_cap(tmp_path):
     finally:
         stop.set()
         rig.close()
+
+
+BOOT_SPREAD_LIMIT_BYTES = 1024  # validating and cached boots of one firmware: the same live objects
+
+
+def test_every_boot_keeps_the_same_heap(tmp_path):
+    """On the 32-bit stand-in at 112 KB: a boot that validates config.json (config.py loaded, then
+    unloaded) keeps no more heap than one that takes the validation's cache. (A boot that built the
+    app before the event loop kept config.py's ~3 KB for good on some builds: a pointer left on the C
+    stack under the loop's long-lived frames.)"""
+    binary = run_host.standin_binary()
+    if binary is None:
+        pytest.skip("no 32-bit ESP32 stand-in here (../shared/tools/esp32like/micropython-esp32stock, or set "
+                    "HANPORT_MICROPYTHON32)")
+    import boot_heap
+
+    r = boot_heap.boot_heaps(2, "kamstrup", interpreter=binary, workdir=str(tmp_path))
+    print("heap in use after boot:", r)
+    every = r["validating"] + r["cached"]
+    assert max(every) - min(every) < BOOT_SPREAD_LIMIT_BYTES, r
