@@ -13,7 +13,7 @@ _MAX_HEAD_BYTES = const(2048)  # request line + headers (RFC 9110 §4.1 leaves t
 _MAX_LINE_BYTES = const(512)  # request line alone (414 beyond)
 _MAX_HEADERS = const(32)
 _MAX_BODY_BYTES = const(2048)  # settings form / JSON
-_READ_CHUNK = const(256)
+READ_CHUNK = const(256)  # every connection reads through one buffer this long (startup.http_state)
 _POLL_MS = const(10)  # a connection looks for bytes, room to send or its turn this often (see _read_some)
 _HEAP_WAIT_MS = const(100)  # serve() looks again this often (after a collection) while the heap is short, and
 # an answer that found the heap short before its head is made again after this
@@ -97,29 +97,9 @@ class Http:
     `allowed(path)` gives the methods a path takes, None for an unknown path."""
 
     def __init__(self, cfg, route, allowed, light=None, turn=None):
-        self.cfg = cfg
-        self.route = route
-        self.allowed = allowed
-        self.light = light  # light(path): True when its answer is small now: served without waiting for the others
-        self.turn = turn or asyncio.Lock()  # one large answer (or other large work) at a time: bounded heap
-        self.server = None
-        self.active = 0
-        self.requests = 0
-        self.by_status = {}
-        self.timeouts = 0
-        self.rejected_busy = 0
-        self.io_errors = 0
-        self.last_error = None
-        self.last_path = None
-        self.cut = 0  # answers whose body failed after the head was sent (closed early)
-        self.heap_waits = 0  # answers made again after the heap ran short before their head (_answer)
-        self.waiting = []  # (ticks_ms accepted, task) of connections still reading their head, oldest first
-        self.evicted = 0  # of those, closed to make room for a new connection
-        self.queued = 0  # new connections waiting a moment for a place (_place)
-        self.dropped = 0  # connections closed at once for want of heap to serve them
-        self.deferred = 0  # times a new connection was left in the TCP backlog a moment for want of heap
-        self.conns = 0  # connections with a task (being served or waiting for a place)
-        self.rbuf = bytearray(_READ_CHUNK)  # every connection reads through it (no await between read and copy)
+        import startup  # (the state is set up there: boot-time code, so its bytecode leaves the heap after boot)
+
+        startup.http_state(self, cfg, route, allowed, light, turn)
 
     def start(self):
         """Listen on http.bind:port (the listening socket: self.server); serve() then accepts. A port

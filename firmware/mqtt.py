@@ -107,47 +107,9 @@ class BoundedSock:
 
 class Mqtt:
     def __init__(self, app, cfg, node_id):
-        m = cfg["mqtt"]
-        self.app = app
-        self.cfg = m
-        self.enabled = m["enabled"] and bool(m["host"])
-        base = m["base_topic"]
-        self.node_id = node_id
-        self.client_id = m["client_id"] or node_id
-        self.t_state = (base + "/state").encode()
-        self.t_status = (base + "/status").encode()
-        self.t_ha_status = (m["discovery_prefix"] + "/status").encode()
-        self.t_acc = (base + ACC_SUFFIX).encode()
-        self.t_energy = (base + ENERGY_SUFFIX).encode()
-        self.energy_at = None  # Latest.at of the energy counters last sent on this connection
-        self.boot_waits = 0
-        self.acc_interval_ms = m["accounting_interval_s"] * 1000
-        self.acc_len = -1  # length and CRC-32 of the accounting message last sent on this connection (-1: send
-        self.acc_crc = 0  # anew); not the text itself, which would keep a second ~600-byte copy in the heap
-        self.acc_checked_ms = time.ticks_ms()
-        self.acc_published = 0
-        self.device_name = cfg["name"]
-        self.client = None
-        self.state = "disabled" if not self.enabled else "waiting_network"
-        self.discovery_due = True
-        self.connects = 0
-        self.connect_failures = 0
-        self.disconnects = 0
-        self.published = 0
-        self.publish_errors = 0
-        self.discovery_sent = 0
-        self.ha_online_seen = 0
-        self.last_error = None
-        self.backoff_ms = 0
-        self.rounds = 0
-        self.addr = None  # (sockaddr, numeric host) of the broker, resolved once
-        self.pings = 0
-        self.pongs = 0
-        self.ping_rx = None  # sock.rx when the outstanding PINGREQ went out; None: none outstanding
-        self.ping_ms = 0
-        self.timed_connect = None  # True: connect() took a timeout (umqtt 1.8.0), False: not (1.3.4)
-        self.disc_sending = False  # a discovery message is being published (not only built)
-        self.disc_ms = self.up_ms = time.ticks_ms()  # discovery not before disc_ms; up_ms: last connect
+        import startup  # (the state is set up there: boot-time code, so its bytecode leaves the heap after boot)
+
+        startup.mqtt_state(self, app, cfg, node_id)
 
     # --- connection (mqtt_session.py, loaded for each attempt) ---
     def _drop(self, why, exc):

@@ -42,25 +42,9 @@ async def resolve(n, host, port):
 
 class Net:
     def __init__(self, app, cfg):
-        self.app = app
-        self.wcfg = cfg["wifi"]
-        self.acfg = cfg["ap"]
-        self.ncfg = cfg["ntp"]
-        self.sta = network.WLAN(network.STA_IF)
-        self.ap = network.WLAN(network.AP_IF)
-        self.state = "down"
-        self.ap_reason = None
-        self.connects = 0
-        self.failures = 0
-        self.last_error = None
-        self.ip = None
-        self.ntp_synced = False
-        self.ntp_syncs = 0
-        self.ntp_failures = 0
-        self.ntp_next_ms = time.ticks_ms()
-        self.ntp_ip = None  # ntp.host resolved (numeric), kept until a sync fails
-        self.down_ms = self.up_ms = time.ticks_ms()  # when the station last went down / came up
-        self.backoff_ms = 1000  # before the next attempt after a failed one (doubles up to backoff_max_s)
+        import startup  # (the state is set up there: boot-time code, so its bytecode leaves the heap after boot)
+
+        startup.net_state(self, app, cfg)
 
     @property
     def connected(self):

@@ -234,3 +234,140 @@ def start(app):
     if app.http.server is not None:
         asyncio.create_task(sup("http", app.http.serve))
         log("http", "listening on %s:%d" % (app.cfg["http"]["bind"], app.cfg["http"]["port"]))
+
+
+# --- the state of the tasks' objects, set up for their __init__ (boot-time code like the rest of this
+# module, so its bytecode does not stay in the heap with the classes) ---
+def uart_state(u, app, ucfg):
+    """uart.UartTask's state."""
+    import time
+
+    from uart import CHUNK_BYTES, rx_buffer_bytes
+
+    from hanport import diagnose
+
+    u.app = app
+    u.cfg = ucfg
+    first = (ucfg["parity"] if ucfg["parity"] != "auto" else "E", ucfg["invert"])
+    u.auto = None  # hanport.serial_detect.SerialAutodetect while the setting is not known yet
+    u.auto_locked = ucfg["parity"] != "auto"  # a frame checked out (or the setting is fixed)
+    u.auto_switches = 0
+    if not u.auto_locked:  # walk 8E1/8N1 x inversion until a frame checks out
+        from hanport import serial_detect
+
+        idx = serial_detect.LINE_SETTINGS.index(first)
+        u.auto = serial_detect.SerialAutodetect(first=idx, trial_ms=ucfg["autodetect_trial_s"] * 1000)
+    u.parity, u.invert = first
+    u.monitor = diagnose.LineMonitor()
+    u.buf = bytearray(CHUNK_BYTES)
+    u.rxbuf = rx_buffer_bytes(ucfg)
+    u.uart = None
+    u.stream = None
+    u.bytes = 0
+    u.reads = 0
+    u.last_rx_ms = time.ticks_ms()
+
+
+def net_state(n, app, cfg):
+    """net.Net's state."""
+    import time
+
+    import network
+
+    n.app = app
+    n.wcfg = cfg["wifi"]
+    n.acfg = cfg["ap"]
+    n.ncfg = cfg["ntp"]
+    n.sta = network.WLAN(network.STA_IF)
+    n.ap = network.WLAN(network.AP_IF)
+    n.state = "down"
+    n.ap_reason = None
+    n.connects = 0
+    n.failures = 0
+    n.last_error = None
+    n.ip = None
+    n.ntp_synced = False
+    n.ntp_syncs = 0
+    n.ntp_failures = 0
+    n.ntp_next_ms = time.ticks_ms()
+    n.ntp_ip = None  # ntp.host resolved (numeric), kept until a sync fails
+    n.down_ms = n.up_ms = time.ticks_ms()  # when the station last went down / came up
+    n.backoff_ms = 1000  # before the next attempt after a failed one (doubles up to backoff_max_s)
+
+
+def mqtt_state(mq, app, cfg, node_id):
+    """mqtt.Mqtt's state."""
+    import time
+
+    from mqtt import ACC_SUFFIX, ENERGY_SUFFIX
+
+    m = cfg["mqtt"]
+    mq.app = app
+    mq.cfg = m
+    mq.enabled = m["enabled"] and bool(m["host"])
+    base = m["base_topic"]
+    mq.node_id = node_id
+    mq.client_id = m["client_id"] or node_id
+    mq.t_state = (base + "/state").encode()
+    mq.t_status = (base + "/status").encode()
+    mq.t_ha_status = (m["discovery_prefix"] + "/status").encode()
+    mq.t_acc = (base + ACC_SUFFIX).encode()
+    mq.t_energy = (base + ENERGY_SUFFIX).encode()
+    mq.energy_at = None  # Latest.at of the energy counters last sent on this connection
+    mq.boot_waits = 0
+    mq.acc_interval_ms = m["accounting_interval_s"] * 1000
+    mq.acc_len = -1  # length and CRC-32 of the accounting message last sent on this connection (-1: send
+    mq.acc_crc = 0  # anew); not the text itself, which would keep a second ~600-byte copy in the heap
+    mq.acc_checked_ms = time.ticks_ms()
+    mq.acc_published = 0
+    mq.device_name = cfg["name"]
+    mq.client = None
+    mq.state = "disabled" if not mq.enabled else "waiting_network"
+    mq.discovery_due = True
+    mq.connects = 0
+    mq.connect_failures = 0
+    mq.disconnects = 0
+    mq.published = 0
+    mq.publish_errors = 0
+    mq.discovery_sent = 0
+    mq.ha_online_seen = 0
+    mq.last_error = None
+    mq.backoff_ms = 0
+    mq.rounds = 0
+    mq.addr = None  # (sockaddr, numeric host) of the broker, resolved once
+    mq.pings = 0
+    mq.pongs = 0
+    mq.ping_rx = None  # sock.rx when the outstanding PINGREQ went out; None: none outstanding
+    mq.ping_ms = 0
+    mq.timed_connect = None  # True: connect() took a timeout (umqtt 1.8.0), False: not (1.3.4)
+    mq.disc_sending = False  # a discovery message is being published (not only built)
+    mq.disc_ms = mq.up_ms = time.ticks_ms()  # discovery not before disc_ms; up_ms: last connect
+
+
+def http_state(h, cfg, route, allowed, light, turn):
+    """httpd.Http's state."""
+    from httpd import READ_CHUNK
+
+    h.cfg = cfg
+    h.route = route
+    h.allowed = allowed
+    h.light = light  # light(path): True when its answer is small now: served without waiting for the others
+    h.turn = turn or asyncio.Lock()  # one large answer (or other large work) at a time: bounded heap
+    h.server = None
+    h.active = 0
+    h.requests = 0
+    h.by_status = {}
+    h.timeouts = 0
+    h.rejected_busy = 0
+    h.io_errors = 0
+    h.last_error = None
+    h.last_path = None
+    h.cut = 0  # answers whose body failed after the head was sent (closed early)
+    h.heap_waits = 0  # answers made again after the heap ran short before their head (_answer)
+    h.waiting = []  # (ticks_ms accepted, task) of connections still reading their head, oldest first
+    h.evicted = 0  # of those, closed to make room for a new connection
+    h.queued = 0  # new connections waiting a moment for a place (_place)
+    h.dropped = 0  # connections closed at once for want of heap to serve them
+    h.deferred = 0  # times a new connection was left in the TCP backlog a moment for want of heap
+    h.conns = 0  # connections with a task (being served or waiting for a place)
+    h.rbuf = bytearray(READ_CHUNK)  # every connection reads through it (no await between read and copy)

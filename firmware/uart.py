@@ -8,8 +8,6 @@ from log import log
 from machine import UART
 from micropython import const
 
-from hanport import diagnose
-
 
 def frame_counts(reader):
     """[messages with valid checks, check errors...] of the reader's framing layer: the HDLC or
@@ -37,26 +35,9 @@ def rx_buffer_bytes(ucfg):
 
 class UartTask:
     def __init__(self, app, ucfg):
-        self.app = app
-        self.cfg = ucfg
-        first = (ucfg["parity"] if ucfg["parity"] != "auto" else "E", ucfg["invert"])
-        self.auto = None  # hanport.serial_detect.SerialAutodetect while the setting is not known yet
-        self.auto_locked = ucfg["parity"] != "auto"  # a frame checked out (or the setting is fixed)
-        self.auto_switches = 0
-        if not self.auto_locked:  # walk 8E1/8N1 x inversion until a frame checks out
-            from hanport import serial_detect
+        import startup  # (the state is set up there: boot-time code, so its bytecode leaves the heap after boot)
 
-            idx = serial_detect.LINE_SETTINGS.index(first)
-            self.auto = serial_detect.SerialAutodetect(first=idx, trial_ms=ucfg["autodetect_trial_s"] * 1000)
-        self.parity, self.invert = first
-        self.monitor = diagnose.LineMonitor()
-        self.buf = bytearray(CHUNK_BYTES)
-        self.rxbuf = rx_buffer_bytes(ucfg)
-        self.uart = None
-        self.stream = None
-        self.bytes = 0
-        self.reads = 0
-        self.last_rx_ms = time.ticks_ms()
+        startup.uart_state(self, app, ucfg)
 
     def open(self):
         if self.uart is not None:
