@@ -1,6 +1,5 @@
-# Boot-time only, unloaded once the app runs: app.App's parts and state (build), the settings
-# (config.json as validated by config.py, or the cache of its last validation), the decoder, the
-# accounting, the start of the tasks (start).
+# Boot-time only, unloaded once the app runs: app.App's parts (build), the settings (validated or cached),
+# the decoder, the accounting, the tasks' start (start) and their objects' state (uart_state, ... http_state).
 import asyncio
 import gc
 import json
