@@ -2,7 +2,7 @@
 # hanport.latest.PowerLog, made as it is sent; loaded per request (web.py).
 import time
 
-from hanport.latest import BUCKETS, NONE, STEP_MS, ticks_diff
+from hanport.latest import BUCKETS, NONE, STEP_MS, TOP_W, ticks_diff
 
 JSON = "application/json"
 
@@ -61,7 +61,7 @@ def power_series(p, imports, now_ms):
         if closed_after <= 0:
             yield ring[(p.head + late + j) % BUCKETS]
         elif closed_after == 1 and late <= BUCKETS and n:
-            yield total // n
+            yield min(total // n, TOP_W)
         else:
             yield NONE
 

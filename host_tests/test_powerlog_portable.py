@@ -75,3 +75,13 @@ def test_before_any_reading():
     assert power_age(p, 12345) is None and set(power_series(p, False, 12345)) == {NONE}
     p.add(5, R.Reading())  # a message without power (Kamstrup's list 3 has it; some do not): nothing
     assert p.start is None
+
+
+def test_a_mean_above_the_rings_range_is_kept_at_its_top():
+    # the rings hold unsigned 16-bit W: 65,535 marks an empty bucket, a larger mean is kept as 65,534
+    p = PowerLog()
+    p.add(0, _reading(70000, 65534))
+    p.add(STEP_MS, _reading(100, 0))  # closes the first minute
+    assert list(power_series(p, True, STEP_MS))[-1:] == [65534]
+    assert list(power_series(p, False, STEP_MS))[-1:] == [65534]
+    assert list(power_series(p, True, STEP_MS * 2))[-2:] == [65534, 100]  # the open minute, as the reader shows it

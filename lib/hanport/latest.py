@@ -99,17 +99,18 @@ def _text(rd, t, old):
 
 STEP_MS = const(60000)  # one bucket: a minute (24 list-1 messages at 2.5 s: Aidon, Kaifa, Kamstrup)
 BUCKETS = const(60)  # 60 minutes
-NONE = const(-1)  # a bucket without a reading (power is never negative: import and export are apart)
+NONE = const(0xFFFF)  # a bucket without a reading (the rings hold unsigned 16-bit W)
+TOP_W = const(0xFFFE)  # a mean above this is kept as this (a home's supply, 3 x 63 A at 230 V, is 43 kW)
 
 
 class PowerLog:
-    """Mean import and export W of each STEP_MS bucket over the last BUCKETS (two rings, 480 bytes),
+    """Mean import and export W of each STEP_MS bucket over the last BUCKETS (two rings, 240 bytes),
     filled in place. Only add() stays in the heap: the dashboard's reader (firmware/dash.py) loads
     with its answer and reads the rings as they would be after closing the buckets now closes."""
 
     def __init__(self):
-        self.imp = array("i", [NONE] * BUCKETS)
-        self.exp = array("i", [NONE] * BUCKETS)
+        self.imp = array("H", [NONE] * BUCKETS)
+        self.exp = array("H", [NONE] * BUCKETS)
         self.head = 0  # the slot of the newest closed bucket
         self.start = None  # ticks (ms) when the open bucket began; None before the first reading
         self.sum_imp = self.sum_exp = self.n_imp = self.n_exp = 0  # the open bucket
@@ -127,8 +128,8 @@ class PowerLog:
             self.start = ticks_add(self.start, late * STEP_MS)
             for _ in range(min(late, BUCKETS)):  # (silent longer than the ring: all of it empty)
                 self.head = (self.head + 1) % BUCKETS
-                self.imp[self.head] = self.sum_imp // self.n_imp if self.n_imp and late <= BUCKETS else NONE
-                self.exp[self.head] = self.sum_exp // self.n_exp if self.n_exp and late <= BUCKETS else NONE
+                self.imp[self.head] = min(self.sum_imp // self.n_imp, TOP_W) if self.n_imp and late <= BUCKETS else NONE
+                self.exp[self.head] = min(self.sum_exp // self.n_exp, TOP_W) if self.n_exp and late <= BUCKETS else NONE
                 self.sum_imp = self.sum_exp = self.n_imp = self.n_exp = 0
         if fp[R.F_P_IMPORT]:
             self.sum_imp += watts(rd, R.F_P_IMPORT)
