@@ -455,10 +455,12 @@ class Http:
                     gc.collect()
                     await asyncio.sleep_ms(_HEAP_WAIT_MS)
                     continue
-                if not await self._write(sock, piece, deadline):
+                view = memoryview(piece)  # (a str's bytes as they are)
+                n = sock.write(view) or 0  # most pieces go at once, with no coroutine made for them:
+                if n < len(view) and not await self._write(sock, view[n:], deadline):  # less churn in the heap
                     self.timeouts += 1  # a client that does not read: let the next one in
                     return
-                size += len(piece)
+                size += len(view)
                 if size >= _SEND_CHUNK:  # the other tasks (the UART reader) run between pieces
                     size = 0
                     await asyncio.sleep_ms(0)
