@@ -73,9 +73,8 @@ class AccountingHook:
             self.acc.update(rd, ticks_ms=now_ms, save=False)  # saved by tick(), a moment later
         except Exception as e:  # another module's bug must not take the reader down
             self._failed(e)
-        if rd.list_number == 3:
+        if rd.list_number == 3:  # (its summary and JSON went before it: drop)
             self.hour_due = True
-            self.text = self.slow = None
             self.release()
 
     def tick(self, now_ms):

@@ -367,7 +367,7 @@ class Http:
         req = await self._heap_retry(Request, (method, path, query, headers, body), deadline)
         self.last_path = path  # (for the log of a failing answer)
         if self.light is not None and self.light(path):
-            code, ctype, text, extra, first = await self._answer(req, self._fresh())
+            code, ctype, text, extra, first = await self._heap_retry(self._made, (req,), self._fresh())
             await self.send(sock, code, ctype, text, head_only=(method == "HEAD"), extra=extra, first=first)
             return
         while self.turn.locked():  # wait for the answer being sent, within this request's deadline
@@ -378,7 +378,7 @@ class Http:
             await asyncio.sleep_ms(_POLL_MS)
         await self.turn.acquire()  # (free: taken at once)
         try:
-            code, ctype, text, extra, first = await self._answer(req, self._fresh())
+            code, ctype, text, extra, first = await self._heap_retry(self._made, (req,), self._fresh())
             req = None
             await self.send(sock, code, ctype, text, head_only=(method == "HEAD"), extra=extra, first=first)
         finally:
@@ -401,34 +401,25 @@ class Http:
             gc.collect()
             await asyncio.sleep_ms(_HEAP_WAIT_MS)
 
-    async def _answer(self, req, deadline):
-        """route(req) and a streamed body's first piece (or None), made before anything is sent: the
-        answer's modules load there. A request that finds the heap short there for a moment (an hourly
-        list, another answer, MQTT, the garbage of the boot) waits and is made anew (heap_waits), until
-        its deadline. (A POST too: a settings change made twice writes the same file and restarts.)"""
-        while True:
-            try:
-                code, ctype, text, extra = self.route(req)
-                if isinstance(text, (str, list)):
-                    return code, ctype, text, extra, None
-                try:
-                    return code, ctype, text, extra, next(text)
-                except StopIteration:  # (a body without pieces: HEAD)
-                    return code, ctype, text, extra, None
-            except MemoryError:  # (a generator that raised is finished: its clean-up has run)
-                text = None
-                if time.ticks_diff(deadline, time.ticks_ms()) <= _HEAP_WAIT_MS:
-                    raise
-                self.heap_waits += 1
-            gc.collect()
-            await asyncio.sleep_ms(_HEAP_WAIT_MS)
+    def _made(self, req):
+        # route(req) and a streamed body's first piece (or None): made before anything is sent, as the
+        # answer's modules load there (_heap_retry makes it again if the heap is short for a moment: an
+        # hourly list, another answer, MQTT, the boot's garbage; a POST too: a settings change made
+        # twice writes the same file and restarts)
+        code, ctype, text, extra = self.route(req)
+        if isinstance(text, (str, list)):
+            return code, ctype, text, extra, None
+        try:  # (a generator that raised is finished: its clean-up has run)
+            return code, ctype, text, extra, next(text)
+        except StopIteration:  # (a body without pieces: HEAD)
+            return code, ctype, text, extra, None
 
     async def send(self, sock, code, ctype, text, head_only=False, extra="", first=None):
         """One answer, within timeout_s (a client that does not read is left: counted in timeouts).
         text: a str; a list of pieces (str or bytes-like; Content-Length counted first); or any other
         iterable of pieces (a generator: produced while sending, so the whole answer never sits in
         RAM; no Content-Length, the body ends with the connection, HTTP/1.0), whose first piece may
-        be made already (first: _answer); a None piece: the answer waits for heap a moment."""
+        be made already (first: _made); a None piece: the answer waits for heap a moment."""
         self.by_status[code] = self.by_status.get(code, 0) + 1
         if isinstance(text, str):
             text = [text]
@@ -480,6 +471,6 @@ class Http:
 
 def _head(code, ctype, length, extra):
     # an answer's status line and headers (length None: no Content-Length, the body ends with the connection)
-    return ("HTTP/1.0 %d %s\r\nContent-Type: %s\r\n%s%sConnection: close\r\n"
-            "%s\r\n" % (code, REASONS.get(code, ""), ctype, "" if length is None else "Content-Length: %d\r\n" % length,
-                         "" if "Cache-Control" in extra else "Cache-Control: no-store\r\n", extra))
+    return ("HTTP/1.0 %d %s\r\nContent-Type: %s\r\n%sCache-Control: no-store\r\nConnection: close\r\n"
+            "%s\r\n" % (code, REASONS.get(code, ""), ctype,
+                         "" if length is None else "Content-Length: %d\r\n" % length, extra))

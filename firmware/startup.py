@@ -362,7 +362,7 @@ def http_state(h, cfg, route, allowed, light, turn):
     h.last_error = None
     h.last_path = None
     h.cut = 0  # answers whose body failed after the head was sent (closed early)
-    h.heap_waits = 0  # answers made again after the heap ran short before their head (_answer)
+    h.heap_waits = 0  # answers made again after the heap ran short before their head (Http._made)
     h.waiting = []  # (ticks_ms accepted, task) of connections still reading their head, oldest first
     h.evicted = 0  # of those, closed to make room for a new connection
     h.queued = 0  # new connections waiting a moment for a place (_place)

@@ -11,24 +11,24 @@ of the same firmware keeps something the boot should have let go (docs/firmware.
 import argparse
 import json
 import os
-import re
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run_host  # noqa: E402
+import soak  # noqa: E402
 
-_BOOT_LINE = re.compile(r"heap in use after boot (\d+)")
 
-
-def _wait_boot_line(rig, n, timeout_s=20.0):
-    # the n-th boot line of the firmware log (1-based), once it is there
+def _wait_boot(rig, since, timeout_s=20.0):
+    # (heap in use after boot, qstrs) of the boot whose log begins at offset since, once it is there
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        found = _BOOT_LINE.findall(rig.log_tail(10 ** 7))
-        if len(found) >= n:
-            return int(found[n - 1])
+        log = rig.log_tail(10 ** 7)[since:]
+        used = soak.heap_after_boot(log)[0]
+        qstrs = soak.boot_qstrs(log)
+        if used is not None and qstrs is not None:
+            return used, qstrs
         time.sleep(0.2)
     raise RuntimeError("no boot line:\n" + rig.log_tail(2000))
 
@@ -43,21 +43,23 @@ def boot_heaps(boots=3, meter="kamstrup", heap=None, interpreter=None, workdir=N
     rig = run_host.Rig(workdir, meter=meter, speed=60, heap=heap, interpreter=interpreter)
     out = {"validating": [], "cached": [], "qstrs": None}
     cache = os.path.join(workdir, "flash", "config.json.ok")
-    n = 0
+    first = True
     try:
-        rig.start(wait_http_s=30)  # the first boot validates (no cache yet)
         for kind in ("validating", "cached"):
             while len(out[kind]) < boots:
-                if n:
+                since = 0
+                if first:
+                    rig.start(wait_http_s=30)  # the first boot validates (no cache yet)
+                    first = False
+                else:
                     run_host.stop(rig.fw)
                     if kind == "validating" and os.path.exists(cache):
                         os.remove(cache)
+                    since = len(rig.log_tail(10 ** 7))  # (the log goes on across boots)
                     rig.cfg = None  # the same flash and config.json
                     rig.start_firmware()
-                n += 1
-                out[kind].append(_wait_boot_line(rig, n))
-        q = re.findall(r"n_qstr=(\d+)", rig.log_tail(10 ** 7))
-        out["qstrs"] = int(q[-1]) if q else None
+                used, out["qstrs"] = _wait_boot(rig, since)
+                out[kind].append(used)
     finally:
         rig.close()
     return out

@@ -147,7 +147,7 @@ def soak(meter="aidon", heap=run_host.ESP32_HEAP, seconds=600, interpreter=None,
                 rig.start(wait_http_s=30)
         except RuntimeError as e:
             res["why"].append("did not start: %s" % str(e)[-600:])
-            boot = _boot_heap(rig.log_tail(10 ** 7))
+            boot = heap_after_boot(rig.log_tail(10 ** 7))
             res.update({"heap_used_after_boot": boot[0], "heap_free_after_boot": boot[1]})
             return res
         load = Load(rig, clients, dashboards)
@@ -194,7 +194,7 @@ def soak(meter="aidon", heap=run_host.ESP32_HEAP, seconds=600, interpreter=None,
                     "HTTP" if len(set(http_new)) < 2 else "MQTT", w - t0, w - t0 + WINDOW_S))
                 break
             w += WINDOW_S
-        boot = _boot_heap(log)
+        boot = heap_after_boot(log)
         res.update({
             "http_answers": sum(load.codes.values()), "http_codes": load.codes, "mqtt_states": len(load.states),
             "heap_used_after_boot": boot[0], "heap_free_after_boot": boot[1], "lowest_free_after_gc": low_free,
@@ -236,7 +236,7 @@ def boot_qstrs(log):
     return None
 
 
-def _boot_heap(log):
+def heap_after_boot(log):
     """(in use, free) after boot from the app's "running; heap in use after boot N bytes, free M" line."""
     key = "heap in use after boot "
     i = log.find(key)
