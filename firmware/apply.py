@@ -1,8 +1,10 @@
 # A settings change (POST /config with the token, parsed and authorised by settings.py), in steps that
 # each have only their own module in the heap: validated (config.py), written (hanport.persist: the old
 # or the new file after a power cut), then a restart that saves the accounting first; loaded per change.
+import asyncio
 import gc
 
+import machine
 import mem
 from log import log
 
@@ -24,6 +26,7 @@ def change(app, changes, from_form):
         mem.unload("defaults")
     if problems:
         return 400, TEXT, "not saved:\n" + "\n".join(problems) + "\n", ""
+    gc.collect()  # config.py's ~7 KB are free space before persist loads (not left to a failing allocation)
     from hanport import persist
 
     try:
@@ -32,5 +35,18 @@ def change(app, changes, from_form):
         persist = text = None
         mem.unload("hanport.persist")
     log("app", "settings saved to %s" % app.config_path)
-    app.restart_soon(2000)
+    restart_soon(app, 2000)
     return 200, TEXT, "saved; restarting in 2 s\n", ""
+
+
+def restart_soon(app, delay_ms):
+    """Restart the board in delay_ms (the answer goes out first), the accounting saved before."""
+    asyncio.create_task(_restart(app, delay_ms))
+
+
+async def _restart(app, delay_ms):
+    await asyncio.sleep_ms(delay_ms)
+    if app.accounting is not None:  # a planned restart keeps the running hour's history
+        app.accounting.save()
+    log("app", "restarting")
+    machine.reset()

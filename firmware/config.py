@@ -163,6 +163,27 @@ def _walk(user, prefix, out):
             out.append((key, v))
 
 
+def _visit(user, prefix, problems, cfg):
+    # every setting of a user dict checked against the schema (problems appended), and set in cfg
+    # when valid (cfg None: checked only); one key at a time, no list of them (a board's heap is short)
+    for k in user:
+        key = prefix + k
+        value = user[k]
+        if isinstance(value, dict) and key not in SCHEMA:
+            _visit(value, key + ".", problems, cfg)
+        elif key not in SCHEMA:
+            if isinstance(DEFAULTS.get(key), dict):
+                problems.append("%s: expected an object of settings (ignored)" % key)
+            else:
+                problems.append("unknown key %s (ignored)" % key)
+        else:
+            p = check(key, value)
+            if p:
+                problems.append(p + " (default kept)")
+            elif cfg is not None:
+                _set(cfg, key, value)
+
+
 def merge(user):
     """(config, problems): user settings over the defaults. Unknown keys and invalid values are
     reported and ignored (the default stays)."""
@@ -170,74 +191,8 @@ def merge(user):
     problems = []
     if not isinstance(user, dict):
         return cfg, ["config.json: expected a JSON object at the top level"]
-    pairs = []
-    _walk(user, "", pairs)
-    for key, value in pairs:
-        if key not in SCHEMA:
-            if isinstance(DEFAULTS.get(key), dict):
-                problems.append("%s: expected an object of settings (ignored)" % key)
-            else:
-                problems.append("unknown key %s (ignored)" % key)
-            continue
-        p = check(key, value)
-        if p:
-            problems.append(p + " (default kept)")
-            continue
-        _set(cfg, key, value)
+    _visit(user, "", problems, cfg)
     return cfg, problems
-
-
-def load(path="config.json"):
-    """(config, user dict, problems, found). A missing file is a first boot, not a problem."""
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError:
-        cfg, _ = merge({})
-        return cfg, {}, [], False
-    try:
-        user = json.loads(text)
-    except ValueError:
-        cfg, _ = merge({})
-        return cfg, {}, ["config.json: not valid JSON (defaults used)"], True
-    cfg, problems = merge(user)
-    if not isinstance(user, dict):
-        user = {}
-    return cfg, user, problems, True
-
-
-def _write(path, text):
-    # old or new content after a power cut at any step (startup.settings runs persist.recover first)
-    from hanport import persist
-
-    persist.write_file(path, [text.encode()])
-
-
-def secret_keys():
-    return [key for key in SCHEMA if SCHEMA[key][0] == "secret"]
-
-
-def write_cache(path, text, cfg, problems):
-    """<path>.ok: the config.json text this validation saw, the merged settings, the problems and the
-    secret keys. A boot that finds config.json unchanged takes them as they are (startup.py) and
-    never loads this module; any difference (an edit, a torn write) means a full validation."""
-    doc = {"source": text, "config": cfg, "problems": problems, "secret_keys": secret_keys()}
-    try:
-        _write(path + CACHE_SUFFIX, json.dumps(doc))
-    except OSError:
-        pass  # only a cache: the next boot validates again
-
-
-def boot(path):
-    """(config, problems, found, secret keys) for the app's start, with the cache written."""
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError:
-        text = None
-    cfg, _, problems, found = load(path)
-    write_cache(path, text, cfg, problems)
-    return cfg, problems, found, secret_keys()
 
 
 def _is_ipv4_port(text):
@@ -294,9 +249,19 @@ def change(path, changes, from_form):
                 parsed[k] = v
         changes = parsed
     if not problems:
-        _, user, _, _ = load(path)
-        user, problems = apply_changes(user, changes)
+        user, problems = apply_changes(_user(path), changes)
     return problems, None if problems else json.dumps(user)
+
+
+def _user(path):
+    # the settings file's own dict ({} when missing or not a JSON object): the merge over the defaults
+    # that load() makes is left to apply_changes, so that a change makes it once (a board's heap is short)
+    try:
+        with open(path) as f:
+            user = json.loads(f.read())
+    except (OSError, ValueError):
+        return {}
+    return user if isinstance(user, dict) else {}
 
 
 def apply_changes(user, changes):
@@ -318,30 +283,6 @@ def apply_changes(user, changes):
         _set(new, key, value)
     if problems:
         return user, problems
-    _, more = merge(new)
+    more = []
+    _visit(new, "", more, None)  # (what merge() would report, without making the whole config)
     return (user, more) if more else (new, [])
-
-
-def masked(cfg):
-    """Deep copy with every secret replaced by MASK (empty secrets stay empty: "not set")."""
-    out = copy_tree(cfg)
-    for key in SCHEMA:
-        if SCHEMA[key][0] == "secret":
-            try:
-                v = get(out, key)
-            except (KeyError, TypeError):
-                continue
-            if v:
-                _set(out, key, MASK)
-    return out
-
-
-def secrets(cfg):
-    """The secret values in use (non-empty), so log lines can be scrubbed of them."""
-    out = []
-    for key in SCHEMA:
-        if SCHEMA[key][0] == "secret":
-            v = get(cfg, key)
-            if v:
-                out.append(v)
-    return out

@@ -27,8 +27,10 @@ _ACCEPT_FREE_BYTES = const(10240)  # a new connection is taken while this much h
 # (/metrics), and the free heap is in pieces (no compaction)
 _BUSY = b"HTTP/1.0 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
 
+HEADERS_USED = ("authorization", "cookie", "content-length", "content-type", "if-none-match")  # what routes read
 REASONS = {
-    200: "OK", 303: "See Other", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    200: "OK", 303: "See Other", 304: "Not Modified", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+    404: "Not Found",
     405: "Method Not Allowed", 408: "Request Timeout", 411: "Length Required", 413: "Content Too Large",
     414: "URI Too Long", 415: "Unsupported Media Type", 431: "Request Header Fields Too Large",
     500: "Internal Server Error", 503: "Service Unavailable",
@@ -56,23 +58,24 @@ def find_end(buf):
     return -1, -1
 
 
-def parse_head(head):
-    """(status, method, target, headers): status 0 when well formed, else the HTTP error code."""
+def parse_head(buf, end):
+    """(status, method, path, query, headers) of the request head buf[:end]: status 0 when well formed,
+    else the HTTP error code; headers: those of HEADERS_USED that came, by lower-case name."""
     try:
-        text = head.decode()
+        text = buf[:end].decode()
     except UnicodeError:
-        return 400, None, None, None
+        return 400, None, None, None, None
     lines = text.split("\n")
     parts = lines[0].rstrip("\r").split(" ")
     if len(parts) != 3:
-        return 400, None, None, None
+        return 400, None, None, None, None
     method, target, version = parts
     if not method or not method.isalpha() or method.upper() != method or len(method) > 10:
-        return 400, None, None, None
+        return 400, None, None, None, None
     if not target.startswith("/") or not version.startswith("HTTP/1."):
-        return 400, None, None, None
+        return 400, None, None, None, None
     if len(lines) - 1 > _MAX_HEADERS:
-        return 431, None, None, None
+        return 431, None, None, None, None
     headers = {}
     for raw in lines[1:]:
         raw = raw.rstrip("\r")
@@ -80,9 +83,12 @@ def parse_head(head):
             continue
         name, sep, value = raw.partition(":")
         if not sep or not name or name.strip() != name or " " in name:
-            return 400, None, None, None
-        headers[name.lower()] = value.strip()
-    return 0, method, target, headers
+            return 400, None, None, None, None
+        name = name.lower()
+        if name in HEADERS_USED:  # (the others are checked, not kept: a browser sends ~0.5 KB of them)
+            headers[name] = value.strip()
+    path, _, query = target.partition("?")
+    return 0, method, path, query, headers
 
 
 class Http:
@@ -95,7 +101,7 @@ class Http:
 
         startup.http_state(self, cfg, route, allowed, light, turn)
 
-    async def start(self):
+    def start(self):
         """Listen on http.bind:port (the listening socket: self.server); serve() then accepts. A port
         that cannot be bound raises here."""
         if not self.cfg["enabled"]:
@@ -319,11 +325,10 @@ class Http:
             return
         buf = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         chunks = None
-        status, method, target, headers = parse_head(buf[:end])
+        status, method, path, query, headers = await self._heap_retry(parse_head, (buf, end), deadline)
         if status:
             await self.send(sock, status, TEXT, "malformed request\n")
             return
-        path, _, query = target.partition("?")
         allowed = self.allowed(path)
         if allowed is None:
             await self.send(sock, 404, TEXT, "not found\n")
@@ -359,7 +364,7 @@ class Http:
                     return
             body = body[:want]
         buf = None
-        req = Request(method, path, query, headers, body)
+        req = await self._heap_retry(Request, (method, path, query, headers, body), deadline)
         self.last_path = path  # (for the log of a failing answer)
         if self.light is not None and self.light(path):
             code, ctype, text, extra, first = await self._heap_retry(self._made, (req,), self._fresh())

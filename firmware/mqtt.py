@@ -276,14 +276,14 @@ class Mqtt:
         self.acc_published += 1
 
     def _send_discovery(self):
-        # mqtt_session.send_discovery with hanport.hass, both unloaded after it (~8 KB otherwise resident).
+        # discovery.send_discovery with hanport.hass, both unloaded after it (~6 KB otherwise resident).
         # Out of heap while a message is built (none of it sent): the connection stays, the whole
         # discovery is tried again _DISC_RETRY_MS later. Out of heap inside publish: the connection goes.
         self.disc_sending = False
         try:
-            import mqtt_session
+            import discovery
 
-            mqtt_session.send_discovery(self)
+            discovery.send_discovery(self)
         except MemoryError:
             if self.disc_sending:
                 raise
@@ -291,9 +291,9 @@ class Mqtt:
             self.disc_ms = time.ticks_add(time.ticks_ms(), _DISC_RETRY_MS)
             self.last_error = "discovery: out of memory"
         finally:
-            mqtt_session = None
+            discovery = None
             try:
-                mem.unload("mqtt_session")
+                mem.unload("discovery")
                 mem.unload("hanport.hass")
             except MemoryError:  # it left sys.modules before failing; the rest goes next time
                 pass

@@ -1,5 +1,5 @@
-# What happens once per MQTT connection, loaded by mqtt.py for it and unloaded after: connecting to the
-# broker (attempt) and the Home Assistant discovery messages (send_discovery). Connecting:
+# What happens once per MQTT connection attempt, loaded by mqtt.py for it and unloaded after (the Home
+# Assistant discovery messages are discovery.py's). Connecting:
 # - the broker's name is resolved once by mqtt.py (cached in Mqtt.addr; again only after a failure) and
 #   umqtt gets the numeric address, so its own getaddrinfo never waits on DNS;
 # - an asynchronous probe (non-blocking socket, asyncio sleeps) first checks that the broker accepts
@@ -117,33 +117,3 @@ def _connect(mq, ip):
     c.publish(mq.t_status, ONLINE, retain=True)
     if m["discovery"]:
         c.subscribe(mq.t_ha_status)
-
-
-def send_discovery(mq):
-    """Home Assistant discovery (hanport.hass) for the fields the meter has sent and the accounting,
-    retained. mq.disc_sending is True while a message is being published (an out-of-heap error then
-    leaves half a message on the wire: mqtt.py drops the connection)."""
-    from hanport import hass
-
-    app = mq.app
-    lt = app.latest
-    dev = hass.device_block(mq.node_id, mq.device_name, app.version, lt.manufacturer, lt.meter_type, lt.meter_id)
-    base = mq.cfg["base_topic"]
-    prefix = mq.cfg["discovery_prefix"]
-    pub = mq.client.publish
-    mask = hass.announced_mask(lt.mask, lt.manufacturer, lt.meter_id)
-    for f in hass.fields_in_mask(mask):
-        t = hass.config_topic(prefix, mq.node_id, f).encode()
-        b = hass.config_payload(f, mq.node_id, base, dev, mq.cfg["expire_after_s"]).encode()
-        mq.disc_sending = True
-        pub(t, b, retain=True)
-        mq.disc_sending = False
-        mq.discovery_sent += 1
-    if app.accounting is not None and hass.accounting_ready(mask):
-        for i in range(len(hass.ACCOUNTING_SENSORS)):
-            t = hass.accounting_config_topic(prefix, mq.node_id, i).encode()
-            b = hass.accounting_config_payload(i, mq.node_id, base, dev).encode()
-            mq.disc_sending = True
-            pub(t, b, retain=True)
-            mq.disc_sending = False
-            mq.discovery_sent += 1

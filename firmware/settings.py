@@ -3,8 +3,9 @@
 # POST only: the pages and GET /config do without its 7 KB).
 import json
 
+from auth import bearer, same
 from defaults import MIN_TOKEN_LEN
-from web import HTML, JSON, TEXT, bearer, same
+from web import HTML, TEXT
 
 
 def route(app, req):
@@ -14,13 +15,13 @@ def route(app, req):
     if p == "/setup":
         return 200, HTML, setup_page(app), ""
     if p == "/config":
-        if req.method == "POST":
-            return post_config(app, req)
-        return 200, JSON, json.dumps({"config": app.config_masked(), "problems": app.config_problems}), ""
+        return post_config(app, req)  # (GET /config: status.py)
     ok, why = authorised(app, req, None)  # /restart
     if not ok:
         return 403, TEXT, why + "\n", ""
-    app.restart_soon(1000)
+    from apply import restart_soon
+
+    restart_soon(app, 1000)
     return 200, TEXT, "restarting\n", ""
 
 
@@ -124,9 +125,9 @@ def post_config(app, req):
 
 
 def login(app, req):
-    """The read token's login for the web page: a form; a right token sets the cookie (web.COOKIE) the
+    """The read token's login for the web page: a form; a right token sets the cookie (auth.COOKIE) the
     pages then send, and goes to the readings."""
-    from web import COOKIE, read_token_ok
+    from auth import COOKIE, read_token_ok
 
     if req.method == "POST":
         sent = (parse_form(req.body) or {}).get("token", "")
@@ -143,7 +144,7 @@ def login(app, req):
 
 
 _HEAD = ('<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,'
-         'initial-scale=1"><title>')
+         'initial-scale=1"><link rel="icon" href="data:,"><title>')  # (no icon: no /favicon.ico request)
 
 
 def esc(s):

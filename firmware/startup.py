@@ -14,7 +14,8 @@ import hanport
 # Modules the app loads on demand and unloads after each use (web.py, mqtt.py, net.py, AccountingHook).
 # The names a module interns when it loads (qstrs) are never freed: loaded first in the middle of a
 # running heap, they would sit between later allocations for good and split the free space.
-ON_DEMAND = ("config", "defaults", "status", "metrics", "pages", "settings", "apply", "mqtt_session", "net_ap_ntp",
+ON_DEMAND = ("config", "config_boot", "defaults", "status", "status_config", "metrics", "dash", "history", "static",
+             "auth", "settings", "apply", "mqtt_session", "discovery", "net_ap_ntp",
              "hanport.prom", "hanport.promtext", "hanport.hass", "hanport.accounting_hourly",
              "hanport.accounting_views", "hanport.accounting_json",
              "hanport.accounting_store", "hanport.accounting_capacity", "hanport.accounting_history",
@@ -62,12 +63,13 @@ def settings(path):
                 return doc["config"], doc["problems"], text is not None, doc["secret_keys"]
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    import config
+    import config_boot
 
     try:
-        found = config.boot(path)
+        found = config_boot.boot(path)
     finally:
-        config = None
+        config_boot = None
+        mem.unload("config_boot")
         mem.unload("config")
         mem.unload("defaults")
         mem.unload("hanport.persist")
@@ -139,7 +141,7 @@ def build(app, config_path, frame, raw, state):
     from net import Net
     from uart import UartTask
 
-    from hanport.latest import Latest
+    from hanport.latest import Latest, PowerLog
 
     app.version = VERSION
     app.config_path = config_path
@@ -149,7 +151,7 @@ def build(app, config_path, frame, raw, state):
         acc = accounting(FlashStore("accounting"), app.cfg["accounting"])  # its state read while the heap is whole
         if acc is not None:
             app.accounting = AccountingHook(acc)
-            app.accounting._release()  # the state layout module is needed again only to save
+            app.accounting.release()  # the state layout module is needed again only to save
     warm_up()
     app.reader = reader(app.cfg["meter"], frame, FRAME_BYTES, app.config_problems)
     app.rawlog = None
@@ -163,12 +165,15 @@ def build(app, config_path, frame, raw, state):
             pass
     secrets = []
     for key in app.secret_keys:
-        v = app.setting(key)
+        v = app.cfg
+        for part in key.split("."):  # a dotted settings key ("mqtt.password")
+            v = v[part]
         if v:
             secrets.append(v)
     set_secrets(secrets)
     app.node_id = app.cfg["mqtt"]["node_id"] or "han_" + "".join("%02x" % b for b in machine.unique_id())
     app.latest = Latest()
+    app.power_log = PowerLog()  # the dashboard's last hour of power (GET /power.json)
     app.seq = 0
     app.state_buf = state if state is not None else bytearray(STATE_BYTES)
     app.state = None  # the latest state message as bytes (MQTT payload; /data.json adds its age)
@@ -196,8 +201,9 @@ def build(app, config_path, frame, raw, state):
         app.accounting.busy = app.answer_busy
 
 
-async def start(app):
-    """app.App.run's start: the boot log, the supervised tasks and the HTTP server."""
+def start(app):
+    """app.App.run's start: the boot log, the supervised tasks and the HTTP server (a plain function:
+    no frame of a coroutine that lives on keeps a reference into this module, which then stays)."""
     from app import VERSION
 
     log("app", "HAN reader %s (hanport %s) on %s, node %s" % (VERSION, hanport.__version__, sys.platform,
@@ -223,7 +229,7 @@ async def start(app):
     asyncio.create_task(sup("wifi", app.net.run))
     asyncio.create_task(sup("mqtt", app.mqtt.run))
     asyncio.create_task(sup("ticker", app._ticker))
-    await app.http.start()
+    app.http.start()
     if app.http.server is not None:
         asyncio.create_task(sup("http", app.http.serve))
         log("http", "listening on %s:%d" % (app.cfg["http"]["bind"], app.cfg["http"]["port"]))

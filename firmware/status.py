@@ -1,15 +1,13 @@
 # GET /status: every part of the app in one JSON object (decoder counters, UART line diagnosis, WiFi,
-# MQTT, HTTP, accounting, heap, crashes, the masked config); loaded per request by web.py.
+# MQTT, HTTP, heap, crashes; then status_config.py: the masked config, the accounting); loaded per request.
 import gc
-import json
 import sys
 import time
 
 from log import uptime_ms
 
 import hanport
-from hanport.accounting import C_GAPS, C_REPEATS
-from hanport.jsonstream import Raw, json_stream
+from hanport.jsonstream import json_stream
 
 # What each line diagnosis (hanport.diagnose.DIAGNOSIS_NAMES, same order) means for the owner
 HINTS = (
@@ -26,10 +24,10 @@ HINTS = (
 )
 
 
-def stream(app):
-    """/status as JSON text pieces, each made just before it is sent (pairs(app) made again, and the
-    pairs already sent skipped, when the heap runs short while one is made: hanport.jsonstream)."""
-    return json_stream(pairs, "{", "}", app)
+def head(app):
+    """/status's first members as JSON text pieces, each made just before it is sent (the object is
+    left open: status_config.tail sends the rest, with this module unloaded meanwhile)."""
+    return json_stream(pairs, "{", "", app)  # (pairs(app) made again if the heap runs short meanwhile)
 
 
 def uart(u):
@@ -80,7 +78,8 @@ def http(app):
 
 
 def pairs(app):
-    """(key, value) of /status, each made just before it is sent (json_stream)."""
+    """(key, value) of /status, each made just before it is sent (json_stream). (In parts: a function's
+    bytecode is one block of heap when the module loads, and the heap between answers is in pieces.)"""
     yield "firmware", app.version
     yield "hanport", hanport.__version__
     yield "platform", sys.platform
@@ -99,9 +98,10 @@ def pairs(app):
 
 
 def _pairs(app):
-    # the rest of pairs() (a function of its own: on a board a function's bytecode is one block of heap
-    # when the module loads, and between answers the largest free block is often only 300-800 bytes)
+    # the rest of pairs()
     lt = app.latest
+    yield "meter", {"manufacturer": lt.manufacturer, "meter_id": lt.meter_id, "meter_type": lt.meter_type,
+                    "list_version": lt.list_version}  # as last sent (list 1 alone does not say)
     yield "wifi", wifi(app.net)
     yield "mqtt", mqtt(app.mqtt)
     yield "http", http(app)
@@ -115,25 +115,3 @@ def _pairs(app):
     yield "task_crashes", app.crashes
     yield "recent_crashes", app.crash_log
     yield "config_problems", app.config_problems
-    yield "config", Raw(json_stream(_config_sections, "{", "}", app))
-    if app.accounting is not None:
-        yield "accounting", accounting(app.accounting)
-
-
-def _config_sections(app):
-    """(section, its settings with the secrets masked) one at a time: app.config_masked() in pieces."""
-    for k in app.cfg:
-        yield k, app.config_masked(k)
-
-
-def accounting(hook):
-    """The accounting object of /data.json (its cache: no output module loaded for this answer) with
-    the hook's error count and the hourly lists' repeats, gaps and rejects, as JSON text pieces."""
-    acc = hook.acc
-    tail = '"hook_errors":%d,"hook_last_error":%s,"repeats":%d,"gaps":%d,"rejects":%d}' % (
-        hook.errors, json.dumps(hook.last_error), acc.counts[C_REPEATS], acc.counts[C_GAPS], acc.rejects())
-    text = hook.json()
-    if text is None:
-        return Raw(("{", tail))
-    return Raw((memoryview(text)[:-1], ",", tail))
-

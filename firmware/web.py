@@ -1,5 +1,5 @@
-# What each HTTP path answers (httpd.py serves them): /data.json, /status, /metrics, the pages, /raw,
-# settings. Rarely used parts (settings, pages, Prometheus text) load on demand and leave the heap after.
+# What each HTTP path answers (httpd.py serves them): the dashboard, /data.json, /power.json, /history.json,
+# /status, /metrics, /raw, settings. Rarely used parts load on demand and leave the heap after.
 import mem
 
 JSON = "application/json"
@@ -15,9 +15,10 @@ ROUTES = {  # path -> methods it takes
     "/config": ("GET", "HEAD", "POST"),
     "/restart": ("POST",),
     "/raw": ("GET", "HEAD"),
+    "/power.json": ("GET", "HEAD"),
+    "/history.json": ("GET", "HEAD"),
     "/login": ("GET", "HEAD", "POST"),
 }
-COOKIE = "han_read"  # the cookie /login sets: the read token, for the web page
 _LOAD_TRIES = 30  # a module a body loads is tried this often, _HEAP_WAIT_MS (httpd.py) apart (3 s)
 
 
@@ -30,39 +31,17 @@ def allowed(path):
 
 def may_read(app, req):
     """True when the readings are open (no http.read_token) or the request shows the read token or the
-    admin token: Authorization: Bearer <token>, or the cookie /login sets."""
+    admin token (auth.py, loaded for the check only while a read token is set)."""
     h = app.cfg["http"]
     if not h["read_token"]:
         return True
-    sent = bearer(req)
-    if not sent:
-        for part in req.headers.get("cookie", "").split(";"):
-            k, _, v = part.strip().partition("=")
-            if k == COOKIE:
-                sent = v
-    return read_token_ok(h, sent)
+    import auth
 
-
-def bearer(req):
-    """The token of an `Authorization: Bearer <token>` header (the scheme in any case), else ""."""
-    sent = req.headers.get("authorization", "")
-    return sent[7:].strip() if sent[:7].lower() == "bearer " else ""
-
-
-def read_token_ok(h, sent):
-    """True when sent (text) is the read token or the admin token of the http settings h."""
-    return bool(sent) and bool(h["read_token"]) and (same(sent, h["read_token"]) or
-                                                     (bool(h["token"]) and same(sent, h["token"])))
-
-
-def same(a, b):
-    """Token comparison that does not stop at the first difference."""
-    if len(a) != len(b):
-        return False
-    diff = 0
-    for i in range(len(a)):
-        diff |= ord(a[i]) ^ ord(b[i])
-    return diff == 0
+    try:
+        return auth.may_read(h, req)
+    finally:
+        auth = None
+        mem.unload("auth")
 
 
 def route(app, req):
@@ -75,22 +54,22 @@ def route(app, req):
             'WWW-Authenticate: Bearer realm="han"\r\n'
     if p == "/data.json":
         return 200, JSON, app.data_json(), ""
-    if app.accounting is not None and p == "/metrics":  # (/status shows the accounting it has, the ticker
-        app.accounting.prepare()  # makes a new summary) made now, before this answer loads its modules
+    if app.accounting is not None and p in ("/metrics", "/history.json"):  # (/status shows the accounting it
+        app.accounting.prepare()  # has, the ticker makes a new summary) made now, before this answer loads its modules
     if p == "/status":
         if req.query == "gc=1":  # collect first: "heap in use" then means live data only
             app.collect()
         if req.method == "HEAD":
             return 200, JSON, iter(()), ""
-        return 200, JSON, _with_modules(("status", "hanport.jsonstream"), _status(app)), ""
+        return 200, JSON, _with_modules(("status", "status_config", "hanport.jsonstream"), _status(app)), ""
     if p == "/metrics":
         if req.method == "HEAD":
             return 200, METRICS, iter(()), ""
         return 200, METRICS, _with_modules(("metrics", "hanport.prom", "hanport.promtext"), _metrics_lines(app)), ""
-    if p == "/":
-        if req.method == "HEAD":
-            return 200, HTML, iter(()), ""
-        return 200, HTML, _with_modules(("pages",), _page(app)), ""
+    if p == "/config" and req.method != "POST":  # the settings, masked (status.py: no settings.py for it)
+        return _on_demand("status_config", app, req)
+    if p in ("/", "/power.json", "/history.json"):  # the dashboard, a file in flash (static.py), and its JSON
+        return _on_demand("static" if p == "/" else "dash" if p == "/power.json" else "history", app, req)
     if p == "/raw":
         if app.rawlog is None:
             return 404, TEXT, "the raw frame log is off: set uart.raw_log to true (settings), then GET /raw\n", ""
@@ -102,6 +81,8 @@ def route(app, req):
     finally:
         settings = None
         mem.unload("settings")
+        mem.unload("auth")  # (settings' imports)
+        mem.unload("apply")
     if answer[0] != "change":
         return answer
     import apply  # a POST /config with the token: validated, written, restarted
@@ -155,16 +136,30 @@ def _load(name):
 
 
 def _status(app):
-    # imported once the answer's body starts (so an answer that never gets that far loads nothing)
+    # imported once the answer's body starts (so an answer that never gets that far loads nothing); in
+    # two parts, each with only its own module in the heap
     import status
 
-    yield from status.stream(app)
+    yield from status.head(app)
+    status = None
+    mem.unload("status")
+    yield from _load("status_config")
+    import status_config
+
+    yield from status_config.tail(app)
 
 
-def _page(app):
-    import pages
-
-    yield from pages.index(app)
+def _on_demand(name, app, req):
+    # the answer of module name's route(app, req), the module (and those its ALSO names, loaded by the
+    # answer) unloaded once it is sent
+    mod = __import__(name)
+    code, ctype, body, extra = mod.route(app, req)
+    names = (name,) + getattr(mod, "ALSO", ())
+    mod = None
+    if isinstance(body, str):
+        mem.unload(name)
+        return code, ctype, body, extra
+    return code, ctype, _with_modules(names, body), extra
 
 
 def _with_modules(names, pieces):

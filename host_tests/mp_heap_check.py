@@ -9,13 +9,16 @@ from hanvectors import build_frame, eu_frame, eu_record, norwegian_frames, unhex
 
 from hanport import HanReader
 from hanport import reading as R
+from hanport.latest import PowerLog
 from hanport.rawlog import RawLog
 
 
-def feed_all(reader, data, rounds):
-    """Push every byte of data `rounds` times in 7-byte chunks, as a UART would deliver them."""
+def feed_all(reader, data, rounds, power=None):
+    """Push every byte of data `rounds` times in 7-byte chunks, as a UART would deliver them; each
+    reading also goes to the dashboard's power log (2.5 s apart) when one is given."""
     n = len(data)
     readings = 0
+    t = 0
     for _ in range(rounds):
         pos = 0
         while pos < n:
@@ -26,16 +29,19 @@ def feed_all(reader, data, rounds):
                 pos = reader.push(data, pos, end)
                 if reader.has_reading:
                     readings += 1
+                    if power is not None:
+                        t += 2500
+                        power.add(t, reader.reading)
     return readings
 
 
-def locked_feed(reader, data, rounds, what):
+def locked_feed(reader, data, rounds, what, power=None):
     """feed_all with the heap locked (after a collection); exits with FAIL if anything allocated."""
     gc.collect()
     micropython.heap_lock()
     readings = -1
     try:
-        readings = feed_all(reader, data, rounds)
+        readings = feed_all(reader, data, rounds, power)
     except MemoryError:
         pass
     micropython.heap_unlock()
@@ -58,6 +64,10 @@ def main():
     feed_all(reader, noisy, 1)
     locked_feed(reader, noisy, 2, "the decode path with the raw ring")
     reader.framer.tap = None
+    # the dashboard's power log per reading (firmware app.on_reading): buckets close as time goes on
+    power = PowerLog()
+    feed_all(reader, stream, 1, power)
+    locked_feed(reader, stream, 2, "the power log", power)
     gc.collect()
     gc.disable()
     before = gc.mem_alloc()

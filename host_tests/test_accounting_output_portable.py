@@ -10,6 +10,7 @@ from hanport import appjson, hass
 from hanport import localtime as LT
 from hanport import reading as R
 from hanport.accounting import Accounting
+from hanport.latest import Latest
 from hanport.render import decimal
 
 KEYS = [row[0] for row in J.ACCOUNTING_FIELDS]
@@ -143,13 +144,14 @@ def test_top_step_has_no_upper_bound_and_no_next_step():
 
 def test_data_json_carries_the_accounting_object():
     acc_text = appjson.accounting_json(Accounting().summary())
-    d = json.loads(appjson.data_json(None, 0, acc_text))
+    d = json.loads(_joined(appjson.data_json(None, 0, acc_text.encode(), Latest(), 0)))
     assert d["seq"] == 0 and d["age_ms"] is None and sorted(d["accounting"]) == sorted(KEYS)
     state = appjson.state_json('{"list":1,"active_import_w":1696,"obis":{}}', 3)
-    d = json.loads(appjson.data_json(state, 250, acc_text))
+    d = json.loads(_joined(appjson.data_json(state.encode(), 250, acc_text.encode(), Latest(), 0)))
     assert d["age_ms"] == 250 and d["seq"] == 3 and d["active_import_w"] == 1696
     assert d["accounting"]["last_hour_import_kwh"] is None
-    assert "accounting" not in json.loads(appjson.data_json(state, 250))  # accounting not running
+    d = json.loads(_joined(appjson.data_json(state.encode(), 250, None, Latest(), 0)))
+    assert "accounting" not in d and d["latest"] == {}  # accounting not running
 
 
 def test_accounting_discovery_configs():
@@ -229,3 +231,8 @@ def test_a_summary_holds_until_the_next_local_day():
     assert V.next_day_hour(_h(2026, 12, 1, 23)) == _h(2026, 12, 2, 23)  # (that hour is the next day's first)
     assert V.next_day_hour(_h(2026, 3, 28, 23)) == _h(2026, 3, 29, 22)
     assert V.next_day_hour(_h(2026, 10, 24, 22)) == _h(2026, 10, 25, 23)
+
+
+def _joined(pieces):
+    """/data.json's pieces (str or bytes-like) as one str."""
+    return "".join(p if isinstance(p, str) else bytes(p).decode() for p in pieces)

@@ -65,8 +65,9 @@ def test_deploy_repl_logs_commands():
     (bare,) = commands(device("deploy", "--frozen", "none"))
     assert "cp -r build/device-umqtt/lib :" in bare
     (frozen,) = commands(device("deploy", "--frozen", "app"))
-    assert " cp build/device/main.py : + cp config.json :config.json + reset" in frozen
-    assert "app.mpy" in frozen and "os.remove" in frozen and "cp -r" not in frozen
+    # (the dashboard page is a file on flash either way: www/index.html.gz)
+    assert " cp build/device/main.py : + cp -r build/device/www : + cp config.json :config.json + reset" in frozen
+    assert "app.mpy" in frozen and "os.remove" in frozen and "cp -r build/deploy-lib" not in frozen
     (repl,) = commands(device("repl", "--port", "/dev/ttyACM0"))
     assert repl.endswith("mpremote connect /dev/ttyACM0 repl")
     (logs,) = commands(device("logs", "--port", "/dev/ttyACM0"))
@@ -271,7 +272,9 @@ def test_every_module_the_app_unloads_is_warmed_up_at_boot():
     for path in glob.glob(os.path.join(ROOT, "firmware", "*.py")):
         text = open(path).read()
         unloaded |= set(re.findall(r'mem\.unload\("([^"]+)"\)', text))
-        for names in re.findall(r"_with_modules\(\(([^)]*)\)", text):
+        for names in re.findall(r"_with_modules\(\(([^)]*)\)", text) + re.findall(r"_on_demand\((.*), app", text):
+            unloaded |= set(n for n in re.findall(r'"([^"]+)"', names) if not n.startswith("/"))
+        for names in re.findall(r"^ALSO = \(([^)]*)\)", text, re.M):  # (web._on_demand unloads them too)
             unloaded |= set(re.findall(r'"([^"]+)"', names))
     unloaded |= literal(os.path.join(ROOT, "firmware", "app.py"), "ACC_PARTS")
     on_demand = literal(os.path.join(ROOT, "firmware", "startup.py"), "ON_DEMAND")

@@ -1,18 +1,12 @@
 # firmware/config.py on CPython and MicroPython: defaults, merge, validation messages, secret masking,
 # settings changes from the form. (The module has no device imports, so it runs on both.)
 import json
-import sys
 
-try:
-    import os
-
-    _FW = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware")
-except AttributeError:  # MicroPython: no os.path; mp_runner runs from the repository root
-    _FW = "firmware"
-if _FW not in sys.path:
-    sys.path.append(_FW)
-
-import config  # noqa: E402
+# isort: off
+import firmware_path  # noqa: F401  (firmware/ on the import path, before its modules)
+import config
+import config_boot
+# isort: on
 
 
 def test_defaults_are_valid_against_the_schema():
@@ -58,14 +52,14 @@ def test_types_are_strict():
 def test_masked_hides_every_secret_and_keeps_empty_ones_empty():
     cfg, _ = config.merge({"wifi": {"password": "wifi-pass-1"}, "mqtt": {"password": "mqtt-pass-1"},
                            "http": {"token": "token-123456"}})
-    m = config.masked(cfg)
+    m = config_boot.masked(cfg)
     text = json.dumps(m)
     for s in ("wifi-pass-1", "mqtt-pass-1", "token-123456"):
         assert s not in text
     assert m["wifi"]["password"] == config.MASK
     assert m["ap"]["password"] == ""
     assert cfg["wifi"]["password"] == "wifi-pass-1"  # the original is untouched
-    assert sorted(config.secrets(cfg)) == ["mqtt-pass-1", "token-123456", "wifi-pass-1"]
+    assert sorted(config_boot.secrets(cfg)) == ["mqtt-pass-1", "token-123456", "wifi-pass-1"]
 
 
 def test_form_values_are_parsed_by_schema_type():
@@ -88,7 +82,7 @@ def test_apply_changes_all_or_nothing_and_empty_secret_keeps_old():
 
 
 def test_load_missing_and_broken_files():
-    cfg, user, problems, found = config.load("/nonexistent/dir/config.json")
+    cfg, user, problems, found = config_boot.load("/nonexistent/dir/config.json")
     assert not found and problems == [] and user == {} and cfg["mqtt"]["base_topic"] == "han"
 
 

@@ -100,7 +100,16 @@ def test_state_and_data_envelopes():
     assert d["active_import_w"] == 1696 and d["list"] == 1
     d2 = json.loads(appjson.state_json(canon, 8))
     assert "received" not in d2
-    data = json.loads(appjson.data_json(s, 1234))
+    latest = Latest()
+    latest.update(rd, 1000)
+    data = json.loads(_joined(appjson.data_json(s.encode(), 1234, None, latest, 1500)))
     assert data["age_ms"] == 1234 and data["seq"] == 7 and data["obis"] == {"1-0:1.7.0.255": 1696}
-    assert json.loads(appjson.data_json(None, 0)) == {"seq": 0, "age_ms": None}
+    assert data["latest"] == {"active_import_w": {"value": 1696, "age_ms": 500}}
+    assert json.loads(_joined(appjson.data_json(None, 0, None, Latest(), 0))) == {
+        "seq": 0, "age_ms": None, "latest": {}}
     assert appjson.utc_iso((2024, 1, 2, 3, 4, 5, 0, 0)) == "2024-01-02T03:04:05Z"
+
+
+def _joined(pieces):
+    """/data.json's pieces (str or bytes-like) as one str."""
+    return "".join(p if isinstance(p, str) else bytes(p).decode() for p in pieces)

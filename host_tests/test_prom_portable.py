@@ -55,7 +55,9 @@ def test_every_family_has_its_type_once():
     assert text.endswith("\n")
     types = [ln.split(" ")[2] for ln in text.split("\n") if ln.startswith("# TYPE ")]
     assert len(set(types)) == len(types)
-    assert not [ln for ln in text.split("\n") if ln.startswith("#") and not ln.startswith("# TYPE ")]
+    assert not [ln for ln in text.split("\n") if ln.startswith("#") and not ln.startswith(("# TYPE ", "# HELP "))]
+    helps = [ln.split(" ")[2] for ln in text.split("\n") if ln.startswith("# HELP ")]
+    assert helps == types  # every family has its HELP line (promtool's lint), just before its TYPE
     s = _samples(text)
     assert s['han_decoder_events_total{event="frames_ok"}'] == "1"
     assert s['han_decoder_last_error_info{error="fcs_error"}'] == "1"

@@ -70,6 +70,9 @@ def source_files():
         path = os.path.join(ROOT, "lib", "hanport", name)
         if os.path.exists(path):
             files.append((path, os.path.relpath(path, ROOT)))
+    for name in device.WWW:  # the dashboard page (make mpy gzips it)
+        path = os.path.join(ROOT, "firmware", "www", name)
+        files.append((path, os.path.relpath(path, ROOT)))
     files.append((os.path.join(TOOLS, "device.py"), os.path.join("tools", "device.py")))
     return sorted(files, key=lambda f: f[1])
 

@@ -29,6 +29,8 @@ UMQTT_BUILD = os.path.join(ROOT, "build", "device-umqtt")
 # host-side modules: reports and builders for tools and tests, never copied to a board
 HOST_ONLY = ("accounting_report.py", "gcm_cryptography.py", "wire_build.py")  # lib/hanport files for PCs only
 SOURCE_ONLY = ("main.py", "boot.py")  # MicroPython runs these two as source at start-up
+# the dashboard (web.py serves it at /): firmware/www/ -> www/ on the board, gzip-compressed by `make mpy`
+WWW = ("index.html",)
 CHIP_OFFSETS = {"esp32": "0x1000", "esp32s2": "0x1000", "esp32s3": "0x0", "esp32c3": "0x0", "esp32c6": "0x0"}
 CONSOLE_BAUD = 115200
 TESTED_FIRMWARE = "ESP32_GENERIC v1.28.0"  # MicroPython release whose bytecode (mpy v6.3) mpy-cross 1.28 emits
@@ -63,12 +65,18 @@ def compiled_name(device_path):
     return device_path if base in SOURCE_ONLY else device_path[:-3] + ".mpy"
 
 
+# gzip at the highest level with no name or time in the header: the same bytes for the same page
+GZIP = ("import gzip,sys; d=open(sys.argv[1],'rb').read(); "
+        "open(sys.argv[2],'wb').write(gzip.compress(d, 9, mtime=0))")
+
+
 def cmd_mpy(args):
     """Compile what goes on the board into --build. Only sources newer than their output are
     compiled again; outputs whose source is gone are removed (a stale module must not linger)."""
     global BUILD
     BUILD = os.path.abspath(args.build)
     files = [(src, os.path.join(BUILD, compiled_name(dst))) for src, dst in device_files()]
+    files += [(os.path.join(ROOT, "firmware", "www", n), os.path.join(BUILD, "www", n + ".gz")) for n in WWW]
     if os.path.exists(UMQTT):
         files.append((UMQTT, os.path.join(UMQTT_BUILD, "lib", "umqtt", "simple.mpy")))
     else:
@@ -83,7 +91,9 @@ def cmd_mpy(args):
         fresh = same_opt and os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(src)
         if not args.dry_run:
             os.makedirs(os.path.dirname(out), exist_ok=True)
-        if out.endswith(SOURCE_ONLY):
+        if out.endswith(".gz"):
+            cmd = [sys.executable, "-c", GZIP, src, out]
+        elif out.endswith(SOURCE_ONLY):
             cmd = ["cp", src, out]
         else:
             # bytecode only (any arch); -O3 drops line-number tables (~7% less RAM per module on the
@@ -151,12 +161,19 @@ def _fwconfig():
     return fwconfig
 
 
+def _fwconfig_boot():
+    _fwconfig()
+    import config_boot  # the firmware's settings reading and masking, run on the host
+
+    return config_boot
+
+
 def board_components(config_path=None):
     """(component names a board with these settings needs, problems). No file: the defaults (a
     Norwegian HDLC meter, no key, accounting on)."""
     fwconfig = _fwconfig()
     if config_path and os.path.exists(config_path):
-        cfg, _, problems, _ = fwconfig.load(config_path)
+        cfg, _, problems, _ = _fwconfig_boot().load(config_path)
     else:
         cfg, problems = fwconfig.merge({})
     meter = cfg["meter"]
@@ -231,6 +248,7 @@ def package_json(components=None):
         keep = set(component_files(board_components()[0]))
         urls = [[dst, os.path.relpath(src, ROOT)] for src, dst in device_files()
                 if "/" not in dst or os.path.basename(dst) in keep]
+        urls += [["www/" + n, "firmware/www/" + n] for n in WWW]  # (uncompressed: web.py serves either)
         return {"urls": urls, "deps": [["umqtt.simple", "latest"]], "version": version, "license": "MIT"}
     urls = [["lib/hanport/" + f, "lib/hanport/" + f] for f in component_files(components)]
     return {"urls": urls, "version": version, "license": "MIT"}
@@ -320,7 +338,7 @@ def cmd_deploy(args):
         shadows = [compiled_name(dst) for _, dst in device_files() if not dst.endswith(SOURCE_ONLY)]
         # one line (exec of an escaped program): the printed command can be pasted as it is
         code = "exec(%r)" % ("import os\nfor f in %r:\n try: os.remove(f)\n except OSError: pass" % (shadows,))
-        cmd += ["exec", code, "+", "cp", build + "/main.py", ":"]
+        cmd += ["exec", code, "+", "cp", build + "/main.py", ":", "+", "cp", "-r", build + "/www", ":"]
     else:
         # lib/hanport: only the parts these settings use (board_components), staged for one copy; the
         # other parts are removed from the board (a board that once had them: nothing stale lingers)
@@ -340,7 +358,8 @@ def cmd_deploy(args):
                   if dst.startswith("lib/") and compiled_name(os.path.basename(dst)) not in keep]
         code = "exec(%r)" % ("import os\nfor f in %r:\n try: os.remove(f)\n except OSError: pass" % (others,))
         top = [build + "/" + compiled_name(dst) for _, dst in device_files() if "/" not in dst]
-        cmd += ["exec", code, "+", "cp", "-r", os.path.relpath(stage, ROOT) + "/lib", ":", "+", "cp"] + top + [":"]
+        cmd += ["exec", code, "+", "cp", "-r", os.path.relpath(stage, ROOT) + "/lib", ":", "+", "cp", "-r",
+                build + "/www", ":", "+", "cp"] + top + [":"]
         if "umqtt/simple" not in frozen and "umqtt.simple" not in frozen:
             cmd += ["+", "cp", "-r", os.path.relpath(UMQTT_BUILD, ROOT) + "/lib", ":"]
     if args.config:
@@ -413,7 +432,7 @@ def cmd_config(args):
         return 2
     text = json.dumps(user, indent=1, sort_keys=True) + "\n"
     if args.dry_run:
-        print(json.dumps(fwconfig.masked(user), indent=1, sort_keys=True))
+        print(json.dumps(_fwconfig_boot().masked(user), indent=1, sort_keys=True))
         return 0
     with open(args.output, "w") as f:
         f.write(text)

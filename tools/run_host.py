@@ -426,6 +426,7 @@ def install_like_frozen_deploy(flash_dir, interpreter):
                 if os.path.exists(shadow):
                     os.remove(shadow)
     shutil.copyfile(os.path.join(device_dir, "main.py"), os.path.join(flash_dir, "main.py"))
+    shutil.copytree(os.path.join(device_dir, "www"), os.path.join(flash_dir, "www"), dirs_exist_ok=True)
     return os.path.join(flash_dir, "main.py")
 
 

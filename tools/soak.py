@@ -26,7 +26,11 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run_host  # noqa: E402
 
-PATHS = ("/data.json", "/status", "/metrics", "/")
+PATHS = ("/data.json", "/status", "/metrics", "/")  # each client, every second (the page: without its ETag)
+# and the dashboard's other JSON as an open page asks for it (firmware/www/index.html: /power.json every
+# 20 s, /history.json every 60 s): the first DASHBOARDS clients each have one such page open
+DASHBOARD = (("/power.json", 20), ("/history.json", 60))
+DASHBOARDS = 1
 LAST_METRIC = b"\nhan_accounting_unassigned_gaps_total "  # the last family /metrics sends (accounting on)
 WINDOW_S = 30
 # soaks running side by side (tools/bench_heap.py) install and boot one at a time: the install
@@ -48,9 +52,10 @@ def one_start_at_a_time():
 class Load:
     """HTTP clients each fetching PATHS once a second, and an MQTT subscriber counting states."""
 
-    def __init__(self, rig, clients=3):
+    def __init__(self, rig, clients=3, dashboards=DASHBOARDS):
         self.rig = rig
         self.clients = clients
+        self.dashboards = dashboards
         self.stop = threading.Event()
         self.codes = {}
         self.failures = []  # (time, path, what) of every non-200 answer or error
@@ -61,10 +66,15 @@ class Load:
         self.threads = []
         self.mq = None
 
-    def _client(self):
+    def _client(self, index):
+        second = index * 7  # the clients' dashboard requests staggered
         while not self.stop.is_set():
             t0 = time.monotonic()
-            for path in PATHS:
+            second += 1
+            paths = PATHS
+            if index < self.dashboards:
+                paths = PATHS + tuple(path for path, every_s in DASHBOARD if second % every_s == 0)
+            for path in paths:
                 try:
                     code, _, body = self.rig.http(path, timeout_s=10)
                 except (OSError, http.client.HTTPException) as e:
@@ -78,7 +88,7 @@ class Load:
                             self.seqs.append((time.monotonic(), json.loads(body)["seq"]))
                         except (ValueError, KeyError):
                             self.failures.append((time.monotonic(), path, "bad json", body[:120]))
-                    elif path == "/status":  # a streamed answer: whole only if it parses
+                    elif path in ("/status", "/power.json", "/history.json"):  # streamed: whole only if it parses
                         try:
                             json.loads(body)
                         except ValueError:
@@ -102,8 +112,8 @@ class Load:
         self.mq.on_connect = lambda cl, u, f, rc, p=None: cl.subscribe([("han/state", 0), ("han/status", 0)])
         self.mq.connect("127.0.0.1", self.rig.mqtt_port)
         self.mq.loop_start()
-        for _ in range(self.clients):
-            t = threading.Thread(target=self._client, daemon=True)
+        for index in range(self.clients):
+            t = threading.Thread(target=self._client, args=(index,), daemon=True)
             t.start()
             self.threads.append(t)
 
@@ -117,7 +127,7 @@ class Load:
 
 
 def soak(meter="aidon", heap=run_host.ESP32_HEAP, seconds=600, interpreter=None, workdir=None, clients=3,
-         speed=60.0, env_extra=None, frozen_app=False, start=None):
+         dashboards=DASHBOARDS, speed=60.0, env_extra=None, frozen_app=False, start=None):
     """Run the load; returns a dict of the verdict and figures (never raises on a failing firmware).
     frozen_app: the interpreter freezes the app, the flash holds main.py and config.json only."""
     interpreter = interpreter or run_host.standin_binary()
@@ -140,7 +150,7 @@ def soak(meter="aidon", heap=run_host.ESP32_HEAP, seconds=600, interpreter=None,
             boot = heap_after_boot(rig.log_tail(10 ** 7))
             res.update({"heap_used_after_boot": boot[0], "heap_free_after_boot": boot[1]})
             return res
-        load = Load(rig, clients)
+        load = Load(rig, clients, dashboards)
         load.start()
         t0 = time.monotonic()
         low_free = None
@@ -301,6 +311,8 @@ def main(argv=None):
                     "month's last evening, so the run crosses the month boundary")
     ap.add_argument("--smallest", action="store_true", help="search the smallest passing heap (8 KB steps)")
     ap.add_argument("--start-kb", type=int, default=160)
+    ap.add_argument("--dashboards", type=int, default=DASHBOARDS,
+                    help="clients that also poll the dashboard's /power.json and /history.json as an open page")
     ap.add_argument("--frozen", action="store_true",
                     help="the interpreter freezes the app (build-frozen.sh manifest.py): main.py alone on flash")
     args = ap.parse_args(argv)
@@ -311,7 +323,8 @@ def main(argv=None):
         print(json.dumps({"meter": args.meter, "smallest_heap_kb": kb,
                           "first_failure": fail and {"heap": fail["heap"], "why": fail["why"]}}))
         return 0 if kb else 1
-    r = soak(args.meter, args.heap, args.seconds, args.interpreter, frozen_app=args.frozen, start=args.start)
+    r = soak(args.meter, args.heap, args.seconds, args.interpreter, frozen_app=args.frozen, start=args.start,
+                  dashboards=args.dashboards)
     print(json.dumps(r, indent=1))
     return 0 if r["ok"] else 1
 

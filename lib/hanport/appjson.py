@@ -1,9 +1,13 @@
 # JSON envelopes around a reading's canonical JSON text (MQTT state message, /data.json) and the
-# accounting object (MQTT <base>/accounting, /data.json "accounting", made by accounting_views): text splicing.
+# accounting object (MQTT <base>/accounting, /data.json "accounting", made by accounting_json): text splicing.
 import json
 
 from hanport import reading as R
+from hanport.buffers import const
+from hanport.latest import ticks_diff
 from hanport.render import decimal
+
+_WAITS = const(20)  # a latest value that cannot be made for want of heap is tried this many times (data_json)
 
 
 def utc_iso(tm):
@@ -20,17 +24,37 @@ def state_json(reading_text, seq, received_utc=None):
     return head + reading_text[1:]
 
 
-def data_json(state_text, age_ms, accounting_text=None):
-    """/data.json: the latest state message plus "age_ms" (milliseconds since it was decoded);
-    before the first reading: {"seq":0,"age_ms":null}. accounting_text (accounting_json()) is added
-    as "accounting" when given (the key is absent when the accounting does not run)."""
-    if state_text is None:
-        head = '{"seq":0,"age_ms":null}'
+def data_json(state, age_ms, accounting, latest, now):
+    """/data.json in pieces (str or bytes-like), made while they are sent: the latest state message
+    (state, bytes-like, or None before the first reading: "seq":0,"age_ms":null) with "age_ms"
+    (milliseconds since it was decoded); "accounting" (accounting_json() text) when it runs; "latest",
+    every field's latest value with its age, {"<field>":{"value":<number>,"age_ms":<ms>},...} (list 1
+    alone carries only the power; latest: hanport.latest.Latest, now: its clock)."""
+    if state is None:
+        yield '{"seq":0,"age_ms":null'
     else:
-        head = '{"age_ms":%d,' % age_ms + state_text[1:]
-    if accounting_text is None:
-        return head
-    return head[:-1] + ',"accounting":' + accounting_text + "}"
+        yield '{"age_ms":%d,' % age_ms
+        yield state[1:-1]
+    if accounting is not None:
+        yield ',"accounting":'
+        yield accounting
+    sep = ',"latest":{'
+    waits = 0
+    for f in range(R.N_NUMERIC):
+        if latest.present[f]:
+            piece = None
+            while piece is None:  # the heap short for a moment: a None piece (the sender waits), then again
+                try:
+                    piece = '%s"%s":{"value":%s,"age_ms":%d}' % (sep, R.NUMERIC_FIELDS[f], decimal(
+                        latest.value[f], latest.exp[f]), ticks_diff(now, latest.at[f]))
+                except MemoryError:
+                    waits += 1
+                    if waits > _WAITS:
+                        raise
+                    yield None
+            yield piece
+            sep = ","
+    yield ',"latest":{}}' if sep != "," else "}}"
 
 
 def accounting_json(summary):

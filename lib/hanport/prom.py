@@ -1,12 +1,12 @@
 # Prometheus families (text exposition format 0.0.4, written by promtext.py) for /metrics: meter values
 # from a Latest, decoder counters, the accounting's gauges and counters. Exact decimals, never floats.
 from hanport import reading as R
-from hanport.promtext import escape_label, family
+from hanport.promtext import HELP, escape_label, family
 from hanport.render import decimal
 
 # Canonical field -> (metric name, type, label text), in field order; fields sharing a name differ by label.
-# What each family means: docs/metrics.md (no HELP lines on the device: their text would cost a board
-# ~4 KB of heap for every scrape; HELP is optional in the format).
+# What each family means: docs/metrics.md (each HELP line on the device points there: the texts would
+# cost a board ~4 KB of heap for every scrape).
 _FIELD_METRICS = (
     ("han_active_power_import_watts", "gauge", ""),
     ("han_active_power_export_watts", "gauge", ""),
@@ -71,6 +71,7 @@ def decoder_metrics(out, counters, last_error=None):
 def decoder_families(out, counters, last_error=None):
     """decoder_metrics a few lines at a time (a generator, as meter_families): its one family has a
     sample per counter, each line made as it is sent."""
+    out.append("# HELP han_decoder_events_total " + HELP)
     out.append("# TYPE han_decoder_events_total counter")
     for k in sorted(counters):
         out.append('han_decoder_events_total{event="%s"} %d' % (escape_label(k), counters[k]))
@@ -102,6 +103,9 @@ def accounting_families(out, summary, counts, counter_names, prefix="han_"):
         n = counts[k]
         if name == "gap_hours":  # Prometheus counts time in seconds (base units)
             name = "gap_seconds"
+            n *= 3600
+        elif name == "hours":  # the hours recorded exactly (from two hourly lists), as time: seconds
+            name = "recorded_seconds"
             n *= 3600
         family(out, "%saccounting_%s_total" % (prefix, name), "counter", (("", "%d" % n),))
         yield

@@ -1,4 +1,4 @@
-# Prometheus text exposition format 0.0.4, the text itself: a family's TYPE line and samples, label
+# Prometheus text exposition format 0.0.4, the text itself: a family's HELP and TYPE lines and samples, label
 # escaping. prom.py has the meter's, the decoder's and the accounting's families; firmware/metrics.py the app's.
 from hanport.buffers import const
 
@@ -8,8 +8,13 @@ def escape_label(value):
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+HELP = "see docs/metrics.md"  # every family's HELP text: what each means is documented there (the texts
+# themselves would cost a board ~4 KB of heap per scrape); promtool's lint wants a HELP line
+
+
 def family(out, name, kind, samples):
-    """Append one metric family: its TYPE line and its samples [(label text, value text)]."""
+    """Append one metric family: its HELP and TYPE lines and its samples [(label text, value text)]."""
+    out.append("# HELP %s %s" % (name, HELP))
     out.append("# TYPE %s %s" % (name, kind))
     for labels, value in samples:
         if labels:
@@ -31,7 +36,7 @@ def sent_families(out, *args):
     """The lines (newline-terminated) of the families make(out, *args) appends to out, a generator that
     yields after each family (or a few lines of one), sent one step at a time. The heap short while
     one is made (nothing of it sent yet): a None piece (the sender waits a moment and collects), then
-    the families are made again and the steps already sent skipped by their first line (a TYPE line
+    the families are made again and the steps already sent skipped by their first line (a HELP line
     whole, a sample without its value). args: the generator function, then its arguments after out."""
     sent = None  # the first line of the last step sent, without its value
     waits = 0
