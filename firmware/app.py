@@ -251,6 +251,16 @@ class App:
     def _route(self, req):
         return web.route(self, req)
 
+    async def upload(self, req, sock, data, size):
+        # POST /update (httpd.Http.stream): a bundle streamed to flash by ota.py, loaded for it only
+        import ota
+
+        try:
+            return await ota.route(self, req, sock, data, size)
+        finally:
+            ota = None
+            mem.unload("ota")
+
     def _light(self, path):
         # /data.json is small, unless the accounting's hourly summary is to be made for it (~9 KB of
         # modules at once): then it takes its turn with the large answers, so they do not add up
@@ -359,6 +369,16 @@ class App:
             self.uart.tick(now)
             if self.accounting is not None:
                 self.accounting.tick(now)  # the accounting's clock keeps going across long silences
+            if self.trial_ms is not None:  # a version on trial after an update: healthy once a reading came,
+                m = self.mqtt  # HTTP listens and MQTT is connected when set; crashing, or not by the deadline
+                ok = self.state is not None and self.http.server is not None and m.state in ("connected", "disabled")
+                if ok or not self.healthy or time.ticks_diff(now, self.trial_ms) > 0:  # (update.healthy_within_s):
+                    self.trial_ms = None  # back to the fallback (ota.check)
+                    import ota
+
+                    ota.check(self, ok)
+                    ota = None
+                    mem.unload("ota")
             if self.led is not None and self.state is not None:
                 self.led.value(self.cfg["led"]["active_low"])
             if n % 10 == 0:

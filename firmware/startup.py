@@ -5,6 +5,7 @@ import asyncio
 import gc
 import json
 import sys
+import time
 
 import machine
 import mem
@@ -192,8 +193,25 @@ def build(app, config_path, frame, raw, state):
     app.mqtt = Mqtt(app, app.cfg, app.node_id)
     app.turn = asyncio.Lock()  # large work, one at a time: an HTTP answer that loads modules, an MQTT connect
     app.http = Http(app.cfg["http"], app._route, web.allowed, app._light, app.turn)
+    app.http.stream = {"/update": app.upload}  # (its body streamed to flash, never whole in RAM)
+    update(app)
     if app.accounting is not None:
         app.accounting.busy = app.answer_busy
+
+
+def update(app):
+    """app.ota [version running, fallback, why the last one was rolled back, folder running] from the
+    pointer ota.py writes, and app.trial_ms: the deadline of a version on trial, else None."""
+    try:
+        with open("ota-pointer.json") as f:
+            p = json.loads(f.read())
+        app.ota = [p[4] or "root install", p[5] or "root install", p[3] or None, p[0]]  # (p[0]: its folder)
+        trial = p[0] != p[1]
+    except (OSError, ValueError, IndexError, TypeError):
+        app.ota = ["root install", "root install", None, ""]
+        trial = False
+    # a version on trial must be healthy by then (app.App._ticker), else the fallback runs again
+    app.trial_ms = time.ticks_add(time.ticks_ms(), app.cfg["update"]["healthy_within_s"] * 1000) if trial else None
 
 
 def start(app):
