@@ -251,15 +251,19 @@ class App:
     def _route(self, req):
         return web.route(self, req)
 
-    async def upload(self, req, sock, data, size):
-        # POST /update (httpd.Http.stream): a bundle streamed to flash by ota.py, loaded for it only
-        import ota
+    async def update(self, req, sock, data, size):
+        # POST /firmware/update (httpd.Http.stream): a bundle streamed to flash by update.py, loaded for it only
+        if self.accounting is not None:  # its summary and JSON (~2 KB) are made again when next asked for
+            self.accounting.drop()
+        gc.collect()
+        import update
 
         try:
-            return await ota.route(self, req, sock, data, size)
+            return await update.route(self, req, sock, data, size)
         finally:
-            ota = None
-            mem.unload("ota")
+            update = None
+            for name in ("update", "auth", "apply"):
+                mem.unload(name)
 
     def _light(self, path):
         # /data.json is small, unless the accounting's hourly summary is to be made for it (~9 KB of
@@ -369,16 +373,15 @@ class App:
             self.uart.tick(now)
             if self.accounting is not None:
                 self.accounting.tick(now)  # the accounting's clock keeps going across long silences
-            if self.trial_ms is not None:  # a version on trial after an update: healthy once a reading came,
-                m = self.mqtt  # HTTP listens and MQTT is connected when set; crashing, or not by the deadline
-                ok = self.state is not None and self.http.server is not None and m.state in ("connected", "disabled")
-                if ok or not self.healthy or time.ticks_diff(now, self.trial_ms) > 0:  # (update.healthy_within_s):
-                    self.trial_ms = None  # back to the fallback (ota.check)
-                    import ota
+            if self.firmware and self.firmware[4] is not None and n % 5 == 0:  # an update on trial: healthy
+                try:  # yet, or crashing, or late (version.check)?
+                    import version
 
-                    ota.check(self, ok)
-                    ota = None
-                    mem.unload("ota")
+                    version.check(self, now)
+                except MemoryError:  # (the heap short for a moment: next time)
+                    pass
+                version = None
+                mem.unload("version")
             if self.led is not None and self.state is not None:
                 self.led.value(self.cfg["led"]["active_low"])
             if n % 10 == 0:

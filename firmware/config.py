@@ -65,7 +65,6 @@ SCHEMA = {
     "meter.protocol": ("choice", ("hdlc", "mbus", "p1"), None),  # HDLC (Norway), M-Bus long frames, DSMR P1
     "meter.key": ("secret", 0, 32),  # AES-128 keys from the grid company, for encrypted meters (hex)
     "meter.auth_key": ("secret", 0, 32),
-    "update.healthy_within_s": ("int", 5, 3600),  # a version on trial after an update must be healthy by then (ota.py)
 }
 
 MASK = "********"

@@ -24,5 +24,4 @@ DEFAULTS = {
     "led": {"pin": -1, "active_low": False},
     "accounting": {"enabled": True, "capacity_steps_kw": [2, 5, 10, 15, 20, 25, 50, 75, 100], "top_days": 3},
     "meter": {"protocol": "hdlc", "key": "", "auth_key": ""},
-    "update": {"healthy_within_s": 300},
 }

@@ -333,9 +333,12 @@ class Http:
                 return
             want = int(cl)
             fn = self.stream.get(path)
-            if fn is not None:  # (POST /update: the body is far larger than the heap)
-                code, ctype, text, extra = await fn(Request(method, path, query, headers, None), sock,
-                                                    buf[body_at:], want)
+            if fn is not None:  # (POST /firmware/update: the body is far larger than the heap)
+                try:
+                    code, ctype, text, extra = await fn(Request(method, path, query, headers, None), sock,
+                                                        buf[body_at:], want)
+                except MemoryError:  # (its module could not load: nothing of the body read yet)
+                    code, ctype, text, extra = 503, TEXT, "out of heap: try again\n", "Retry-After: 1\r\n"
                 await self.send(sock, code, ctype, text, extra=extra)
                 return
             if want > _MAX_BODY_BYTES:

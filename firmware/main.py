@@ -1,19 +1,21 @@
-# Device entry point (runs after boot.py): the long-lived buffers first, while the heap is empty and
-# contiguous (MicroPython never compacts it), then the app (app.py) with /config.json; an update over the
-# network runs from v/<version>/ and goes back to the fallback if it fails to start (otaboot.py).
-frame = bytearray(2048)  # HDLC frame buffer: the 11-bit length field bounds a frame (app.FRAME_BYTES)
-state = bytearray(1536)  # the latest reading as JSON (MQTT state message, /data.json): app.STATE_BYTES
-import otaboot  # noqa: E402
+# Device entry point (after boot.py): the long-lived buffers first, while the heap is whole (never
+# compacted), then the app with config.json; an update (version.py) runs from its own folder.
+frame = bytearray(2048)
+state = bytearray(1536)
+p = None
+try:
+    open("ota-pointer.json").close()
+    import version
 
-p = otaboot.select()  # the pointer of a version on trial, else None
-otaboot = None
+    p = version.select()
+    version = None
+except OSError:
+    pass
 try:
     import app
 
     app.main(frame=frame, state=state)
-except Exception as e:  # an import error or a crash at boot: a version on trial goes back
+except Exception as e:
     if p is None:
         raise
-    import otaboot
-
-    otaboot.reset(p, e)
+    __import__("version").reset(p, e)

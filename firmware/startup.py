@@ -193,25 +193,25 @@ def build(app, config_path, frame, raw, state):
     app.mqtt = Mqtt(app, app.cfg, app.node_id)
     app.turn = asyncio.Lock()  # large work, one at a time: an HTTP answer that loads modules, an MQTT connect
     app.http = Http(app.cfg["http"], app._route, web.allowed, app._light, app.turn)
-    app.http.stream = {"/update": app.upload}  # (its body streamed to flash, never whole in RAM)
+    app.http.stream = {"/firmware/update": app.update}  # (its body streamed to flash, never whole in RAM)
     update(app)
     if app.accounting is not None:
         app.accounting.busy = app.answer_busy
 
 
 def update(app):
-    """app.ota [version running, fallback, why the last one was rolled back, folder running] from the
-    pointer ota.py writes, and app.trial_ms: the deadline of a version on trial, else None."""
+    """app.firmware from the pointer update.py writes: [version running, fallback, why the last one was
+    rolled back, folder running, the deadline (ticks_ms) of a version on trial or None]; None without an
+    update (make deploy's files). (One attribute: App's fill its table, one more would double it.)"""
+    app.firmware = None
     try:
         with open("ota-pointer.json") as f:
             p = json.loads(f.read())
-        app.ota = [p[4] or "root install", p[5] or "root install", p[3] or None, p[0]]  # (p[0]: its folder)
-        trial = p[0] != p[1]
+        app.firmware = [p[4] or "root install", p[5] or "root install", p[3] or None, p[0], None]
+        if p[0] != p[1]:  # a version on trial must be healthy by then (app.App._ticker), else the fallback runs
+            app.firmware[4] = time.ticks_add(time.ticks_ms(), p[6] * 1000)
     except (OSError, ValueError, IndexError, TypeError):
-        app.ota = ["root install", "root install", None, ""]
-        trial = False
-    # a version on trial must be healthy by then (app.App._ticker), else the fallback runs again
-    app.trial_ms = time.ticks_add(time.ticks_ms(), app.cfg["update"]["healthy_within_s"] * 1000) if trial else None
+        pass
 
 
 def start(app):

@@ -14,8 +14,9 @@ def route(app, req):
     file's size), so a browser loads it once per version."""
     from app import VERSION
 
-    run = app.ota[0]  # an update's own page (ota.py: v/<folder>/www), else the root install's
-    base = "v/" + app.ota[3] + "/" if app.ota[3] else ""
+    f = app.firmware  # an update's own page (update.py: v/<folder>/www), else the root install's
+    run = f[0] if f else "root install"
+    base = "/".join(("v", f[3], "")) if f and f[3] else ""
     for path, head in ((base + PAGE + ".gz", "Content-Encoding: gzip\r\n"), (base + PAGE, "")):
         try:
             tag = '"%s-%d"' % (VERSION + "-" + run, os.stat(path)[6])

@@ -1,15 +1,15 @@
-# Updates over the network, loaded only while they work: POST /update streams a bundle to flash (every
-# file's SHA-256 checked), installs it in v/<version>/ beside the running one, switches by one pointer write.
+# Updates over the network, loaded only while they work: POST /firmware/update streams a bundle to flash
+# (every file's SHA-256 checked), installs it in v/<a, b or c> beside the running one, switches by one pointer write.
 #
 # Bundle (tools/ota.py builds it): a JSON header line {"format": "hanport-ota", "layout": "hanport-mpy6",
 # "version", "count" (files), "bytes" (their total size), "sha256" (of the manifest: the line "<version>"
-# and every file line, each with its newline)}, then per file a line "<sha256 hex> <size> <path>" and its
-# bytes. Pointer ota-pointer.json: [current folder, fallback folder, boots of a trial, why the last one was
-# rolled back, current version, fallback version]; a version lives in v/a, v/b or v/c (short: a module's
-# path stays in RAM), "" is the root install (make deploy); current != fallback is a trial (otaboot.py).
+# and every file line, each with its newline), "healthy_within_s" (optional, 300)}, then per file a line
+# "<sha256 hex> <size> <path>" and its bytes. The pointer ota-pointer.json: version.py. A version lives in
+# v/a, v/b or v/c (short: a module's path stays in RAM).
 # Names here are mostly ones the app interns anyway (Raw, reject, _probe, ...): each new name stays in RAM
 # for good, and MicroPython's next qstr pool, due after ~25 more names, takes ~7.7 KB in one block.
 import asyncio
+import gc
 import json
 import os
 import sys
@@ -17,12 +17,11 @@ import time
 from binascii import hexlify
 from hashlib import sha256
 
-import machine
 from log import log
 from micropython import const
 
 _RESERVE_BYTES = const(65536)  # flash left free beside an update (settings, the accounting's two copies)
-_BUF_BYTES = const(512)  # the one buffer a bundle goes through
+_BUF_BYTES = const(384)  # the one buffer a bundle goes through (a line of it fits: _LINE_MAX)
 _LINE_MAX = const(300)
 _MAX_FILES = const(400)
 _POLL_MS = const(10)  # a body read looks for bytes this often
@@ -32,26 +31,27 @@ TEXT = "text/plain; charset=utf-8"
 
 
 def _probe(n):
-    # flash step n done: a test stand-in may cut the power here (tools/hostshim/machine.py)
-    hook = getattr(machine, "flash_step_hook", None)
+    # flash step n done: a test stand-in may cut the power here (tools/hostshim/machine.py); as version.py's
+    hook = getattr(__import__("machine"), "flash_step_hook", None)
     if hook is not None:
         hook(n)
 
 
 def _read():
-    """ota-pointer.json (the header above); the root install's when there is none."""
+    # the pointer (version.py's header); the root install's when there is none (as version.py reads it:
+    # not imported from there, its 1.7 KB of heap beside this module's ~6 KB)
     try:
         with open("ota-pointer.json") as f:
             p = json.loads(f.read())
-        if isinstance(p[0], str) and isinstance(p[1], str) and len(p) == 6:
+        if isinstance(p[0], str) and isinstance(p[1], str) and len(p) == 7:
             return p
     except (OSError, ValueError, IndexError, TypeError):
         pass
-    return ["", "", 0, "", "", ""]
+    return ["", "", 0, "", "", "", 300]
 
 
 def _write(p, n=0):
-    """ota-pointer.json replaced by one rename (atomic on LittleFS): the old or the new one after a power cut."""
+    # the pointer replaced by one rename: the old or the new one after a power cut (flash step n between)
     with open("ota-pointer.json.tmp", "w") as f:
         f.write(json.dumps(p))
     if n:
@@ -68,15 +68,22 @@ def _exists(path):
 
 
 def _remove_if_there(path):
-    """A file, or a folder with everything in it; nothing when it is not there."""
+    """A file, or a folder with everything in it; nothing when it is not there. (One name at a time: a
+    list of a folder's ~40 entries would take ~3 KB of heap.)"""
     if not _exists(path):
         try:
             os.remove(path)
         except OSError:
             pass
         return
-    for entry in list(os.ilistdir(path)):
-        _remove_if_there(path + "/" + entry[0])
+    while True:
+        name = None
+        for entry in os.ilistdir(path):
+            name = entry[0]
+            break
+        if name is None:
+            break
+        _remove_if_there("/".join((path, name)))
     os.rmdir(path)
 
 
@@ -88,42 +95,9 @@ def _drop(p, n=0):
         return
     for name in names:
         if name not in (p[0], p[1]):
-            _remove_if_there("v/" + name)
+            _remove_if_there("/".join(("v", name)))
             if n:
                 _probe(n)
-
-
-def check(app, healthy):
-    """The end of a trial (app.App._ticker): healthy, the running version becomes the fallback (the older
-    ones leave the flash); else the fallback runs again after a restart, the reason kept for /status."""
-    p = _read()
-    if p[0] == p[1]:
-        return
-    if healthy and app.healthy:
-        p[1] = p[0]
-        p[5] = p[4]
-        p[2] = 0
-        _write(p, 8)
-        app.ota[1] = p[4] or "root install"
-        log("update", "version %s is healthy: it is the fallback now" % app.ota[0])
-        _drop(p, 9)
-        return
-    if not app.healthy:
-        why = app.unhealthy_reason
-    else:
-        why = "not healthy within update.healthy_within_s (%s; http %s; mqtt %s)" % (
-            "a reading came" if app.state is not None else "no reading yet",
-            "up" if app.http.server is not None else "down", app.mqtt.state)
-    p[3] = "%s rolled back: %s" % (p[4], why)
-    p[0] = p[1]
-    p[4] = p[5]
-    p[2] = 0
-    _write(p, 10)
-    app.ota[2] = p[3]
-    log("update", p[3])
-    from apply import restart_soon
-
-    restart_soon(app, 500)
 
 
 class Raw:
@@ -140,43 +114,36 @@ class Raw:
         self.b = memoryview(self.buf)
         self.start = self.end = 0  # the bytes read and not yet taken: buf[start:end]
 
-    async def readinto(self, buf):
-        # bytes read from the body into buf, 0 at its end, -1 when cut or timed out (self.error)
-        n = min(len(buf), self.size)
-        if n <= 0:
-            return 0
-        if self.data:
-            n = min(n, len(self.data))
-            buf[:n] = self.data[:n]
-            self.data = self.data[n:]
-            self.size -= n
-            return n
-        deadline = time.ticks_add(time.ticks_ms(), self.timeout_ms)
-        buf = buf[:n]
-        while True:
-            n = self.sock.readinto(buf)
-            if n is not None:
-                if not n:
-                    self.error = (400, "the upload was cut short")
-                    return -1
-                self.size -= n
-                return n
-            if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
-                self.error = (408, "the upload timed out")
-                return -1
-            await asyncio.sleep_ms(_POLL_MS)
-
     async def _load(self):
-        if self.start == self.end:
-            self.start = self.end = 0
-        elif self.end == len(self.buf):  # (a line's start moved to the front: lines are short)
-            n = self.end - self.start
+        # more of the body after buf[start:end] (moved to the front); False at its end, or cut (self.error)
+        n = self.end - self.start
+        if self.start:
             self.buf[:n] = bytes(self.b[self.start : self.end])
             self.start, self.end = 0, n
-        n = await self.readinto(self.b[self.end :])
-        if n > 0:
-            self.end += n
-        return n
+        room = min(len(self.buf) - n, self.size)
+        if room <= 0:
+            return False
+        if self.data:  # (the bytes that came with the head first)
+            room = min(room, len(self.data))
+            self.buf[n : n + room] = self.data[:room]
+            self.data = self.data[room:]
+        else:
+            deadline = time.ticks_add(time.ticks_ms(), self.timeout_ms)
+            view = self.b[n : n + room]
+            while True:
+                room = self.sock.readinto(view)
+                if room is not None:
+                    break
+                if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                    self.error = (408, "the upload timed out")
+                    return False
+                await asyncio.sleep_ms(_POLL_MS)
+            if not room:
+                self.error = (400, "the upload was cut short")
+                return False
+        self.size -= room
+        self.end += room
+        return True
 
     async def line(self):
         """The next line without its newline (bytes); None when cut, too long or at the end."""
@@ -186,12 +153,12 @@ class Raw:
                 out = bytes(self.b[self.start : i])
                 self.start = i + 1
                 return out
-            if self.end - self.start >= _LINE_MAX or await self._load() <= 0:
+            if self.end - self.start >= _LINE_MAX or not await self._load():
                 return None
 
     async def read(self, n):
         """A memoryview of up to n bytes (valid until the next call); None when cut."""
-        if self.start == self.end and await self._load() <= 0:
+        if self.start == self.end and not await self._load():
             return None
         n = min(n, self.end - self.start)
         out = self.b[self.start : self.start + n]
@@ -201,8 +168,8 @@ class Raw:
 
 def reject(name, n):
     # True unless name (a version or a path part) is 1..n of these characters, not hidden, and not the
-    # loader's otaboot.mpy (make deploy's)
-    if not 0 < len(name) <= n or name[0] == "." or name == "otaboot.mpy":
+    # loader's version.mpy (make deploy's)
+    if not 0 < len(name) <= n or name[0] == "." or name == "version.mpy":
         return True
     for ch in name:
         if ch not in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+":
@@ -211,8 +178,8 @@ def reject(name, n):
 
 
 async def route(app, req, sock, data, size):
-    """(status, content type, text, extra headers) of POST /update: the admin token first (401 before a
-    byte of the body is read), then the bundle to flash; any failure leaves everything as it was."""
+    """(status, content type, text, extra headers) of POST /firmware/update: the admin token first (401
+    before a byte of the body is read), then the bundle to flash; any failure leaves everything as it was."""
     from auth import bearer, same
 
     token = app.cfg["http"]["token"]
@@ -227,7 +194,16 @@ async def route(app, req, sock, data, size):
         await asyncio.sleep_ms(_POLL_MS)
     await app.turn.acquire()
     try:
-        code, text = await build(app, Raw(sock, data, size, timeout_ms))
+        rd = None
+        while rd is None:  # (the heap short for a moment, MQTT connecting: nothing is read or written yet)
+            try:
+                rd = Raw(sock, data, size, timeout_ms)
+            except MemoryError:
+                if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                    raise
+                gc.collect()
+                await asyncio.sleep_ms(100)
+        code, text = await build(app, rd)
     except OSError as e:  # the flash failed (full, worn): nothing switched
         code, text = 500, "flash error: %r" % (e,)
     except MemoryError:
@@ -249,8 +225,8 @@ async def route(app, req, sock, data, size):
 async def build(app, rd):
     """(status, text): the bundle read, checked and installed in v/<version>, the pointer switched.
     Flash steps (power cut tests): 1 folder made, 2 in the first file, 3 all files, 4 renamed to
-    v/<version>, 5 pointer written aside, 6 pointer switched, 7 old versions removed. (In small
-    functions: each one's bytecode is one block of heap when ota.py loads.)"""
+    v/<a, b or c>, 5 pointer written aside, 6 pointer switched, 7 old versions removed. (In small
+    functions: each one's bytecode is one block of heap when update.py loads.)"""
     line = await rd.line()
     if line is None:
         return rd.error or (400, "no bundle header")
@@ -258,7 +234,7 @@ async def build(app, rd):
     line = None
     if len(got) == 2:
         return got
-    version, count, size, manifest = got
+    version, count, size, manifest, healthy_s = got
     p = _read()
     got = _start(p, version, size)
     if got is not None:
@@ -279,11 +255,12 @@ async def build(app, rd):
     if hexlify(whole.digest()).decode() != manifest:
         return 400, "the manifest's SHA-256 does not match the header"
     _probe(3)
-    return _set(p, version)
+    return _set(p, version, healthy_s)
 
 
 def _header(line):
-    # (version, count, size, manifest hash) of a bundle header line that suits this reader, else (status, why)
+    # (version, count, size, manifest hash, healthy_within_s) of a bundle header line that suits this
+    # reader, else (status, why)
     try:
         doc = json.loads(line)
     except ValueError:
@@ -294,13 +271,16 @@ def _header(line):
     if doc.get("layout") != "hanport-mpy%d" % mpy:
         return 400, "the bundle is for layout %s; this reader takes hanport-mpy%d" % (doc.get("layout"), mpy)
     version, count, size, manifest = doc.get("version"), doc.get("count"), doc.get("bytes"), doc.get("sha256")
+    healthy_s = doc.get("healthy_within_s", 300)
+    if not isinstance(healthy_s, int) or not 5 <= healthy_s <= 3600:
+        return 400, "healthy_within_s: 5..3600 seconds"
     if not isinstance(version, str) or reject(version, 40) or version == "root install":
         return 400, "bad version name (1..40 letters, digits, . _ - +)"
     if not isinstance(count, int) or not 0 < count <= _MAX_FILES or not isinstance(size, int) or size < 0:
         return 400, "bad file count or size"
     if not isinstance(manifest, str) or len(manifest) != 64:
         return 400, "no manifest hash"
-    return version, count, size, manifest
+    return version, count, size, manifest, healthy_s
 
 
 def _start(p, version, size):
@@ -359,17 +339,21 @@ def _parts(path):
     return d
 
 
-def _set(p, version):
-    # the checked bundle becomes v/<version> and the version to run (on trial); the others leave
+def _set(p, version, healthy_s):
+    # the checked bundle becomes v/<a, b or c> and the version to run (on trial); the others leave
     fallback = 1 if p[0] != p[1] else 0  # (a version on trial never becomes the fallback)
     d = "a" if "a" not in (p[0], p[1]) else "b" if "b" not in (p[0], p[1]) else "c"  # (neither of those)
-    _remove_if_there("v/" + d)  # (an earlier install that never became current: stale)
-    os.rename("v/.incoming", "v/" + d)
+    path = "/".join(("v", d))
+    _remove_if_there(path)  # (an earlier install that never became current: stale)
+    os.rename("v/.incoming", path)
     _probe(4)
-    p = [d, p[fallback], 0, "", version, p[4 + fallback]]
+    p = [d, p[fallback], 0, "", version, p[4 + fallback], healthy_s]
     fallback = p[5]
     _write(p, 5)
     _probe(6)
-    _drop(p, 7)
-    log("update", "version %s installed (fallback %s)" % (version, fallback or "root install"))
+    try:  # (switched: whatever fails now, the new version runs after the restart; a folder left is
+        _drop(p, 7)  # removed with the next update)
+        log("update", "version %s installed (fallback %s)" % (version, fallback or "root install"))
+    except Exception:
+        pass
     return 200, "version %s installed, fallback %s" % (version, fallback or "root install")
