@@ -262,8 +262,9 @@ class App:
             return await update.route(self, req, sock, data, size)
         finally:
             update = None
-            for name in ("update", "auth", "apply"):
-                mem.unload(name)
+            mem.unload("update")
+            mem.unload("auth")
+            mem.unload("apply")
 
     def _light(self, path):
         # /data.json is small, unless the accounting's hourly summary is to be made for it (~9 KB of

@@ -17,7 +17,7 @@ import hanport
 # The names a module interns when it loads (qstrs) are never freed: loaded first in the middle of a
 # running heap, they would sit between later allocations for good and split the free space.
 ON_DEMAND = ("config", "config_boot", "defaults", "status", "status_config", "metrics", "dash", "history", "static",
-             "auth", "settings", "apply", "mqtt_session", "discovery", "net_ap_ntp",
+             "auth", "settings", "apply", "version", "update", "mqtt_session", "discovery", "net_ap_ntp",
              "hanport.prom", "hanport.promtext", "hanport.hass", "hanport.accounting_hourly",
              "hanport.accounting_views", "hanport.accounting_json",
              "hanport.accounting_store", "hanport.accounting_capacity", "hanport.accounting_history",
