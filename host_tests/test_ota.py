@@ -155,6 +155,7 @@ def test_good_update_runs_then_becomes_the_fallback(tmp_path, board):
         assert 'han_firmware_info{running="good-1",fallback="good-1"} 1' in metrics
         assert "han_update_trial 0" in metrics
         assert r.http("/")[0] == 200  # the dashboard from the version's own folder
+        assert b'fetch("/firmware/update"' in r.http("/setup")[2]  # the settings page's upload
         assert pointer(r)[:2] == ["a", "a"] and versions(r) == ["a"]
         # the next one goes beside it; once healthy, the older one leaves the flash
         code, text = upload(r, ota_tool.make_bundle(device_files(), "good-2"))
