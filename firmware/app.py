@@ -233,6 +233,10 @@ class FlashStore:
 
 
 class App:
+    # an update over the network (version.py sets it at boot): [version running, fallback, why the last one
+    # was rolled back, its folder in v/, the deadline (ticks_ms) of a version on trial or None]; None: none
+    firmware = None
+
     def __init__(self, config_path="config.json", frame=None, raw=None, state=None):
         """frame, state: preallocated buffers for the framer and the latest reading's JSON (main.py
         makes them first, while the heap is contiguous); raw: one for the raw ring (uart.raw_log).
@@ -415,8 +419,11 @@ def _start(app):
 
 
 def main(config_path="config.json", frame=None, raw=None, state=None):
-    app = App(config_path, frame, raw, state)
     try:
+        app = App(config_path, frame, raw, state)
         asyncio.run(app.run())
+    except Exception as e:  # a crash at boot: a version on trial goes back (version.py), else as before
+        __import__("version").failed(e)
+        raise
     finally:
         asyncio.new_event_loop()

@@ -1,21 +1,12 @@
-# Device entry point (after boot.py): the long-lived buffers first, while the heap is whole (never
-# compacted), then the app with config.json; an update (version.py) runs from its own folder.
-frame = bytearray(2048)
-state = bytearray(1536)
-p = None
-try:
+# Device entry point (runs after boot.py): the long-lived buffers first, while the heap is empty and
+# contiguous (MicroPython never compacts it), then the app (app.py) with /config.json.
+frame = bytearray(2048)  # HDLC frame buffer: the 11-bit length field bounds a frame (app.FRAME_BYTES)
+state = bytearray(1536)  # the latest reading as JSON (MQTT state message, /data.json): app.STATE_BYTES
+try:  # an update over the network runs from its own folder (version.py: only loaded with one installed)
     open("ota-pointer.json").close()
-    import version
-
-    p = version.select()
-    version = None
+    __import__("version")
 except OSError:
     pass
-try:
-    import app
+import app  # noqa: E402
 
-    app.main(frame=frame, state=state)
-except Exception as e:
-    if p is None:
-        raise
-    __import__("version").reset(p, e)
+app.main(frame=frame, state=state)

@@ -200,12 +200,8 @@ def setup_page(app):
         yield _field("Admin token (required)", "token", "", "password")
     yield '<p><button type="submit">Save and restart</button></p></form>'
     if not first:  # an update bundle (python3 tools/ota.py --out update.bin) with the admin token above
-        yield ('<h2>Update the firmware</h2><p>A bundle made by <code>python3 tools/ota.py --out update.bin</code>; '
-               'the admin token above. A version that does not start well goes back by itself.</p><p><input '
-               'type=file id=ub> <button type=button onclick=ota()>Upload</button></p><p id=us></p><script>'
-               'function ota(){var f=document.getElementById("ub").files[0],s=document.getElementById("us");'
-               'if(!f){s.textContent="choose a bundle first";return}s.textContent="sending...";'
-               'fetch("/firmware/update",{method:"POST",headers:{Authorization:"Bearer "+document.querySelector('
-               '"[name=token]").value},body:f}).then(function(r){return r.text()}).then(function(x){'
-               's.textContent=x},function(e){s.textContent=String(e)})}</script>')
+        yield ('<h2>Update the firmware</h2><input type=file id=ub> <button type=button onclick="fetch(\'/firmware/'
+               'update\',{method:\'POST\',headers:{Authorization:\'Bearer \'+document.querySelector(\'[name=token]\''
+               ').value},body:ub.files[0]}).then(r=>r.text()).then(t=>us.textContent=t,e=>us.textContent=e)">Upload'
+               '</button><p id=us></p>')
     yield '<a href="/">Dashboard</a></body></html>'

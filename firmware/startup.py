@@ -5,7 +5,6 @@ import asyncio
 import gc
 import json
 import sys
-import time
 
 import machine
 import mem
@@ -17,7 +16,7 @@ import hanport
 # The names a module interns when it loads (qstrs) are never freed: loaded first in the middle of a
 # running heap, they would sit between later allocations for good and split the free space.
 ON_DEMAND = ("config", "config_boot", "defaults", "status", "status_config", "metrics", "dash", "history", "static",
-             "auth", "settings", "apply", "version", "update", "mqtt_session", "discovery", "net_ap_ntp",
+             "auth", "settings", "apply", "mqtt_session", "discovery", "net_ap_ntp",
              "hanport.prom", "hanport.promtext", "hanport.hass", "hanport.accounting_hourly",
              "hanport.accounting_views", "hanport.accounting_json",
              "hanport.accounting_store", "hanport.accounting_capacity", "hanport.accounting_history",
@@ -193,25 +192,8 @@ def build(app, config_path, frame, raw, state):
     app.mqtt = Mqtt(app, app.cfg, app.node_id)
     app.turn = asyncio.Lock()  # large work, one at a time: an HTTP answer that loads modules, an MQTT connect
     app.http = Http(app.cfg["http"], app._route, web.allowed, app._light, app.turn)
-    app.http.stream = {"/firmware/update": app.update}  # (its body streamed to flash, never whole in RAM)
-    update(app)
     if app.accounting is not None:
         app.accounting.busy = app.answer_busy
-
-
-def update(app):
-    """app.firmware from the pointer update.py writes: [version running, fallback, why the last one was
-    rolled back, folder running, the deadline (ticks_ms) of a version on trial or None]; None without an
-    update (make deploy's files). (One attribute: App's fill its table, one more would double it.)"""
-    app.firmware = None
-    try:
-        with open("ota-pointer.json") as f:
-            p = json.loads(f.read())
-        app.firmware = [p[4] or "root install", p[5] or "root install", p[3] or None, p[0], None]
-        if p[0] != p[1]:  # a version on trial must be healthy by then (app.App._ticker), else the fallback runs
-            app.firmware[4] = time.ticks_add(time.ticks_ms(), p[6] * 1000)
-    except (OSError, ValueError, IndexError, TypeError):
-        pass
 
 
 def start(app):
@@ -242,6 +224,7 @@ def start(app):
     asyncio.create_task(sup("wifi", app.net.run))
     asyncio.create_task(sup("mqtt", app.mqtt.run))
     asyncio.create_task(sup("ticker", app._ticker))
+    app.http.stream = {"/firmware/update": app.update}  # (its body streamed to flash, never whole in RAM)
     app.http.start()
     if app.http.server is not None:
         asyncio.create_task(sup("http", app.http.serve))

@@ -101,9 +101,7 @@ def reset(p, why):
 
 def select():
     """The version to run, its folder v/<folder> put first on sys.path. current != fallback is a trial:
-    its boots are counted, and its pointer returned (main.py hands it to reset() if the app fails to
-    start); else None."""
-    sys.modules.pop("version", None)  # (main.py drops its name too: this module leaves the heap)
+    its boots are counted, and its pointer returned; else None."""
     p = _read()
     d = p[0]
     if d == p[1]:
@@ -117,3 +115,31 @@ def select():
         d = "/".join(("v", d))  # (names the app interns anyway: v/, /lib would be new ones)
         sys.path[:0] = (d, "/".join((d, "lib")))
     return p
+
+
+def failed(e):
+    """app.main failed at boot with exception e: a version on trial goes back (the board restarts)."""
+    p = _read()
+    if p[0] != p[1]:
+        reset(p, e)
+
+
+def boot():
+    """At boot (main.py): the version to run; with an update installed the app is imported from its
+    folder here (an error importing a version on trial goes back at once) and shown (app.App.firmware)."""
+    sys.modules.pop("version", None)  # (main.py drops it too: this module leaves the heap)
+    trial = select()
+    p = _read()
+    if p[0] or p[1] or p[3]:
+        try:
+            import app
+        except Exception as e:
+            if trial is not None:
+                failed(e)
+            raise
+        app.App.firmware = [p[4] or "root install", p[5] or "root install", p[3] or None, p[0],
+                            time.ticks_add(time.ticks_ms(), p[6] * 1000) if trial is not None else None]
+
+
+if "app" not in sys.modules:  # main.py imports this module first, at boot (the app later, for a moment)
+    boot()
