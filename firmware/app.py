@@ -40,22 +40,6 @@ class AccountingHook:
     summary, accounting_json's template) is made once per hourly list or local day, the live values
     fill it in."""
 
-    def __init__(self, acc):
-        self.acc = acc
-        self.busy = None  # callable: True while a large HTTP answer holds its modules in the heap
-        self.errors = 0
-        self.last_error = None
-        self.hour_due = True  # an hourly list came (or boot): publish the accounting message soon
-        self.text = None  # the accounting JSON last made (str, ASCII), and when
-        self.text_ms = 0
-        self.slow = None  # summary() as made for this running hour and history (None: to make)
-        self.slow_hour = None  # acc.now_hour() when it was made
-        self.slow_until = None  # the first hour of the next local day: made anew then (or after an hourly list)
-        self.template = None  # (accounting_json.json_template(slow)): (text, R, N)
-        self.live_keys = self.counter_names = None  # accounting_json.LIVE_KEYS, accounting_views.COUNTER_NAMES
-        self.save_waits = 0  # ticks the due save has waited for the HTTP answers to finish
-        self.slow_waits = 0  # ticks before the ticker tries the summary again after it failed
-
     def _failed(self, e):
         self.errors += 1
         self.last_error = repr(e)

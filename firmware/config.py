@@ -26,7 +26,7 @@ SCHEMA = {
     "uart.baud": ("int", 300, 115200),
     "uart.parity": ("choice", ("auto", "E", "N"), None),
     "uart.invert": ("bool", None, None),
-    "uart.rxbuf": ("int", 0, 16384),  # 0: sized from uart.baud (uart.rx_buffer_bytes)
+    "uart.rxbuf": ("int", 0, 16384),  # 0: sized from uart.baud (startup.rx_buffer_bytes)
     "uart.autodetect_trial_s": ("int", 2, 600),
     "uart.raw_log": ("bool", None, None),  # keep the last raw frames for GET /raw (4.6 KB of heap)
     "mqtt.enabled": ("bool", None, None),

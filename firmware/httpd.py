@@ -3,7 +3,6 @@
 import asyncio
 import gc
 import select
-import socket
 import time
 
 from log import log
@@ -20,7 +19,6 @@ _HEAP_WAIT_MS = const(100)  # serve() looks again this often (after a collection
 _IDLE_MS = const(100)  # a connection that has sent nothing this long after it was taken counts as idle (pre-connect)
 _GIVE_WAY_MS = const(500)  # a connection without a whole request head after this long may be closed for a new one
 _SEND_CHUNK = const(768)  # a long answer (/metrics, /status) lets the other tasks run after this many bytes
-_BACKLOG = const(8)  # connections the TCP stack holds before serve() accepts them
 _ACCEPT_POLL_MS = const(20)  # serve() looks for new connections this often while none is pending
 _ACCEPT_FREE_BYTES = const(10240)  # a new connection is taken while this much heap is free (after a collection) or
 # none is being served, else it waits in the TCP backlog: each costs ~1 KB, its answer's modules up to ~4 KB more
@@ -100,22 +98,6 @@ class Http:
         import startup  # (the state is set up there: boot-time code, so its bytecode leaves the heap after boot)
 
         startup.http_state(self, cfg, route, allowed, light, turn)
-
-    def start(self):
-        """Listen on http.bind:port (the listening socket: self.server); serve() then accepts. A port
-        that cannot be bound raises here."""
-        if not self.cfg["enabled"]:
-            return
-        s = socket.socket()
-        try:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(socket.getaddrinfo(self.cfg["bind"], self.cfg["port"])[0][-1])
-            s.listen(_BACKLOG)
-            s.setblocking(False)
-        except OSError:
-            s.close()
-            raise
-        self.server = s
 
     async def serve(self):
         """Accept connections for as long as the app runs, each served by its own task (_client).

@@ -166,7 +166,7 @@ class Mqtt:
                     await app.wait_quiet()  # (the blocking connect between meter frames)
                     await app.turn.acquire()  # the client's objects and buffers are made once no large
                     try:  # HTTP answer holds its modules (they would add up); the UART's buffer holds
-                        import mqtt_session  # what arrives meanwhile (uart.rx_buffer_bytes)
+                        import mqtt_session  # what arrives meanwhile (startup.rx_buffer_bytes)
 
                         mqtt_session.connect(self)
                     finally:

@@ -3,13 +3,21 @@
 import asyncio
 import gc
 import json
+import socket
 import sys
 
 import machine
 import mem
 from log import log, set_secrets, uptime_ms
+from micropython import const
 
 import hanport
+
+_HOLD_S = const(8)  # seconds of a line sending without pause that the driver's buffer holds while the loop is busy
+_RXBUF_MIN = const(1024)  # bytes: two of the largest HDLC frames fit at any baud rate
+_RXBUF_MAX = const(8192)  # bytes of the ESP-IDF heap (not MicroPython's): 0.7 s of a P1 line at 115200 baud
+# without pause; a P1 meter sends one telegram (< 2 KB) a second, so that still holds 4 s or more
+_BACKLOG = const(8)  # connections the TCP stack holds before httpd.Http.serve() accepts them
 
 # Modules the app loads on demand and unloads after each use (web.py, mqtt.py, net.py, AccountingHook).
 # The names a module interns when it loads (qstrs) are never freed: loaded first in the middle of a
@@ -150,7 +158,23 @@ def build(app, config_path, frame, raw, state):
     if app.cfg["accounting"]["enabled"]:  # first: its arrays (history) settle low in the heap, and
         acc = accounting(FlashStore("accounting"), app.cfg["accounting"])  # its state read while the heap is whole
         if acc is not None:
-            app.accounting = AccountingHook(acc)
+            h = AccountingHook()  # (its state set here: boot-time code, so its bytecode leaves the heap after boot)
+            h.acc = acc
+            h.busy = None  # callable: True while a large HTTP answer holds its modules in the heap
+            h.errors = 0
+            h.last_error = None
+            h.hour_due = True  # an hourly list came (or boot): publish the accounting message soon
+            h.text = None  # the accounting JSON last made (str, ASCII), and when
+            h.text_ms = 0
+            h.slow = None  # summary() as made for this running hour and history (None: to make)
+            h.slow_hour = None  # acc.now_hour() when it was made
+            h.slow_until = None  # the first hour of the next local day: made anew then (or after an hourly list)
+            h.template = None  # (accounting_json.json_template(slow)): (text, R, N)
+            h.live_keys = h.counter_names = None  # accounting_json.LIVE_KEYS, accounting_views.COUNTER_NAMES
+            h.save_waits = 0  # ticks the due save has waited for the HTTP answers to finish
+            h.slow_waits = 0  # ticks before the ticker tries the summary again after it failed
+            app.accounting = h
+            h = None
             app.accounting.release()  # the state layout module is needed again only to save
     warm_up()
     app.reader = reader(app.cfg["meter"], frame, FRAME_BYTES, app.config_problems)
@@ -230,7 +254,18 @@ def start(app):
     asyncio.create_task(sup("mqtt", app.mqtt.run))
     asyncio.create_task(sup("ticker", app._ticker))
     app.http.stream = {"/firmware/update": app.update}  # (its body streamed to flash, never whole in RAM)
-    app.http.start()
+    h = app.http  # listens on http.bind:port (h.server), h.serve() accepts; a port that cannot be bound raises
+    if h.cfg["enabled"]:
+        s = socket.socket()
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(socket.getaddrinfo(h.cfg["bind"], h.cfg["port"])[0][-1])
+            s.listen(_BACKLOG)
+            s.setblocking(False)
+        except OSError:
+            s.close()
+            raise
+        h.server = s
     if app.http.server is not None:
         asyncio.create_task(sup("http", app.http.serve))
         log("http", "listening on %s:%d" % (app.cfg["http"]["bind"], app.cfg["http"]["port"]))
@@ -242,7 +277,7 @@ def uart_state(u, app, ucfg):
     """uart.UartTask's state."""
     import time
 
-    from uart import CHUNK_BYTES, rx_buffer_bytes
+    from uart import CHUNK_BYTES
 
     from hanport import diagnose
 
@@ -373,3 +408,13 @@ def http_state(h, cfg, route, allowed, light, turn):
     h.rbuf = bytearray(READ_CHUNK)  # every connection reads through it (no await between read and copy)
     # path -> async fn(req, sock, data, size) for POSTs whose body is not read into RAM: fn reads the
     h.stream = {}  # `size` bytes as they come (`data`: those that came with the head), gives the answer
+
+
+def rx_buffer_bytes(ucfg):
+    """The UART driver's receive buffer: uart.rxbuf, or when 0 sized from the baud rate (_HOLD_S of
+    bytes at 10 bits each, within _RXBUF_MIN.._RXBUF_MAX, in whole KiB): 2048 at 2400 baud."""
+    if ucfg["rxbuf"]:
+        return ucfg["rxbuf"]
+    n = ucfg["baud"] // 10 * _HOLD_S
+    n = (n + 1023) // 1024 * 1024
+    return min(max(n, _RXBUF_MIN), _RXBUF_MAX)

@@ -6,7 +6,6 @@ import time
 import mem
 from log import log
 from machine import UART
-from micropython import const
 
 
 def frame_counts(reader):
@@ -17,22 +16,6 @@ def frame_counts(reader):
 
 
 CHUNK_BYTES = 256  # one readinto; the UART driver's rxbuf (config uart.rxbuf) holds the rest
-_HOLD_S = const(8)  # seconds of a line sending without pause that the driver's buffer holds while the loop is busy
-_RXBUF_MIN = const(1024)  # bytes: two of the largest HDLC frames fit at any baud rate
-_RXBUF_MAX = const(8192)  # bytes of the ESP-IDF heap (not MicroPython's): 0.7 s of a P1 line at 115200 baud
-# without pause; a P1 meter sends one telegram (< 2 KB) a second, so that still holds 4 s or more
-
-
-def rx_buffer_bytes(ucfg):
-    """The UART driver's receive buffer: uart.rxbuf, or when 0 sized from the baud rate (_HOLD_S of
-    bytes at 10 bits each, within _RXBUF_MIN.._RXBUF_MAX, in whole KiB): 2048 at 2400 baud."""
-    if ucfg["rxbuf"]:
-        return ucfg["rxbuf"]
-    n = ucfg["baud"] // 10 * _HOLD_S
-    n = (n + 1023) // 1024 * 1024
-    return min(max(n, _RXBUF_MIN), _RXBUF_MAX)
-
-
 class UartTask:
     def __init__(self, app, ucfg):
         import startup  # (the state is set up there: boot-time code, so its bytecode leaves the heap after boot)

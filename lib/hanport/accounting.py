@@ -31,11 +31,9 @@ _DEFAULT_MAX_SAMPLE_GAP_S = const(120)  # power samples further apart are not in
 _HOUR_LATE_S = const(120)  # list 3 is due xx:00:05-10 (docs/han-notes.md §list-timing); this late, the hour rolls on
 _MAX_ROLL_HOURS = const(48)  # a longer step in reading time is a jump of the time base, not hours without lists
 _DEFAULT_SAVE_INTERVAL_S = const(900)  # at most one flash write per 15 minutes (wear); hourly lists come hourly
-_PERIOD_LIST2_MS = const(10000)  # list 2 period (docs/han-notes.md §list-timing), for readings without a time or clock
 
 HOUR_S = const(3600)
 HOUR_MS = const(3600000)
-_DAY_S = const(86400)
 _WMS_PER_WH = const(3600000)  # watt-milliseconds in a watt-hour
 # Internal times are ms from an origin that moves (every stored time shifted) once one passes
 # REBASE_MS, so they stay small ints on 32-bit MicroPython (below 2**30) for any uptime. Stored times
@@ -113,40 +111,10 @@ class Accounting:
     def __init__(self, store=None, steps_kw=DEFAULT_STEPS_KW, top_days=_DEFAULT_TOP_DAYS,
                  max_power_w=_DEFAULT_MAX_POWER_W, max_sample_gap_s=_DEFAULT_MAX_SAMPLE_GAP_S,
                  save_interval_s=_DEFAULT_SAVE_INTERVAL_S):
-        self.store = store
-        self.steps_w = sorted(int(round(k * 1000)) for k in steps_kw)  # kW thresholds as W, ascending
-        self.top_n = max(1, int(top_days))
-        self.max_wh_per_h = max_power_w
-        # (both below _STALE_MS: a pinned time must still read as longer ago)
-        self.max_gap_ms = min(max_sample_gap_s, _DAY_S) * 1000
-        self.save_interval_ms = min(save_interval_s, _DAY_S) * 1000
-        # meter clock of the reading being handled (no tuple per reading)
-        self.c_y = self.c_mo = self.c_d = self.c_hh = self.c_mi = self.c_s = self.c_hu = 0
-        # running hour (RAM only); times are ms from the internal origin (see REBASE_MS)
-        self.org_ms = None  # now_s * 1000 (or meter clock UTC ms) at the origin
-        self.tk_last = None  # the last ticks_ms seen (update or tick) and its internal time
-        self.tk_t = 0
-        self.t_last = None  # time of the last reading
-        self.period_ms = _PERIOD_LIST2_MS  # time between messages, for readings without a clock
-        self.t_sure = False  # the last reading's time is not in doubt (see _time_ms)
-        self.run_t0 = None  # time of the last hour boundary seen
-        self.run_wh = [0, 0]  # integrated power since then, [import, export]: whole Wh
-        self.run_wms = [0, 0]  # and the rest, W*ms below _WMS_PER_WH
-        self.run_partial = True  # the estimate does not cover the whole running hour
-        self.smp_t = [None, None]  # last power sample, [import, export]: time, W
-        self.smp_w = [0, 0]
-        self.cur_h = None  # start of the running hour, UTC hours
-        self.l_h = None  # newest hour boundary of an accepted or pending list, and when it came (sure
-        self.l_t = None  # times only): l_th hours + l_t ms (0..HOUR_MS), so the origin can move any
-        self.l_th = 0  # distance; RAM only: after a boot the first 02:00 of autumn is not guessed
-        self.l_on_time = False  # that list came as long after the one before as their clocks differ
-        self.dirty = 0  # 2: hours or references changed (save soon), 1: only counters (save with the next)
-        self.changed = False
-        self.saved_t = None
-        self.load_error = False  # the saved state was unreadable (wrong version): started empty
-        import hanport.accounting_store
+        import hanport.accounting_store  # (the set-up is there: one-time code, out of the heap after)
 
-        hanport.accounting_store.init(self)  # history, counters, references, meter id: empty
+        hanport.accounting_store.init(self, store, steps_kw, top_days, max_power_w, max_sample_gap_s,
+                                      save_interval_s)
         if store is not None:
             self.load()
 

@@ -9,6 +9,8 @@ from hanport.accounting import DAYS_KEPT, HOURS_KEPT, MAX_ID_BYTES, MONTHS_KEPT,
 from hanport.buffers import const
 
 _STATE_VERSION = const(1)
+_DAY_S = const(86400)
+_PERIOD_LIST2_MS = const(10000)  # list 2 period (docs/han-notes.md §list-timing), for readings without a time or clock
 _HEAD = "<BBBB%ds" % MAX_ID_BYTES  # version, flags (1: reference, 2: previous), pending count, id length
 _HEAD_BYTES = 4 + MAX_ID_BYTES
 _REF = "<iqq"  # boundary hour (UTC hours since 1970), import Wh, export Wh: reference, previous, pending
@@ -41,8 +43,40 @@ if sys.byteorder != "little":
     raise ImportError("hanport.accounting_store: the flash image is the arrays' little-endian bytes")
 
 
-def init(acc):
-    """The state, empty (and the hourly list's scratch)."""
+def init(acc, store=None, steps_kw=(), top_days=1, max_power_w=0, max_sample_gap_s=0, save_interval_s=0):
+    """Accounting.__init__ (its arguments): the settings, the running hour, and the state, empty (and the
+    hourly list's scratch). Here, not there: one-time code, out of the heap with this module."""
+    acc.store = store
+    acc.steps_w = sorted(int(round(k * 1000)) for k in steps_kw)  # kW thresholds as W, ascending
+    acc.top_n = max(1, int(top_days))
+    acc.max_wh_per_h = max_power_w
+    # (both below _STALE_MS: a pinned time must still read as longer ago)
+    acc.max_gap_ms = min(max_sample_gap_s, _DAY_S) * 1000
+    acc.save_interval_ms = min(save_interval_s, _DAY_S) * 1000
+    # meter clock of the reading being handled (no tuple per reading)
+    acc.c_y = acc.c_mo = acc.c_d = acc.c_hh = acc.c_mi = acc.c_s = acc.c_hu = 0
+    # running hour (RAM only); times are ms from the internal origin (see REBASE_MS)
+    acc.org_ms = None  # now_s * 1000 (or meter clock UTC ms) at the origin
+    acc.tk_last = None  # the last ticks_ms seen (update or tick) and its internal time
+    acc.tk_t = 0
+    acc.t_last = None  # time of the last reading
+    acc.period_ms = _PERIOD_LIST2_MS  # time between messages, for readings without a clock
+    acc.t_sure = False  # the last reading's time is not in doubt (see _time_ms)
+    acc.run_t0 = None  # time of the last hour boundary seen
+    acc.run_wh = [0, 0]  # integrated power since then, [import, export]: whole Wh
+    acc.run_wms = [0, 0]  # and the rest, W*ms below _WMS_PER_WH
+    acc.run_partial = True  # the estimate does not cover the whole running hour
+    acc.smp_t = [None, None]  # last power sample, [import, export]: time, W
+    acc.smp_w = [0, 0]
+    acc.cur_h = None  # start of the running hour, UTC hours
+    acc.l_h = None  # newest hour boundary of an accepted or pending list, and when it came (sure
+    acc.l_t = None  # times only): l_th hours + l_t ms (0..HOUR_MS), so the origin can move any
+    acc.l_th = 0  # distance; RAM only: after a boot the first 02:00 of autumn is not guessed
+    acc.l_on_time = False  # that list came as long after the one before as their clocks differ
+    acc.dirty = 0  # 2: hours or references changed (save soon), 1: only counters (save with the next)
+    acc.changed = False
+    acc.saved_t = None
+    acc.load_error = False  # the saved state was unreadable (wrong version): started empty
     for code, n, v, names in _ARRAYS:
         for name in names:
             setattr(acc, name, array(code, [v] * n) if code != "B" else bytearray(n))
