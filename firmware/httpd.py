@@ -359,7 +359,10 @@ class Http:
         self.last_path = path  # (for the log of a failing answer)
         if self.light is not None and self.light(path):
             code, ctype, text, extra, first = await self._heap_retry(self._made, (req,), self._fresh())
-            await self.send(sock, code, ctype, text, head_only=(method == "HEAD"), extra=extra, first=first)
+            try:
+                await self.send(sock, code, ctype, text, head_only=(method == "HEAD"), extra=extra, first=first)
+            finally:
+                _close(text)
             return
         while self.turn.locked():  # wait for the answer being sent, within this request's deadline
             if time.ticks_diff(deadline, time.ticks_ms()) <= 0:  # (polled: the tasks queued on the lock,
@@ -371,7 +374,10 @@ class Http:
         try:
             code, ctype, text, extra, first = await self._heap_retry(self._made, (req,), self._fresh())
             req = None
-            await self.send(sock, code, ctype, text, head_only=(method == "HEAD"), extra=extra, first=first)
+            try:
+                await self.send(sock, code, ctype, text, head_only=(method == "HEAD"), extra=extra, first=first)
+            finally:
+                _close(text)
         finally:
             self.turn.release()
 
@@ -456,8 +462,16 @@ class Http:
             except MemoryError:
                 pass
         finally:
-            if hasattr(text, "close"):  # a generator not run to its end (client gone): its clean-up now
-                text.close()
+            _close(text)
+
+
+def _close(text):
+    # an answer's generator not run to its end (client gone, or the heap short for its head or for the
+    # coroutine that sends it): its clean-up now, which unloads the modules it loaded (web._with_modules).
+    # Else they stay in sys.modules for good (a generator is not finalised when collected), each such
+    # answer leaving ~2-8 KB behind, until the heap collapses. Closing a finished one does nothing.
+    if hasattr(text, "close"):
+        text.close()
 
 
 def _head(code, ctype, length, extra):

@@ -1,0 +1,68 @@
+# Run under MicroPython (test_heaplock_32bit.py): an answer whose head cannot be made (the heap short
+# until its deadline) still closes its body's generator, so the modules that answer loaded are unloaded
+# (web._with_modules). Prints "closed=<True|False> sent_500=<...>".
+import asyncio
+import time
+
+import httpd
+
+state = {"closed": False}
+
+
+def _body():
+    try:
+        yield "first piece\n"
+        yield "second piece\n"
+    finally:
+        state["closed"] = True  # (web._with_modules unloads the answer's modules here)
+
+
+def _route(req):
+    return 200, httpd.TEXT, _body(), ""
+
+
+class Sock:
+    """A client that sent one GET and reads whatever comes."""
+
+    def __init__(self, data):
+        self.data = data
+        self.out = bytearray()
+
+    def readinto(self, buf):
+        if not self.data:
+            return None
+        n = len(self.data)
+        buf[:n] = self.data
+        self.data = b""
+        return n
+
+    def write(self, view):
+        self.out += bytes(view)
+        return len(view)
+
+
+def _short_heap(*args):
+    raise MemoryError("memory allocation failed")
+
+
+async def main():
+    cfg = {"enabled": True, "bind": "127.0.0.1", "port": 0, "timeout_s": 1, "max_clients": 3}
+    h = httpd.Http(cfg, _route, lambda path: ("GET", "HEAD"), light=lambda path: path == "/light")
+    for path in ("/light", "/large"):
+        state["closed"] = False
+        sock = Sock(b"GET %s HTTP/1.0\r\n\r\n" % path.encode())
+        task = [time.ticks_ms(), None, False]
+        h.waiting.append(task)
+        head = httpd._head
+        httpd._head = _short_heap  # every head fails, until the answer's deadline
+        try:
+            await h._serve(sock, task)
+            raised = False
+        except MemoryError:
+            raised = True
+        finally:
+            httpd._head = head
+        print("path=%s raised=%s closed=%s" % (path, raised, state["closed"]))
+
+
+asyncio.run(main())
