@@ -38,7 +38,7 @@ class AccountingHook:
     here and never stop the UART reader; its rarely used parts leave the heap after each use. The
     outputs change with every reading only through the running hour: the rest (accounting_views'
     summary, accounting_json's template) is made once per hourly list or local day, the live values
-    fill it in."""
+    fill it in. Its state is set by startup.build (boot-time code: it leaves the heap after boot)."""
 
     def _failed(self, e):
         self.errors += 1

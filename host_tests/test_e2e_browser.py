@@ -50,12 +50,7 @@ def rig(tmp_path_factory):
                      interpreter=binary, heap=run_host.standin_test_heap(binary))
     try:
         r.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # hourly lists: hours, days and the capacity known
-            acc = json.loads(r.http("/data.json")[2]).get("accounting") or {}
-            if acc.get("month_capacity_kw") is not None and r.status()["messages_per_list"]["3"] >= 4:
-                break
-            time.sleep(0.5)
+        r.wait_hourly_lists(4)  # hourly lists: hours, days and the capacity known
         yield r
     finally:
         if r.sim is not None:

@@ -24,12 +24,7 @@ def rig(board, tmp_path_factory):
     r = run_host.Rig(str(tmp_path_factory.mktemp("dash")), meter="kamstrup", speed=360, mqtt=True)
     try:
         r.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # three hourly lists: hours, a day and the capacity known
-            acc = json.loads(r.http("/data.json")[2]).get("accounting") or {}
-            if acc.get("month_capacity_kw") is not None and r.status()["messages_per_list"]["3"] >= 3:
-                break
-            time.sleep(0.5)
+        r.wait_hourly_lists(3)  # three hourly lists: hours, a day and the capacity known
         yield r
     finally:
         r.close()

@@ -133,8 +133,8 @@ COMPONENTS = (
     ("hanport-core", "HAN decoder: HDLC framing, DLMS/A-XDR walk, meter tables, reading JSON, line diagnosis "
      "and UART auto-detection, raw frame log, power-cut-safe files",
      ("__init__.py", "appjson.py", "buffers.py", "crc.py", "diagnose.py", "dlms.py", "hdlc.py", "latest.py",
-      "meters.py", "meters_eu.py", "persist.py", "rawlog.py", "reader.py", "reading.py", "render.py",
-      "serial_detect.py")),
+      "meters.py", "meters_eu.py", "persist.py", "rawlog.py", "reader.py", "reading.py", "readingdict.py",
+      "render.py", "serial_detect.py")),
     ("hanport-cipher", "ciphered DLMS lists (general-glo/ded-ciphering, general-block-transfer): AES-128-GCM "
      "on cryptolib; needs hanport-core", ("envelope.py", "gcm.py")),
     ("hanport-mbus", "M-Bus long frames (EN 13757-2), the framing of the Austrian meters; needs hanport-core",

@@ -612,6 +612,17 @@ class Rig:
     def status(self):
         return json.loads(self.http("/status")[2])
 
+    def wait_hourly_lists(self, n, timeout_s=60.0):
+        """Wait until the firmware has had n hourly lists and knows the month's capacity (the accounting's
+        hours, a day and the tariff filled); False at the timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            acc = json.loads(self.http("/data.json")[2]).get("accounting") or {}
+            if acc.get("month_capacity_kw") is not None and self.status()["messages_per_list"]["3"] >= n:
+                return True
+            time.sleep(0.5)
+        return False
+
     def raw(self, data, timeout_s=10.0, read=True):
         """Send raw bytes on a fresh connection; the answer's bytes (until the server closes)."""
         s = socket.create_connection(("127.0.0.1", self.http_port), timeout=timeout_s)

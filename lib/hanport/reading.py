@@ -119,9 +119,9 @@ class Reading:
     def as_dict(self):
         """Plain dict in the canonical schema (allocates). Decimals are floats here; use
         render.reading_json() for exact text on 32-bit-float MicroPython."""
-        from hanport import render
+        from hanport import readingdict
 
-        return render.reading_dict(self)
+        return readingdict.reading_dict(self)
 
 
 def readings_from(reader, data):
