@@ -119,9 +119,9 @@ class Reading:
     def as_dict(self):
         """Plain dict in the canonical schema (allocates). Decimals are floats here; use
         render.reading_json() for exact text on 32-bit-float MicroPython."""
-        from hanport import readingdict
-
-        return readingdict.reading_dict(self)
+        # (its module by a long name: a short one would be one more name interned on a board, which never
+        # calls this; the names a board holds are counted, see docs/firmware.md on the qstr pool)
+        return __import__("hanport.readingdict", None, None, ("reading_dict",)).reading_dict(self)
 
 
 def readings_from(reader, data):
