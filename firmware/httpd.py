@@ -357,29 +357,25 @@ class Http:
         buf = None
         req = await self._heap_retry(Request, (method, path, query, headers, body), deadline)
         self.last_path = path  # (for the log of a failing answer)
-        if self.light is not None and self.light(path):
-            code, ctype, text, extra, first = await self._heap_retry(self._made, (req,), self._fresh())
-            try:
-                await self.send(sock, code, ctype, text, head_only=(method == "HEAD"), extra=extra, first=first)
-            finally:
-                _close(text)
-            return
-        while self.turn.locked():  # wait for the answer being sent, within this request's deadline
-            if time.ticks_diff(deadline, time.ticks_ms()) <= 0:  # (polled: the tasks queued on the lock,
-                self.rejected_busy += 1  # the UART's hourly list and MQTT, come first)
-                await self.send(sock, 503, TEXT, "busy\n", extra="Retry-After: 1\r\n")
-                return
-            await asyncio.sleep_ms(_POLL_MS)
-        await self.turn.acquire()  # (free: taken at once)
+        light = self.light is not None and self.light(path)  # (small now: served without its turn)
+        if not light:
+            while self.turn.locked():  # wait for the answer being sent, within this request's deadline
+                if time.ticks_diff(deadline, time.ticks_ms()) <= 0:  # (polled: the tasks queued on the lock,
+                    self.rejected_busy += 1  # the UART's hourly list and MQTT, come first)
+                    await self.send(sock, 503, TEXT, "busy\n", extra="Retry-After: 1\r\n")
+                    return
+                await asyncio.sleep_ms(_POLL_MS)
+            await self.turn.acquire()  # (free: taken at once)
         try:
             code, ctype, text, extra, first = await self._heap_retry(self._made, (req,), self._fresh())
             req = None
             try:
                 await self.send(sock, code, ctype, text, head_only=(method == "HEAD"), extra=extra, first=first)
-            finally:
-                _close(text)
+            finally:  # however the answer ended (also when its head or send's coroutine found no heap): the
+                _close(text)  # body's clean-up, which unloads the modules it loaded
         finally:
-            self.turn.release()
+            if not light:
+                self.turn.release()
 
     def _fresh(self):
         # the deadline for making an answer, from when its turn came (the wait for it had the request's)
@@ -416,7 +412,8 @@ class Http:
         text: a str; a list of pieces (str or bytes-like; Content-Length counted first); or any other
         iterable of pieces (a generator: produced while sending, so the whole answer never sits in
         RAM; no Content-Length, the body ends with the connection, HTTP/1.0), whose first piece may
-        be made already (first: _made); a None piece: the answer waits for heap a moment."""
+        be made already (first: _made); a None piece: the answer waits for heap a moment. The caller
+        closes a generator body (_serve: _close), also when this fails before its first piece."""
         self.by_status[code] = self.by_status.get(code, 0) + 1
         if isinstance(text, str):
             text = [text]
@@ -461,8 +458,6 @@ class Http:
                 log("http", "answer on %s cut short: %r" % (self.last_path, e))
             except MemoryError:
                 pass
-        finally:
-            _close(text)
 
 
 def _close(text):
