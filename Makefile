@@ -37,7 +37,7 @@ bench: setup umqtt
 	$(PY) tools/bench_firmware.py
 	$(PY) tools/bench_crypto.py
 	$(PY) tools/bench_heap.py
-	$(PY) tools/boot_heap.py
+	$(PY) tools/boot_heap.py --boots 2 --smallest
 	$(DEVICE) mpy --build build/bench-device | tail -n 1
 
 ## umqtt: umqtt.simple for the firmware's host runs (PyPI sdist -> build/umqtt, sha256-checked)

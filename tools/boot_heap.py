@@ -1,11 +1,14 @@
 # Heap in use after boot on the 32-bit ESP32 stand-in, over several boots of one flash: boots that
 # validate config.json (its cache config.json.ok removed first) and boots that take the cache.
-"""Usage: python tools/boot_heap.py [--boots 3] [--meter kamstrup] [--heap 112K]
+"""Usage: python tools/boot_heap.py [--boots 3] [--meter kamstrup] [--heap 112K] [--smallest]
 
 Installs the firmware as `make deploy` does (tools/run_host.py), starts it against the meter simulator
 and reads the "heap in use after boot" line of each boot. Prints one JSON object:
 {"validating": [bytes, ...], "cached": [bytes, ...], "qstrs": n}. A boot that keeps more than another
 of the same firmware keeps something the boot should have let go (docs/firmware.md, "Heap").
+--smallest adds "smallest_boot_kb": the smallest heap (1 KB steps, by bisection below 112 KB) at which
+--boots fresh flashes each boot twice (validating, then cached) up to a served HTTP port: the boot's
+peak, which lies above the heap in use after it (the boot-only module, the settings' validation).
 """
 
 import argparse
@@ -65,13 +68,48 @@ def boot_heaps(boots=3, meter="kamstrup", heap=None, interpreter=None, workdir=N
     return out
 
 
+def boots_at(kb, boots, meter, interpreter):
+    """True if `boots` fresh flashes each boot twice (validating, cached) at a heap of kb KB."""
+    for _ in range(boots):
+        workdir = tempfile.mkdtemp(prefix="boot-heap-")
+        rig = run_host.Rig(workdir, meter=meter, speed=60, heap="%dK" % kb, interpreter=interpreter)
+        try:
+            rig.start(wait_http_s=20)
+            run_host.stop(rig.fw)
+            rig.cfg = None  # the same flash and config.json: this boot takes the cache
+            rig.start_firmware(20)
+        except RuntimeError:  # "firmware HTTP did not come up" (a MemoryError in its log)
+            return False
+        finally:
+            rig.close()
+    return True
+
+
+def smallest_boot_kb(boots=2, meter="kamstrup", interpreter=None, low_kb=80, high_kb=112):
+    """The smallest heap in KB at which boots_at passes (None if not even at high_kb)."""
+    interpreter = interpreter or run_host.standin_binary()
+    if not boots_at(high_kb, boots, meter, interpreter):
+        return None
+    while high_kb - low_kb > 1:  # passes at high_kb; low_kb is taken to fail
+        mid = (low_kb + high_kb) // 2
+        if boots_at(mid, boots, meter, interpreter):
+            high_kb = mid
+        else:
+            low_kb = mid
+    return high_kb
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], usage=__doc__)
     ap.add_argument("--boots", type=int, default=3)
     ap.add_argument("--meter", default="kamstrup")
     ap.add_argument("--heap", default=None)
+    ap.add_argument("--smallest", action="store_true")
     args = ap.parse_args(argv)
-    print(json.dumps(boot_heaps(args.boots, args.meter, args.heap)))
+    out = boot_heaps(args.boots, args.meter, args.heap)
+    if args.smallest:
+        out["smallest_boot_kb"] = smallest_boot_kb(args.boots, args.meter)
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":
