@@ -248,19 +248,8 @@ class App:
         return web.route(self, req)
 
     async def update(self, req, sock, data, size):
-        # POST /firmware/update (httpd.Http.stream): a bundle streamed to flash by update.py, loaded for it only
-        if self.accounting is not None:  # its summary and JSON (~2 KB) are made again when next asked for
-            self.accounting.drop()
-        gc.collect()
-        import update
-
-        try:
-            return await update.route(self, req, sock, data, size)
-        finally:
-            update = None
-            mem.unload("update")
-            mem.unload("auth")
-            mem.unload("apply")
+        # POST /firmware/update (httpd.Http.stream): update.py, loaded for it only, streams the bundle to flash
+        return await __import__("update").route(self, req, sock, data, size)
 
     def _light(self, path):
         # /data.json is small, unless the accounting's hourly summary is to be made for it (~9 KB of

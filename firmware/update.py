@@ -17,6 +17,7 @@ import time
 from binascii import hexlify
 from hashlib import sha256
 
+import mem
 from log import log
 from micropython import const
 
@@ -178,8 +179,17 @@ def reject(name, n):
 
 
 async def route(app, req, sock, data, size):
-    """(status, content type, text, extra headers) of POST /firmware/update: the admin token first (401
-    before a byte of the body is read), then the bundle to flash; any failure leaves everything as it was."""
+    """(status, content type, text, extra headers) of POST /firmware/update (app.App.update): the admin
+    token first (401 before a byte of the body is read), then the bundle to flash; any failure leaves
+    everything as it was. This module and those it loads leave the heap when it ends."""
+    try:
+        return await _route(app, req, sock, data, size)
+    finally:
+        for name in ("update", "auth", "apply"):
+            mem.unload(name)
+
+
+async def _route(app, req, sock, data, size):
     from auth import bearer, same
 
     token = app.cfg["http"]["token"]
@@ -194,6 +204,9 @@ async def route(app, req, sock, data, size):
         await asyncio.sleep_ms(_POLL_MS)
     await app.turn.acquire()
     try:
+        if app.accounting is not None:  # its summary and JSON (~2 KB) are made again when next asked for
+            app.accounting.drop()
+        gc.collect()
         rd = None
         while rd is None:  # (the heap short for a moment, MQTT connecting: nothing is read or written yet)
             try:
