@@ -248,14 +248,26 @@ class Http:
                 task[2] = True  # silent since it connected: a pre-connect (serve() may close it for another)
             await asyncio.sleep_ms(_POLL_MS)
 
-    async def _write(self, sock, data, deadline):
-        """All of data (bytes-like or str: its UTF-8 bytes as they are, no copy) onto the socket; False
-        if the client did not take it all before the deadline."""
-        view = memoryview(data)
-        size = len(view)  # (bytes: a str's len() counts characters)
-        off = 0
-        while off < size:
-            n = sock.write(view[off:] if off else view)
+    async def _write(self, sock, data, deadline, off=0):
+        """All of data (bytes-like or str: its UTF-8 bytes as they are, no copy) from byte off on onto the
+        socket; False if the client did not take it all before the deadline. The heap short for a moment
+        (another answer, an hourly list): a moment's wait (heap_waits), then on from where it was."""
+        view = None
+        size = -1  # (bytes: a str's len() counts characters)
+        while off != size:
+            try:
+                if view is None:
+                    view = memoryview(data)
+                    size = len(view)
+                    continue
+                n = sock.write(view[off:] if off else view)
+            except MemoryError:  # (nothing of this write went out)
+                if time.ticks_diff(deadline, time.ticks_ms()) <= _HEAP_WAIT_MS:
+                    raise
+                self.heap_waits += 1
+                gc.collect()
+                await asyncio.sleep_ms(_HEAP_WAIT_MS)
+                continue
             if n:
                 off += n
             elif time.ticks_diff(deadline, time.ticks_ms()) <= 0:
@@ -440,9 +452,14 @@ class Http:
                     gc.collect()
                     await asyncio.sleep_ms(_HEAP_WAIT_MS)
                     continue
-                view = memoryview(piece)  # (a str's bytes as they are)
-                n = sock.write(view) or 0  # most pieces go at once, with no coroutine made for them:
-                if n < len(view) and not await self._write(sock, view[n:], deadline):  # less churn in the heap
+                n = 0
+                try:  # most pieces go at once, with no coroutine made for them: less churn in the heap
+                    view = memoryview(piece)  # (a str's bytes as they are)
+                    n = sock.write(view) or 0
+                    whole = n == len(view)
+                except MemoryError:  # (the heap short for a moment: _write waits for it)
+                    view, whole = piece, False
+                if not whole and not await self._write(sock, view, deadline, n):
                     self.timeouts += 1  # a client that does not read: let the next one in
                     return
                 size += len(view)

@@ -38,4 +38,4 @@ def _file_pieces(path):
             n = f.readinto(buf)
             if not n:
                 return
-            yield view[:n]
+            yield buf if n == _PIECE else view[:n]  # (a full piece as it is: nothing allocated for it)

@@ -1,6 +1,7 @@
 # Run under MicroPython (test_heaplock_32bit.py): an answer whose head cannot be made (the heap short
 # until its deadline) still closes its body's generator, so the modules that answer loaded are unloaded
-# (web._with_modules). Prints "closed=<True|False> sent_500=<...>".
+# (web._with_modules). Prints "path=... raised=<True|False> closed=<True|False>". Then a body whose
+# pieces find the heap short for a moment: they wait and the body is sent whole, not cut ("whole=...").
 import asyncio
 import time
 
@@ -65,4 +66,34 @@ async def main():
         print("path=%s raised=%s closed=%s" % (path, raised, state["closed"]))
 
 
+class _OnceShort:
+    """memoryview as httpd uses it, whose 2nd and 4th calls find no heap (another answer held it a
+    moment): the 1st piece's first try (the head went out), then the 2nd piece's."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, piece):
+        self.calls += 1
+        if self.calls in (2, 4):
+            raise MemoryError("memory allocation failed, allocating 16 bytes")
+        return memoryview(piece)
+
+
+async def short_for_a_moment():
+    cfg = {"enabled": True, "bind": "127.0.0.1", "port": 0, "timeout_s": 2, "max_clients": 3}
+    h = httpd.Http(cfg, _route, lambda path: ("GET", "HEAD"), light=lambda path: True)
+    sock = Sock(b"GET /light HTTP/1.0\r\n\r\n")
+    task = [time.ticks_ms(), None, False]
+    h.waiting.append(task)
+    httpd.memoryview = _OnceShort()
+    try:
+        await h._serve(sock, task)
+    finally:
+        del httpd.memoryview
+    whole = bytes(sock.out).endswith(b"\r\n\r\nfirst piece\nsecond piece\n")
+    print("whole=%s cut=%d heap_waits=%d" % (whole, h.cut, h.heap_waits))
+
+
 asyncio.run(main())
+asyncio.run(short_for_a_moment())
