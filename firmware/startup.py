@@ -302,7 +302,6 @@ def uart_state(u, app, ucfg):
     u.buf = bytearray(CHUNK_BYTES)
     u.rxbuf = rx_buffer_bytes(ucfg)
     u.uart = None
-    u.stream = None
     u.bytes = 0
     u.reads = 0
     u.last_rx_ms = time.ticks_ms()

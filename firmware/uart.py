@@ -6,6 +6,7 @@ import time
 import mem
 from log import log
 from machine import UART
+from micropython import const
 
 
 def frame_counts(reader):
@@ -16,6 +17,9 @@ def frame_counts(reader):
 
 
 CHUNK_BYTES = 256  # one readinto; the UART driver's rxbuf (config uart.rxbuf) holds the rest
+_RX_POLL_MS = const(20)  # the driver's buffer is looked at this often while the line is quiet: at 2400 baud
+# 5 bytes come meanwhile, at 115200 (P1) 230, well within uart.rxbuf (no asyncio.StreamReader: its module,
+# asyncio.stream, would take ~1 KB of heap for good)
 class UartTask:
     def __init__(self, app, ucfg):
         import startup  # (the state is set up there: boot-time code, so its bytecode leaves the heap after boot)
@@ -31,7 +35,6 @@ class UartTask:
         if self.invert:
             kw["invert"] = UART.INV_RX
         self.uart = UART(c["id"], **kw)
-        self.stream = asyncio.StreamReader(self.uart)
         log("uart", "UART%d rx pin %d, %d baud 8%s1%s%s" % (
             c["id"], c["rx_pin"], c["baud"], self.parity, ", RX inverted" if self.invert else "",
             "" if self.auto_locked else " (auto-detecting)"))
@@ -44,9 +47,9 @@ class UartTask:
         buf = self.buf
         auto = self.auto
         while True:
-            n = await self.stream.readinto(buf)
+            n = self.uart.readinto(buf)  # (timeout 0: what the driver holds now, None when nothing)
             if not n:
-                await asyncio.sleep_ms(20)  # woken without data (source reconnecting): don't spin
+                await asyncio.sleep_ms(_RX_POLL_MS)
                 continue
             self.reads += 1
             self.bytes += n
@@ -74,6 +77,8 @@ class UartTask:
                     self.auto_locked = True
                     self.auto = auto = None
                     mem.unload("hanport.serial_detect")
+            # more waits in the driver after a full chunk: the other tasks run first, then it is read at once
+            await asyncio.sleep_ms(0 if n == len(buf) else _RX_POLL_MS)
 
     def tick(self, now_ms):
         """Once a second (app ticker): line diagnosis, also when no byte arrives at all."""
