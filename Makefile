@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # test workers side by side (pytest-xdist): the end-to-end tests mostly wait on simulated meters
 TEST_WORKERS ?= 3
 
-.PHONY: setup test lint bench demo clean run umqtt mosquitto chromium promtool mpy manifest flash deploy config repl logs
+.PHONY: setup test lint bench demo clean run umqtt mosquitto chromium promtool mpy manifest flash deploy config repl logs ota
 
 $(STAMP): requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -86,6 +86,12 @@ flash: setup
 ## deploy: copy build/device and config.json to the board with mpremote, then reset
 deploy: mpy
 	$(DEVICE) deploy --port $(PORT) --config "$(CONFIG)"
+
+## ota: update a running reader over the network: make ota HOST=192.168.1.50 TOKEN=<admin token> (docs/deploy.md)
+HOST ?=
+TOKEN ?=
+ota: mpy
+	$(PY) tools/ota.py --host "$(HOST)" --token "$(TOKEN)"
 
 ## config: write config.json, validated: make config ARGS="wifi.ssid=Home wifi.password=... uart.parity=N" (or prompts)
 config: setup

@@ -225,6 +225,10 @@ class FlashStore:
 
 
 class App:
+    # an update over the network (version.py sets it at boot): [version running, fallback, why the last one
+    # was rolled back, its folder in v/, the deadline (ticks_ms) of a version on trial or None]; None: none
+    firmware = None
+
     def __init__(self, config_path="config.json", frame=None, raw=None, state=None):
         """frame, state: preallocated buffers for the framer and the latest reading's JSON (main.py
         makes them first, while the heap is contiguous); raw: one for the raw ring (uart.raw_log).
@@ -242,6 +246,10 @@ class App:
 
     def _route(self, req):
         return web.route(self, req)
+
+    async def update(self, req, sock, data, size):
+        # POST /firmware/update (httpd.Http.stream): update.py, loaded for it only, streams the bundle to flash
+        return await __import__("update").route(self, req, sock, data, size)
 
     def _light(self, path):
         # /data.json is small, unless the accounting's hourly summary is to be made for it (~9 KB of
@@ -351,6 +359,15 @@ class App:
             self.uart.tick(now)
             if self.accounting is not None:
                 self.accounting.tick(now)  # the accounting's clock keeps going across long silences
+            if self.firmware and self.firmware[4] is not None and n % 5 == 0:  # an update on trial: healthy
+                try:  # yet, or crashing, or late (version.check)?
+                    import version
+
+                    version.check(self, now)
+                except MemoryError:  # (the heap short for a moment: next time)
+                    pass
+                version = None
+                mem.unload("version")
             if self.led is not None and self.state is not None:
                 self.led.value(self.cfg["led"]["active_low"])
             if n % 10 == 0:
@@ -388,6 +405,9 @@ def _start(app):
 def main(config_path="config.json", frame=None, raw=None, state=None):
     try:
         asyncio.run(_main(config_path, frame, raw, state))
+    except Exception as e:  # a crash at boot: a version on trial goes back (version.py), else as before
+        __import__("version").failed(e)
+        raise
     finally:
         asyncio.new_event_loop()
 

@@ -340,6 +340,15 @@ class Http:
                 await self.send(sock, 400, TEXT, "bad Content-Length\n")
                 return
             want = int(cl)
+            fn = self.stream.get(path)
+            if fn is not None:  # (POST /firmware/update: the body is far larger than the heap)
+                try:
+                    code, ctype, text, extra = await fn(Request(method, path, query, headers, None), sock,
+                                                        buf[body_at:], want)
+                except MemoryError:  # (its module could not load: nothing of the body read yet)
+                    code, ctype, text, extra = 503, TEXT, "out of heap: try again\n", "Retry-After: 1\r\n"
+                await self.send(sock, code, ctype, text, extra=extra)
+                return
             if want > _MAX_BODY_BYTES:
                 await self.send(sock, 413, TEXT, "body too large\n")
                 return

@@ -22,6 +22,11 @@ def lines(out, app):
 def _rows(app):
     u = app.uart
     yield ("han_up", "gauge", "1" if app.healthy else "0")
+    f = app.firmware  # (None: no update installed, make deploy's files run)
+    if f is not None:
+        yield ("han_firmware_info", "gauge", [('running="%s",fallback="%s"' % (f[0], f[1]), "1")])
+        yield ("han_update_trial", "gauge", "0" if f[4] is None else "1")
+        yield ("han_update_rolled_back", "gauge", "0" if f[2] is None else "1")
     yield ("han_uptime_seconds", "gauge", str(uptime_ms() // 1000))
     yield ("han_heap_free_bytes", "gauge", str(gc.mem_free()))
     yield ("han_heap_used_after_gc_bytes", "gauge", str(app.heap_used_after_gc))

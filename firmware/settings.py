@@ -198,4 +198,7 @@ def setup_page(app):
         yield _field("New admin token", "http.token", "", "password")
     else:
         yield _field("Admin token (required)", "token", "", "password")
-    yield '<p><button type="submit">Save and restart</button></p></form><a href="/">Dashboard</a></body></html>'
+    yield '<p><button type="submit">Save and restart</button></p></form>'
+    if not first:  # (the upload itself is in the dashboard: a page in flash, no heap for it here)
+        yield '<p><a href="/#update">Update the firmware</a> (a bundle made by tools/ota.py)</p>'
+    yield '<a href="/">Dashboard</a></body></html>'

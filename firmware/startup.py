@@ -258,6 +258,7 @@ def start(app):
     asyncio.create_task(sup("wifi", app.net.run))
     asyncio.create_task(sup("mqtt", app.mqtt.run))
     asyncio.create_task(sup("ticker", app._ticker))
+    app.http.stream = {"/firmware/update": app.update}  # (its body streamed to flash, never whole in RAM)
     h = app.http  # listens on http.bind:port (h.server), h.serve() accepts; a port that cannot be bound raises
     if h.cfg["enabled"]:
         s = socket.socket()
@@ -409,6 +410,8 @@ def http_state(h, cfg, route, allowed, light, turn):
     h.deferred = 0  # times a new connection was left in the TCP backlog a moment for want of heap
     h.conns = 0  # connections with a task (being served or waiting for a place)
     h.rbuf = bytearray(READ_CHUNK)  # every connection reads through it (no await between read and copy)
+    # path -> async fn(req, sock, data, size) for POSTs whose body is not read into RAM: fn reads the
+    h.stream = {}  # `size` bytes as they come (`data`: those that came with the head), gives the answer
 
 
 def rx_buffer_bytes(ucfg):

@@ -14,9 +14,12 @@ def route(app, req):
     file's size), so a browser loads it once per version."""
     from app import VERSION
 
-    for path, head in ((PAGE + ".gz", "Content-Encoding: gzip\r\n"), (PAGE, "")):
+    f = app.firmware  # an update's own page (update.py: v/<folder>/www), else the root install's
+    run = f[0] if f else "root install"
+    base = "/".join(("v", f[3], "")) if f and f[3] else ""
+    for path, head in ((base + PAGE + ".gz", "Content-Encoding: gzip\r\n"), (base + PAGE, "")):
         try:
-            tag = '"%s-%d"' % (VERSION, os.stat(path)[6])
+            tag = '"%s-%d"' % (VERSION + "-" + run, os.stat(path)[6])
         except OSError:
             continue
         head += "ETag: %s\r\nCache-Control: no-cache\r\n" % tag

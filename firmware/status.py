@@ -90,6 +90,9 @@ def pairs(app):
     yield "heap_used_after_gc", app.heap_used_after_gc
     yield "heap_free_after_gc", app.heap_free_after_gc
     yield "healthy", app.healthy
+    u = app.firmware  # update.py: the version running, the one to go back to, why the last one went back
+    yield "update", u and {"running_version": u[0], "fallback_version": u[1], "on_trial_now": u[4] is not None,
+                           "rollback_reason": u[2]}  # (None: no update installed, make deploy's files run)
     yield "unhealthy_reason", app.unhealthy_reason
     yield "readings", app.seq
     yield "state_errors", app.state_errors

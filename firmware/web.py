@@ -18,6 +18,7 @@ ROUTES = {  # path -> methods it takes
     "/power.json": ("GET", "HEAD"),
     "/history.json": ("GET", "HEAD"),
     "/login": ("GET", "HEAD", "POST"),
+    "/firmware/update": ("POST",),  # (its body goes to app.App.update as it comes: httpd.Http.stream)
 }
 _LOAD_TRIES = 30  # a module a body loads is tried this often, _HEAP_WAIT_MS (httpd.py) apart (3 s)
 

@@ -278,5 +278,9 @@ def test_every_module_the_app_unloads_is_warmed_up_at_boot():
             unloaded |= set(re.findall(r'"([^"]+)"', names))
     unloaded |= literal(os.path.join(ROOT, "firmware", "app.py"), "ACC_PARTS")
     on_demand = literal(os.path.join(ROOT, "firmware", "startup.py"), "ON_DEMAND")
-    assert unloaded - {"startup"} <= on_demand, sorted(unloaded - {"startup"} - on_demand)
+    # startup: the boot code itself; update and version: loaded only around an update over the network (a
+    # restart follows), and not warmed up: their names would stay in every reader's heap, where MicroPython's
+    # next qstr pool (~7.7 KB at once) is a few names away at 112 KB (docs/deploy.md)
+    exempt = {"startup", "update", "version"}
+    assert unloaded - exempt <= on_demand, sorted(unloaded - exempt - on_demand)
     assert on_demand <= unloaded, sorted(on_demand - unloaded)

@@ -33,6 +33,9 @@ SOURCE_ONLY = ("main.py", "boot.py")  # MicroPython runs these two as source at 
 WWW = ("index.html",)
 CHIP_OFFSETS = {"esp32": "0x1000", "esp32s2": "0x1000", "esp32s3": "0x0", "esp32c3": "0x0", "esp32c6": "0x0"}
 CONSOLE_BAUD = 115200
+# an update over the network (make ota, firmware/update.py) runs while this file names it: a deploy removes
+# it, so the files it copies are the ones that run (the versions in v/ stay until the next update)
+OTA_POINTER = "ota-pointer.json"
 TESTED_FIRMWARE = "ESP32_GENERIC v1.28.0"  # MicroPython release whose bytecode (mpy v6.3) mpy-cross 1.28 emits
 
 
@@ -336,6 +339,7 @@ def cmd_deploy(args):
     cmd = [tool("mpremote"), "connect", args.port]
     if "app" in frozen:
         shadows = [compiled_name(dst) for _, dst in device_files() if not dst.endswith(SOURCE_ONLY)]
+        shadows.append(OTA_POINTER)
         # one line (exec of an escaped program): the printed command can be pasted as it is
         code = "exec(%r)" % ("import os\nfor f in %r:\n try: os.remove(f)\n except OSError: pass" % (shadows,))
         cmd += ["exec", code, "+", "cp", build + "/main.py", ":", "+", "cp", "-r", build + "/www", ":"]
@@ -356,6 +360,7 @@ def cmd_deploy(args):
         print("lib/hanport for these settings: %s" % ", ".join(names))
         others = ["lib/hanport/" + compiled_name(os.path.basename(dst)) for _, dst in device_files()
                   if dst.startswith("lib/") and compiled_name(os.path.basename(dst)) not in keep]
+        others.append(OTA_POINTER)
         code = "exec(%r)" % ("import os\nfor f in %r:\n try: os.remove(f)\n except OSError: pass" % (others,))
         top = [build + "/" + compiled_name(dst) for _, dst in device_files() if "/" not in dst]
         cmd += ["exec", code, "+", "cp", "-r", os.path.relpath(stage, ROOT) + "/lib", ":", "+", "cp", "-r",

@@ -18,6 +18,17 @@ def reset():
     sys.exit(RESET_EXIT_CODE)
 
 
+POWER_CUT_EXIT_CODE = 76  # flash_step_hook(n) with n == HAN_POWER_CUT_STEP: the power is cut there (a test)
+
+
+def flash_step_hook(n):
+    """Firmware's flash step n is done (ota.py): with HAN_POWER_CUT_STEP=n the process ends at once, as
+    a board whose power is cut there (a board's machine has no flash_step_hook)."""
+    if os.getenv("HAN_POWER_CUT_STEP") == str(n):
+        print("[hostshim] power cut after flash step %d" % n)
+        sys.exit(POWER_CUT_EXIT_CODE)
+
+
 def unique_id():
     return bytes.fromhex(os.getenv("HAN_SHIM_UID") or "240ac4a1b2c3")
 
