@@ -20,6 +20,8 @@ CHUNK_BYTES = 256  # one readinto; the UART driver's rxbuf (config uart.rxbuf) h
 _RX_POLL_MS = const(20)  # the driver's buffer is looked at this often while the line is quiet: at 2400 baud
 # 5 bytes come meanwhile, at 115200 (P1) 230, well within uart.rxbuf (no asyncio.StreamReader: its module,
 # asyncio.stream, would take ~1 KB of heap for good)
+
+
 class UartTask:
     def __init__(self, app, ucfg):
         import startup  # (the state is set up there: boot-time code, so its bytecode leaves the heap after boot)
