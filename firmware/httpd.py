@@ -382,7 +382,7 @@ class Http:
             code, ctype, text, extra, first = await self._heap_retry(self._made, (req,), self._fresh())
             req = None
             try:
-                await self.send(sock, code, ctype, text, head_only=(method == "HEAD"), extra=extra, first=first)
+                await self.send(sock, code, ctype, text, method == "HEAD", extra, first, path)
             finally:  # however the answer ended (also when its head or send's coroutine found no heap): the
                 _close(text)  # body's clean-up, which unloads the modules it loaded
         finally:
@@ -419,13 +419,14 @@ class Http:
         except StopIteration:  # (a body without pieces: HEAD)
             return code, ctype, text, extra, None
 
-    async def send(self, sock, code, ctype, text, head_only=False, extra="", first=None):
+    async def send(self, sock, code, ctype, text, head_only=False, extra="", first=None, path=None):
         """One answer, within timeout_s (a client that does not read is left: counted in timeouts).
         text: a str; a list of pieces (str or bytes-like; Content-Length counted first); or any other
         iterable of pieces (a generator: produced while sending, so the whole answer never sits in
         RAM; no Content-Length, the body ends with the connection, HTTP/1.0), whose first piece may
         be made already (first: _made); a None piece: the answer waits for heap a moment. The caller
-        closes a generator body (_serve: _close), also when this fails before its first piece."""
+        closes a generator body (_serve: _close), also when this fails before its first piece. path:
+        the request's, named in the log if the body fails (else the latest request's)."""
         self.by_status[code] = self.by_status.get(code, 0) + 1
         if isinstance(text, str):
             text = [text]
@@ -472,7 +473,7 @@ class Http:
             self.cut += 1  # answer into the same stream; the connection is closed, the body cut short
             try:
                 self.last_error = "cut: %r" % (e,)
-                log("http", "answer on %s cut short: %r" % (self.last_path, e))
+                log("http", "answer on %s cut short: %r" % (path or self.last_path, e))
             except MemoryError:
                 pass
 

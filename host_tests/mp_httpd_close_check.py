@@ -2,6 +2,7 @@
 # until its deadline) still closes its body's generator, so the modules that answer loaded are unloaded
 # (web._with_modules). Prints "path=... raised=<True|False> closed=<True|False>". Then a body whose
 # pieces find the heap short for a moment: they wait and the body is sent whole, not cut ("whole=...").
+# Last, a body that fails after its head: the log names its path, not the latest request's.
 import asyncio
 import time
 
@@ -95,5 +96,23 @@ async def short_for_a_moment():
     print("whole=%s cut=%d heap_waits=%d" % (whole, h.cut, h.heap_waits))
 
 
+def _breaking_body(h):
+    yield "first piece\n"
+    h.last_path = "/data.json"  # another request came meanwhile (a light one, served beside this answer)
+    raise ValueError("a bug in the page")
+
+
+async def cut_short_names_its_path():
+    cfg = {"enabled": True, "bind": "127.0.0.1", "port": 0, "timeout_s": 2, "max_clients": 3}
+    h = httpd.Http(cfg, lambda req: (200, httpd.TEXT, _breaking_body(h), ""), lambda path: ("GET", "HEAD"),
+                   light=lambda path: True)
+    sock = Sock(b"GET /broken HTTP/1.0\r\n\r\n")
+    task = [time.ticks_ms(), None, False]
+    h.waiting.append(task)
+    await h._serve(sock, task)
+    print("cut=%d last_error=%s" % (h.cut, h.last_error))
+
+
 asyncio.run(main())
 asyncio.run(short_for_a_moment())
+asyncio.run(cut_short_names_its_path())

@@ -88,3 +88,6 @@ def test_an_answer_whose_head_fails_still_unloads_its_modules():
     # the heap short for a moment while a body is sent: the piece in hand waits and goes, the answer is
     # whole (it was cut: "answer on / cut short: MemoryError(... allocating 16 bytes)" in a 112 KB soak)
     assert "whole=True cut=0 heap_waits=2" in p.stdout, p.stdout
+    # a body that fails after its head went out: counted, and the log names that answer's path (it named
+    # the latest request's, a light one served meanwhile)
+    assert "answer on /broken cut short: ValueError('a bug in the page'" in p.stdout and "cut=1" in p.stdout, p.stdout
