@@ -253,21 +253,18 @@ class Http:
         socket; False if the client did not take it all before the deadline. The heap short for a moment
         (another answer, an hourly list): a moment's wait (heap_waits), then on from where it was."""
         view = None
-        size = -1  # (bytes: a str's len() counts characters)
-        while off != size:
+        while view is None:
             try:
-                if view is None:
-                    view = memoryview(data)
-                    size = len(view)
-                    continue
-                n = sock.write(view[off:] if off else view)
-            except MemoryError:  # (nothing of this write went out)
+                view = memoryview(data)
+            except MemoryError:  # (nothing of it went out)
                 if time.ticks_diff(deadline, time.ticks_ms()) <= _HEAP_WAIT_MS:
                     raise
                 self.heap_waits += 1
                 gc.collect()
                 await asyncio.sleep_ms(_HEAP_WAIT_MS)
-                continue
+        size = len(view)  # (bytes: a str's len() counts characters)
+        while off < size:
+            n = sock.write(view, off, size - off)  # (a stream's write from an offset: no slice made)
             if n:
                 off += n
             elif time.ticks_diff(deadline, time.ticks_ms()) <= 0:

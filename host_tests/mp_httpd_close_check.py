@@ -38,7 +38,8 @@ class Sock:
         self.data = b""
         return n
 
-    def write(self, view):
+    def write(self, view, off=0, n=None):  # (a MicroPython stream's write(buf[, off, len]))
+        view = memoryview(view)[off:] if n is None else memoryview(view)[off : off + n]
         self.out += bytes(view)
         return len(view)
 
