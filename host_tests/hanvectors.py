@@ -32,7 +32,8 @@ def load_records():
 
 # Issue 13: meters outside Norway (Austrian AM550 and E450 lists), kept apart from the records above
 # (none of them is a plain single frame of a Norwegian list)
-EU_VECTOR_FILES = ("rddl-network__EnergyAgent.json", "Noschvie__shrdzm.json", "machinekoder__wn_smart_reader.json")
+EU_VECTOR_FILES = ("rddl-network__EnergyAgent.json", "Noschvie__shrdzm.json", "machinekoder__wn_smart_reader.json",
+                   "esphome-libs__dlms_parser.json")
 
 
 def eu_record(rid):

@@ -81,21 +81,33 @@ def main():
 
 
 def eu_check():
-    """The Austrian lists (Wiener Netze, Kärnten Netz; plain, and ciphered with their published keys): once
-    meters_eu.py is loaded, decoding them allocates nothing either."""
+    """The lists of meters outside Norway: Austrian (Wiener Netze, Kärnten Netz; plain, and ciphered with
+    their published keys), Landis+Gyr E450 (ciphered in three blocks, named by its system title; the same
+    list in clear, named by nothing), the Swiss VSE E450 list. Once meters_eu.py is loaded, decoding them
+    allocates nothing either."""
+    import json
+
+    from hanvectors import VECTORS
+
     plain = []
     for rid in ("energyagent-am550-wn-rpi-zero2", "shrdzm-am550-kaernten-netz"):
         plain.append(build_frame(b"\xe6\xe7\x00" + unhex(eu_record(rid)["decrypted_apdu_hex"])))
-    cases = [(b"".join(plain), None)]
+    cases = [(b"".join(plain), None, len(plain), True)]
     for rid in ("energyagent-lgz-wn-rpi-zero3", "shrdzm-am550-kaernten-netz"):
         rec = eu_record(rid)
-        cases.append((eu_frame(rec), rec["key_hex"]))
-    for data, key in cases:
+        cases.append((eu_frame(rec), rec["key_hex"], 1, True))
+    rec = eu_record("esphome-dlms-parser-lg-e450")
+    cases.append((unhex(rec["hex"]), rec["key_hex"], 1, True))
+    cases.append((build_frame(b"\xe6\xe7\x00" + unhex(rec["decrypted_apdu_hex"])), None, 1, False))
+    with open(VECTORS + "/scs__smartmeter-datacollector.json") as f:
+        swiss = [x for x in json.load(f) if x["id"] == "scs-lg-e450-unencrypted-valid-data-cfg2026"][0]
+    cases.append((unhex(swiss["hex"]), None, 1, True))
+    for data, key, per_feed, energy in cases:
         reader = HanReader(2048, key)
         feed_all(reader, data, 2)
-        readings = locked_feed(reader, data, 3, "an Austrian list")
-        assert readings == 3 * (len(plain) if key is None else 1), readings
-        assert reader.reading.has(R.F_E_IMPORT), "no active import energy"
+        readings = locked_feed(reader, data, 3, "a list from outside Norway")
+        assert readings == 3 * per_feed, readings
+        assert reader.reading.has(R.F_E_IMPORT) == energy, "active import energy"
     print("eu_heap_locked=ok")
 
 

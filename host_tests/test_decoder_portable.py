@@ -289,8 +289,9 @@ def test_list_numbers():
     assert len(seen) == 3
 
 
-def test_unknown_meter_values_by_obis_only():
-    """Swiss L+G E360 push list: every value keyed by OBIS, no canonical field without a known scaler."""
+def test_push_list_values_by_obis_and_canonical_only_with_a_known_scale():
+    """Swiss L+G E360 push list: every value keyed by OBIS; energy canonical (Wh, as its maker's lists
+    send it: meters_eu), the voltage not (its scale differs between L+G models)."""
     rec = [r for r in load_records() if r["id"] == "scs-lg-e360-unencrypted-valid-data-cfg2026"][0]
     d = decode_frame(unhex(rec["hex"]))
     e = rec["expected"]
@@ -298,7 +299,7 @@ def test_unknown_meter_values_by_obis_only():
     assert d["obis"]["1-1:1.8.0.255"] == e["ACTIVE_ENERGY_P"]
     assert d["obis"]["1-1:2.8.0.255"] == e["ACTIVE_ENERGY_N"]
     assert d["obis"]["1-0:1.7.0.255"] == e["ACTIVE_POWER_P"]
-    assert "active_import_kwh" not in d and "voltage_l1_v" not in d
+    assert round(d["active_import_kwh"] * 1000) == e["ACTIVE_ENERGY_P"] and "voltage_l1_v" not in d
 
 
 def test_hdlc_counters_by_code():

@@ -1,5 +1,5 @@
-# Meters outside Norway (issue 13), on CPython (pytest) and MicroPython (mp_runner.py): the Austrian AM550 and
-# E450 lists of host_tests/vectors/{rddl-network__EnergyAgent,Noschvie__shrdzm,machinekoder__wn_smart_reader}.json.
+# Meters outside Norway (issue 13), on CPython (pytest) and MicroPython (mp_runner.py): the Austrian and Swiss AM550,
+# E360, E450 and E570 lists of host_tests/vectors/ (hanvectors.EU_VECTOR_FILES and scs__smartmeter-datacollector.json).
 from hanvectors import build_frame, eu_frame, eu_record, unhex
 
 from hanport import HanReader, meters
@@ -106,9 +106,10 @@ def test_kaernten_netz_values_the_source_states():
     assert texts[1] == e["S/N?"]
 
 
-def test_e450_push_list_with_capture_objects_keeps_values_by_obis():
-    """The frame names each value by OBIS but sends no scaler: values by OBIS only (the source's 49.928 kWh
-    is 1-0:1.8.0 = 49928 Wh there), no canonical number, unknown_scale counted; the meter number is named."""
+def test_e450_push_list_with_capture_objects():
+    """The EnergyAgent E450 list in clear names each value by OBIS, but not its maker (no COSEM logical
+    device name, no system title): no canonical number (the source's 49.928 kWh is 1-0:1.8.0 = 49928 Wh
+    there), unknown_scale counted; the list identifier and the meter number are named."""
     rec = eu_record("energyagent-e450-plain-49928wh")
     got, r = _read(_plain_frame(rec))
     fixed, texts, d = got[0]
@@ -126,15 +127,25 @@ def test_e450_first_block_only_gives_no_reading():
     assert got == [] and r.counters()["blocks"] == 1
 
 
-def test_swiss_push_lists_name_their_meter_and_maker():
-    """scs/smartmeter-datacollector AM550 and E450: the COSEM logical device name 0-0:42.0.0.255 is the meter
-    id the source states, its FLAG id the maker; the push setup's name the list identifier."""
+# scs/smartmeter-datacollector's data point names -> canonical field, exponent from its units (W, Wh, varh)
+_SCS_FIELDS = (("ACTIVE_POWER_P", R.F_P_IMPORT, 0), ("ACTIVE_POWER_N", R.F_P_EXPORT, 0),
+               ("ACTIVE_ENERGY_P", R.F_E_IMPORT, -3), ("ACTIVE_ENERGY_N", R.F_E_EXPORT, -3),
+               ("REACTIVE_ENERGY_P", R.F_R_IMPORT, -3), ("REACTIVE_ENERGY_N", R.F_R_EXPORT, -3))
+
+
+def _scs_records():
     import json
 
     from hanvectors import VECTORS
 
     with open(VECTORS + "/scs__smartmeter-datacollector.json") as f:
-        recs = dict((x["id"], x) for x in json.load(f))
+        return dict((x["id"], x) for x in json.load(f))
+
+
+def test_swiss_push_lists_name_their_meter_and_maker():
+    """scs/smartmeter-datacollector AM550 and E450: the COSEM logical device name 0-0:42.0.0.255 is the meter
+    id the source states, its FLAG id the maker; the push setup's name the list identifier."""
+    recs = _scs_records()
     for rid, maker, list_id in (("scs-iskra-am550-unencrypted-valid-data", "Iskraemeco", "0006190900ff"),
                                 ("scs-lg-e450-unencrypted-valid-data-cfg2026", "Landis+Gyr", "0008190900ff")):
         rec = recs[rid]
@@ -142,7 +153,86 @@ def test_swiss_push_lists_name_their_meter_and_maker():
         fixed, texts, d = got[0]
         assert texts[1] == rec["expected"]["source (meter id)"] and d["meter_manufacturer"] == maker, rid
         assert texts[0] == list_id
-        assert fixed == {}, rid  # no scaler in the frame, none published for these lists: values by OBIS only
+
+
+def test_swiss_vse_lists_energy_and_power_as_the_source_states():
+    """The Swiss VSE list of four models (scs tests' values): energy and power canonical, scaled as the
+    source states them; voltage and current stay in obis only (0.1 V on the E360 and AM550, 1 V on the
+    E450 and E570: the frame does not say which), counted as unknown_scale."""
+    recs = _scs_records()
+    for rid in ("scs-lg-e360-unencrypted-valid-data-cfg2026", "scs-lg-e450-unencrypted-valid-data-cfg2026",
+                "scs-lg-e570-unencrypted-valid-data-cfg2026", "scs-lg-e570-unencrypted-valid-data-load-cfg2026",
+                "scs-iskra-am550-unencrypted-valid-data-cfg2026"):
+        rec = recs[rid]
+        got, r = _read(unhex(rec["hex"]))
+        assert len(got) == 1, rid
+        fixed, texts, d = got[0]
+        want = rec["expected"]
+        for name, f, exp in _SCS_FIELDS:
+            assert fixed[f] == (want[name], exp), (rid, name, fixed.get(f))
+        assert sorted(fixed) == sorted(f for _n, f, _e in _SCS_FIELDS), (rid, fixed)
+        assert d["obis"]["1-0:32.7.0.255"] in (want["VOLTAGE_L1"], round(want["VOLTAGE_L1"] * 10)), rid
+        assert "voltage_l1_v" not in d and "current_l1_a" not in d, rid
+        assert d["list"] == 2 and r.counters()["map_unknown_scale"] == 1, rid
+
+
+def _esphome_e450_checks(rec, got, kwh_fields):
+    """One reading: every value the source states, by OBIS; the canonical fields kwh_fields from them."""
+    assert len(got) == 1, rec["id"]
+    fixed, texts, d = got[0]
+    want = rec["expected"]
+    for key, value in want.items():
+        if key[0].isdigit() and key[0] != "0":
+            a, b, c, dd, e, f = key.split(".")
+            assert d["obis"]["%s-%s:%s.%s.%s.%s" % (a, b, c, dd, e, f)] == value, (rec["id"], key)
+    assert d["meter_time"] == want["0.0.0.0.0.0 (DateTime)"].replace(" ", "T")
+    if kwh_fields:
+        for f, code, exp in _FIELDS:
+            raw = want[code.replace("-", ".").replace(":", ".")]
+            assert fixed[f] == (raw, exp), (rec["id"], code, fixed.get(f))
+        assert len(fixed) == len(_FIELDS)
+        assert d["meter_manufacturer"] == "Landis+Gyr"
+    else:
+        assert fixed == {} and "meter_manufacturer" not in d
+    return d
+
+
+def test_e450_ciphered_lists_named_by_their_system_title():
+    """esphome-libs/dlms_parser's two E450 captures (three block-transfer frames, ciphered, keys published):
+    every value the source states, by OBIS; the list names no meter, so the maker is the FLAG id of the
+    frame's system title ('LGZ'); energy in Wh and power in W as horfic/esphome-dlms states for the second
+    meter (Stromnetz Graz): canonical energy = the stated value / 1000 kWh. No current, no voltage in it."""
+    for rid in ("esphome-dlms-parser-lg-e450", "esphome-dlms-parser-lgz-e450-2"):
+        rec = eu_record(rid)
+        got, r = _read(unhex(rec["hex"]), rec["key_hex"])
+        d = _esphome_e450_checks(rec, got, True)
+        assert d["list"] == 2
+        c = r.counters()
+        assert c["blocks"] == 3 and c["deciphered"] == 1 and c["map_unknown_scale"] == 0, c
+    rec = eu_record("esphome-dlms-parser-lgz-e450-2")
+    assert rec["units_stated_elsewhere"]["quotes"][0].endswith("12001890 / 1000 = 12001,890kWh")
+
+
+def test_e450_plain_list_without_a_maker_keeps_values_by_obis():
+    """The same lists deciphered and sent in clear: nothing in them names the maker, so no canonical
+    number is made from them (never a scale guessed from the values)."""
+    for rid in ("esphome-dlms-parser-lg-e450", "esphome-dlms-parser-lgz-e450-2"):
+        rec = eu_record(rid)
+        got, r = _read(_plain_frame(rec))
+        _esphome_e450_checks(rec, got, False)
+        assert r.counters()["map_unknown_scale"] == 1
+
+
+def test_a_ciphered_list_of_another_maker_is_not_scaled():
+    """The first capture's APDU ciphered again under a system title of another FLAG id ('KFM'): its values
+    stay in obis only."""
+    from hanport.wire_build import encrypt_apdu
+
+    rec = eu_record("esphome-dlms-parser-lg-e450")
+    key = unhex(rec["key_hex"])
+    apdu = encrypt_apdu(unhex(rec["decrypted_apdu_hex"]), key, b"KFM\x10\x20\x30\x40\x50", 7, security=0x20)
+    got, r = _read(build_frame(b"\xe6\xe7\x00" + apdu), key)
+    _esphome_e450_checks(rec, got, False)
 
 
 def _wn_apdu(values, first=b"\x09\x0c" + b"\x07\xe5\x01\x1b\x03\x10\x0b\x2d\x00\xff\xc4\x00"):

@@ -44,10 +44,21 @@ _KN_FIRST_VALUE = const(4)  # item of +A once the list identifier has its own it
 KAERNTEN_NETZ = M.Meter(None, b"", _AT_SCALERS, hourly_counters=False)
 _KN_CODES = bytes(M.FIELD_BY_OBIS[M.obis_key(c[0], c[2], c[3], c[4])] for c in _KN_VALUES)
 
-# FLAG manufacturer ids (DLMS UA) that open a COSEM logical device name: the meter's maker
+# FLAG manufacturer ids (DLMS UA) that open a COSEM logical device name and a system title (IDIS: FLAG id
+# + 5 bytes): the meter's maker
 _FLAG = ((b"ISK", "Iskraemeco"), (b"LGZ", "Landis+Gyr"))
-# (FLAG id, Meter of a list that names its values by OBIS: no scaler, as the frame sends none)
+# (FLAG id, Meter of a list that names its values by OBIS: the frame sends no scaler, see _UNSCALED_KNOWN)
 _NAMED = tuple((_f, M.Meter(_name, b"", None, hourly_counters=False)) for _f, _name in _FLAG)
+
+# Push lists of these makers that name their values by OBIS send no scaler; energy comes in Wh / varh
+# and power in W / var (10**0) in every public source: scs/smartmeter-datacollector (Swiss VSE list of
+# the L+G E360, E450, E570 and Iskraemeco AM550, its tests' values), rddl-network/EnergyAgent (Austrian
+# E450, "49.928" kWh of 1.8.0 = 49928), horfic/esphome-dlms (Stromnetz Graz E450, "12001890 / 1000 =
+# 12001,890kWh", "830W"). Current and voltage: the same Swiss list is 0.1 V on the E360 and AM550 but
+# 1 V on the E450 and E570, 0.01 A on the E450 but 1 A on the E570, and the frame does not name the
+# model: their values stay in obis only (unknown_scale).
+#                P+ P- Q+ Q-  IL1 IL2 IL3 UL1 UL2 UL3 A+ A- R+ R-
+_UNSCALED_KNOWN = b"\x01\x01\x01\x01\x00\x00\x00\x00\x00\x00\x01\x01\x01\x01"
 
 
 def identify(rd, positional):
@@ -121,8 +132,9 @@ def _move(rd, a, b):
 def _named(rd):
     """A list whose values the frame names by OBIS (push list with capture objects, OBIS/value pairs):
     the push setup's logical name is the list identifier, the COSEM logical device name the meter id and
-    its FLAG id the maker. Values keep their OBIS codes; without a scaler in the frame no canonical
-    number is made from them (meters.map_reading counts unknown_scale)."""
+    its FLAG id the maker (else the FLAG id of the ciphered frame's system title). For a known maker,
+    energy and power get the scale its lists use (_UNSCALED_KNOWN); other values keep their OBIS codes
+    only (meters.map_reading counts unknown_scale)."""
     meter = M.GENERIC
     ob = rd.item_obis
     for i in range(rd.n_items):
@@ -134,9 +146,31 @@ def _named(rd):
                 rd.item_code[i] = M.TEXT_BASE + R.T_LIST_VERSION
         elif c == _DEVICE_NAME_C and ob[6 * i + 1] == 0 and ob[6 * i + 3] == 0 and ob[6 * i + 4] == 0:
             rd.item_code[i] = M.TEXT_BASE + R.T_METER_ID
-            if rd.item_len[i] >= 3:
-                o = rd.item_value[i]
-                for f, m in _NAMED:
-                    if M.starts_with(rd.pool, o, 3, f):
-                        meter = m
+            meter = _maker(rd.pool, rd.item_value[i], rd.item_len[i])
+    if meter is M.GENERIC:
+        env = getattr(rd, "envelope", None)  # set by reader.open_envelope
+        if env is not None and env.ciphered:
+            meter = _maker(env.system_title, 0, len(env.system_title))
+    if meter is not M.GENERIC:
+        _scale_known(rd)
     return meter
+
+
+def _maker(buf, o, n):
+    """The Meter of the FLAG id that opens buf[o:o + n], GENERIC if none here."""
+    for f, m in _NAMED:
+        if M.starts_with(buf, o, n, f):
+            return m
+    return M.GENERIC
+
+
+def _scale_known(rd):
+    """Give each integer energy and power value the scaler and unit its maker's lists use, as if the
+    frame had sent them (a scaler the frame did send is kept)."""
+    codes = rd.item_code
+    for i in range(rd.n_items):
+        code = codes[i]
+        if code < R.N_NUMERIC and _UNSCALED_KNOWN[code] and rd.item_kind[i] == R.KIND_INT and not rd.item_has_scaler[i]:
+            rd.item_has_scaler[i] = 1
+            rd.item_scaler[i] = 0
+            rd.item_unit[i] = M.FIELD_UNIT[code]

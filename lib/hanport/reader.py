@@ -30,10 +30,10 @@ class HanReader:
         self._frame_errors = getattr(self.framer, "ERROR_NAMES", hdlc.ERROR_NAMES)
         self.capacity = capacity if isinstance(capacity, int) else len(capacity)
         self.envelope = None  # block transfer, deciphering: loaded with the first such APDU or a key
-        if key or auth_key:
-            self.open_envelope(key, auth_key)
         self.walker = dlms.Walker(meters.FIELD_BY_OBIS)
         self.reading = R.Reading()
+        if key or auth_key:
+            self.open_envelope(key, auth_key)
         self.has_reading = False
         self.readings = 0
         self.apdu_errors = [0] * len(dlms.RESULT_NAMES)  # by dlms result code (0 unused)
@@ -59,9 +59,11 @@ class HanReader:
         data-notifications never loads it (RAM on a board)."""
         from hanport import envelope
 
-        self.envelope = envelope.Envelope(key, auth_key, self.capacity)
+        env = envelope.Envelope(key, auth_key, self.capacity)
         self._env_names = envelope.NAMES
-        return self.envelope
+        self.reading.envelope = env  # the maker in a ciphered frame's system title (meters_eu)
+        self.envelope = env
+        return env
 
     def _decode(self, buf, start, end):
         env = self.envelope
