@@ -286,3 +286,68 @@ def test_mutated_lists_never_raise():
                     for f, code, exp in _FIELDS:
                         if f in fixed:
                             assert fixed[f] == (d["obis"][code], exp), (rid, pos, b)
+
+
+def _wn_push(y, mo, d, hh, mi, ss, a_plus_wh, p_plus_w, dst=False):
+    """A Wiener Netze push (shape of the real list) at meter time y-mo-d hh:mi:ss with +A and +P given;
+    the other six registers 0. Clock status bit 7: daylight saving time."""
+    import struct
+
+    clock = bytes((y >> 8, y & 0xFF, mo, d, 0xFF, hh, mi, ss, 0, 0x80, 0, 0x80 if dst else 0))
+    u32 = [b"\x06" + struct.pack(">I", v) for v in (a_plus_wh, 0, 0, 0, p_plus_w, 0, 0, 0)]
+    return _wn_apdu(u32, first=b"\x09\x0c" + clock)
+
+
+def test_push_meters_first_push_of_the_hour_is_its_hourly_list():
+    """Counters in every push: the first push of each hour of the meter clock, within 20 s of the full
+    hour, is list 3 and the accounting books the hour from its counters; every other push is list 2.
+    Pushes every 10 s at 3600 W, +A 10 Wh more each: 12:59:30 to 16:00:00 (winter time), with the pushes
+    from 14:59:50 to 15:00:20 lost (the first of 15 o'clock is 15:00:30: no list 3)."""
+    from hanport.accounting import Accounting
+
+    acc = Accounting()
+    r = HanReader(2048)
+    lists3 = []
+    a_wh = 1000000
+    t = 12 * 3600 + 59 * 60 + 30
+    while t <= 16 * 3600:
+        hh, rest = divmod(t, 3600)
+        mi, ss = divmod(rest, 60)
+        if not (14 * 3600 + 59 * 60 + 50 <= t <= 15 * 3600 + 20):
+            for rd in r.feed(_wn_push(2026, 1, 14, hh, mi, ss, a_wh, 3600)):
+                if rd.list_number == 3:
+                    lists3.append((hh, mi, ss, rd.fixed(R.F_E_IMPORT)))
+                else:
+                    assert rd.list_number == 2
+                acc.update(rd, now_s=t)
+        t += 10
+        a_wh += 10
+    # 12:59:30 + 10 s * k: the pushes at 13:00:00 (k = 3) and 14:00:00 (k = 363) and 16:00:00 (k = 1083)
+    assert lists3 == [(13, 0, 0, (1000030, -3)), (14, 0, 0, (1003630, -3)), (16, 0, 0, (1010830, -3))], lists3
+    assert r.counters()["readings"] == 1084 - 4
+    hours = acc.hours()
+    # 13-14 from the two lists (3600 Wh exact); 14-15 and 15-16 spread from 14:00 to 16:00 (7200 Wh)
+    assert [(h[1], h[3]) for h in hours] == [(3600, False), (3600, True), (3600, True)], hours
+    assert hours[1][0] - hours[0][0] == 3600
+
+
+def test_push_meters_repeated_autumn_hour_is_another_hour():
+    """The last Sunday of October: 02:59:50 summer time, then 02:00:00 winter time. The clock's DST flag
+    tells the two two-o'clock hours apart: the first push of the second one is list 3 too."""
+    r = HanReader(2048)
+    seen = []
+    for hh, mi, ss, dst in ((2, 0, 5, True), (2, 30, 0, True), (2, 59, 50, True), (2, 0, 0, False), (2, 0, 10, False),
+                            (3, 0, 0, False)):
+        for rd in r.feed(_wn_push(2026, 10, 25, hh, mi, ss, 5000, 100, dst)):
+            seen.append(rd.list_number)
+    assert seen == [3, 2, 2, 3, 2, 3], seen
+
+
+def test_push_meters_late_first_push_or_no_clock_is_no_hourly_list():
+    """A first push 20 s or more after the full hour, or a clock with an unknown year, is list 2."""
+    r = HanReader(2048)
+    seen = []
+    for y, hh, ss in ((2026, 7, 20), (2026, 8, 19), (0xFFFF, 9, 0), (1999, 10, 0)):
+        for rd in r.feed(_wn_push(y, 3, 2, hh, 0, ss, 5000, 100)):
+            seen.append(rd.list_number)
+    assert seen == [2, 3, 2, 2], seen

@@ -98,7 +98,8 @@ class Meter:
     def __init__(self, manufacturer, list_id, scalers, layouts=None, type_prefix=None, hourly_counters=True):
         self.manufacturer = manufacturer
         # True: the energy counters come once an hour, in list 3 (NVE), which the accounting books; False:
-        # in every push (1-10 s, outside Norway): such messages stay list 2, never booked as hourly lists
+        # in every push (1-10 s, outside Norway): such messages are list 2, but for the push meters_eu takes
+        # for the hour's list (its Meter.hourly, hourly_counters True)
         self.hourly_counters = hourly_counters
         self.list_id = list_id  # prefix of the list version identifier
         self.scalers = scalers  # None: scalers come with each value in the frame

@@ -19,6 +19,23 @@ _PUSH_SETUP_C = const(25)  # 0-b:25.9.0.255 push setup (class 40): its logical n
 _PUSH_SETUP_D = const(9)
 _DEVICE_NAME_C = const(42)  # 0-0:42.0.0.255 COSEM logical device name: 3-letter FLAG id + serial number
 
+# These meters send their counters in every push (1-10 s), not once an hour as NVE's list 3. The first push
+# of each hour of the meter clock (its date, hour and DST flag: the repeated autumn hour is another hour),
+# within _HOUR_PUSH_S seconds of the full hour, stands for the hour's list: list 3, whose counters the
+# accounting books. A first push later than that (pushes lost around the boundary) books nothing: the
+# accounting spreads the hours between two booked ones as estimated.
+_HOUR_PUSH_S = const(20)
+
+
+def _with_hourly(meter):
+    """meter, with meter.hourly: the same meter for the push that stands for an hourly list."""
+    h = M.Meter(meter.manufacturer, b"", meter.scalers)
+    h.layout_obis = meter.layout_obis
+    h.layout_codes = meter.layout_codes
+    meter.hourly = h
+    return meter
+
+
 # The Austrian lists send energy in Wh / varh and power in W / var, no scaler: 10**0 for every field
 # they carry (P, Q, A, R; they carry no current or voltage).
 #           P+ P- Q+ Q-  IL1 IL2 IL3 UL1 UL2 UL3 A+ A- R+ R-
@@ -29,8 +46,8 @@ _AT_SCALERS = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 # each a double-long-unsigned (pocki80's Wiener Netze notes as copied in machinekoder/wn_smart_reader;
 # Noschvie/shrdzm Device_IM350.cpp "e450IRWien": 1.8.0 2.8.0 3.8.0 4.8.0 1.7.0 2.7.0 3.7.0 4.7.0).
 _WN_COUNT = const(9)
-WIENER_NETZE = M.Meter(None, b"", _AT_SCALERS, hourly_counters=False, layouts={
-    _WN_COUNT: (M.CLOCK, _E_IMPORT, _E_EXPORT, _R_IMPORT, _R_EXPORT, _P_IMPORT, _P_EXPORT, _Q_IMPORT, _Q_EXPORT)})
+WIENER_NETZE = _with_hourly(M.Meter(None, b"", _AT_SCALERS, hourly_counters=False, layouts={
+    _WN_COUNT: (M.CLOCK, _E_IMPORT, _E_EXPORT, _R_IMPORT, _R_EXPORT, _P_IMPORT, _P_EXPORT, _Q_IMPORT, _Q_EXPORT)}))
 
 # Kärnten Netz customer interface (P1, RJ12), Iskraemeco AM550: structure of 12 = the push setup's logical
 # name 0-6:25.9.0.255 (the list identifier), meter number (visible digits), time (4), date (5), +A, -A, +R, -R,
@@ -41,14 +58,14 @@ _KN_COUNT = const(12)
 _KN_LIST = b"\x00\x06\x19\x09\x00\xff"  # 0-6:25.9.0.255
 _KN_VALUES = (_E_IMPORT, _E_EXPORT, _R_IMPORT, _R_EXPORT, _P_IMPORT, _P_EXPORT)
 _KN_FIRST_VALUE = const(4)  # item of +A once the list identifier has its own item: list id, meter no, time, date
-KAERNTEN_NETZ = M.Meter(None, b"", _AT_SCALERS, hourly_counters=False)
+KAERNTEN_NETZ = _with_hourly(M.Meter(None, b"", _AT_SCALERS, hourly_counters=False))
 _KN_CODES = bytes(M.FIELD_BY_OBIS[M.obis_key(c[0], c[2], c[3], c[4])] for c in _KN_VALUES)
 
 # FLAG manufacturer ids (DLMS UA) that open a COSEM logical device name and a system title (IDIS: FLAG id
 # + 5 bytes): the meter's maker
 _FLAG = ((b"ISK", "Iskraemeco"), (b"LGZ", "Landis+Gyr"))
 # (FLAG id, Meter of a list that names its values by OBIS: the frame sends no scaler, see _UNSCALED_KNOWN)
-_NAMED = tuple((_f, M.Meter(_name, b"", None, hourly_counters=False)) for _f, _name in _FLAG)
+_NAMED = tuple((_f, _with_hourly(M.Meter(_name, b"", None, hourly_counters=False))) for _f, _name in _FLAG)
 
 # Push lists of these makers that name their values by OBIS send no scaler; energy comes in Wh / varh
 # and power in W / var (10**0) in every public source: scs/smartmeter-datacollector (Swiss VSE list of
@@ -63,7 +80,42 @@ _UNSCALED_KNOWN = b"\x01\x01\x01\x01\x00\x00\x00\x00\x00\x00\x01\x01\x01\x01"
 
 def identify(rd, positional):
     """The Meter for a body no Norwegian table knows, after naming what this module knows of it
-    (meters.map_reading then scales); meters.GENERIC when nothing here fits."""
+    (meters.map_reading then scales); meters.GENERIC when nothing here fits. Meter.hourly for the push
+    that stands for an hourly list."""
+    meter = _identify(rd, positional)
+    if meter is M.GENERIC:
+        return meter
+    o = rd.item_value[0] if meter is WIENER_NETZE else _clock(rd)
+    return meter.hourly if _first_push_of_hour(rd, o) else meter
+
+
+def _clock(rd):
+    """Pool offset of the list's date-time (0-0:1.0.0.255), else of the APDU header's; -1 if none."""
+    for i in range(rd.n_items):
+        if rd.item_code[i] == M.CODE_CLOCK and rd.item_kind[i] == R.KIND_STR and rd.item_len[i] == 12:
+            return rd.item_value[i]
+    return rd.header_time
+
+
+def _first_push_of_hour(rd, o):
+    """True for the first push of an hour of the meter clock at pool offset o, within _HOUR_PUSH_S of
+    the full hour. The hour last seen is kept on the Reading (one per reader)."""
+    if o < 0:
+        return False
+    p = rd.pool
+    year = p[o] << 8 | p[o + 1]
+    hour = p[o + 5]
+    minute = p[o + 6]
+    second = p[o + 7]
+    if year < 2000 or year > 2199 or hour > 23 or minute > 59:  # (the key stays a small int on 32-bit)
+        return False
+    key = (((year * 13 + p[o + 2]) * 32 + p[o + 3]) * 24 + hour) * 2 + (p[o + 11] >> 7)
+    last = getattr(rd, "eu_hour", -1)
+    rd.eu_hour = key
+    return key != last and minute == 0 and (second < _HOUR_PUSH_S or second == 0xFF)
+
+
+def _identify(rd, positional):
     n = rd.n_items
     if positional:
         if rd.element_count == _WN_COUNT and n == _WN_COUNT and _is_clock(rd, 0) and _ints(rd, 1, n):
