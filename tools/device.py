@@ -136,7 +136,8 @@ COMPONENTS = (
       "meters.py", "meters_eu.py", "persist.py", "rawlog.py", "reader.py", "reading.py", "readingdict.py",
       "render.py", "serial_detect.py")),
     ("hanport-cipher", "ciphered DLMS lists (general-glo/ded-ciphering, general-block-transfer): AES-128-GCM "
-     "on cryptolib; needs hanport-core", ("envelope.py", "gcm.py")),
+     "on cryptolib (its GHASH, gcm_ghash.py, loads only to check a tag); needs hanport-core",
+     ("envelope.py", "gcm.py", "gcm_ghash.py")),
     ("hanport-mbus", "M-Bus long frames (EN 13757-2), the framing of the Austrian meters; needs hanport-core",
      ("mbus.py",)),
     ("hanport-p1", "P1/DSMR telegrams (Sweden, the Netherlands, Belgium); needs hanport-core", ("p1.py",)),
