@@ -238,6 +238,8 @@ def _foreign(rd, positional):
             from hanport import meters_eu
         except ImportError:  # a build without it: values by OBIS code only, as before
             meters_eu = False
+        except MemoryError:  # no room for its code and names now: values by OBIS code, tried again next frame
+            return GENERIC  # (a stock ESP32 image's heap with the app as .mpy files: docs/deploy.md)
         _eu = meters_eu
     return _eu.identify(rd, positional) if _eu else GENERIC
 
