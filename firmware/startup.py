@@ -102,7 +102,9 @@ def _same_keys(a, b):
 
 def reader(m, frame=None, frame_bytes=2048, problems=None):
     """The decoder for meter.protocol: HDLC frames (Norway), M-Bus long frames (Austria), P1/DSMR
-    telegrams (Sweden, Netherlands, Belgium: set uart.baud 115200). Keys decrypt ciphered DLMS."""
+    telegrams (Sweden, Netherlands, Belgium: set uart.baud 115200). Keys decrypt ciphered DLMS
+    (meter.build: the key's code stays out of a boot without one; "meter" and "build" are names such a
+    boot interns anyway, so it interns nothing more for it)."""
     key = m["key"] or None
     auth_key = m["auth_key"] or None
     try:
@@ -115,7 +117,11 @@ def reader(m, frame=None, frame_bytes=2048, problems=None):
             from hanport.mbus import MbusReader
 
             framer = MbusReader(frame or frame_bytes)
-        return hanport.HanReader(frame or frame_bytes, key=key, auth_key=auth_key, framer=framer)
+        if key or auth_key:
+            import meter
+
+            return meter.build(m, frame or frame_bytes, framer, problems)
+        return hanport.HanReader(frame or frame_bytes, framer=framer)
     except ImportError as e:  # settings changed after `make deploy` installed the parts for others
         if problems is not None:
             problems.append("meter.protocol %s%s needs a part that is not installed (%s): run make deploy "

@@ -99,7 +99,7 @@ class Meter:
         self.manufacturer = manufacturer
         # True: the energy counters come once an hour, in list 3 (NVE), which the accounting books; False:
         # in every push (1-10 s, outside Norway): such messages are list 2, but for the push meters_eu takes
-        # for the hour's list (its Meter.hourly, hourly_counters True)
+        # for the hour's list (meters_eu.identify sets this per message)
         self.hourly_counters = hourly_counters
         self.list_id = list_id  # prefix of the list version identifier
         self.scalers = scalers  # None: scalers come with each value in the frame
