@@ -18,9 +18,9 @@ from hanport.render import reading_json  # noqa: E402
 START = datetime.datetime(2024, 1, 15, 17, 58, 0)
 
 
-def _run(kind, phases, n):
-    m = simulate.Meter(kind, phases, seed=5, start=START)
-    r = HanReader()
+def _run(kind, phases, n, key=None, interval_s=None):
+    m = simulate.Meter(kind, phases, seed=5, start=START, key=key, interval_s=interval_s)
+    r = HanReader(2048, key)
     out = []
     for _ in range(n):
         local, lst, frame, interval = m.next_message()
@@ -31,7 +31,7 @@ def _run(kind, phases, n):
     return out
 
 
-@pytest.mark.parametrize("kind,phases", [(k, p) for k in simulate.Meter.KINDS for p in (1, 3)])
+@pytest.mark.parametrize("kind,phases", [(k, p) for k in ("aidon", "kaifa", "kamstrup") for p in (1, 3)])
 def test_frames_decode_with_the_right_lists(kind, phases):
     msgs = _run(kind, phases, 80)
     lists = [m[1] for m in msgs]
@@ -92,3 +92,18 @@ def _frames(kind, n):
 
 def reading_json_of(frame):
     return [reading_json(rd) for rd in HanReader().feed(frame)][0]
+
+
+@pytest.mark.parametrize("key", (None, "7a6e5bc1a4f6e5d4c3b2a19081726354"))
+def test_austrian_push_meter_frames(key):
+    """The Wiener Netze list of an AM550 (meter wn), plain and ciphered (security 0x20 as the real ones): a push
+    a second; the first push of the hour is the decoder's list 3 (meters_eu), where the simulator marks it."""
+    msgs = _run("wn", 3, 150, key, None)
+    assert [m[2] for m in msgs[:3]] == [1.0, 1.0, 1.0]
+    for local, lst, _interval, d, frame in msgs:
+        assert d["list"] == lst
+        assert d["active_import_kwh"] > 0 and "active_import_w" in d and "voltage_l1_v" not in d
+        assert (frame[12] == 0xDB) == (key is not None)  # general-glo-ciphering after the LLC header
+        if lst == 3:
+            assert local.minute == 0 and local.second == 0
+    assert [m[1] for m in msgs].count(3) == 1  # 17:58:00 + 150 s: one hour boundary crossed

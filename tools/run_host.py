@@ -1,6 +1,6 @@
 # Runs the firmware on this machine: a loopback mosquitto, the meter simulator feeding the UART shim,
 # and firmware/ under the MicroPython unix port (`make run`). Also the process helpers the tests use.
-"""Usage: python tools/run_host.py [--meter aidon|kaifa|kamstrup] [--speed X] [--replay FILE]
+"""Usage: python tools/run_host.py [--meter aidon|kaifa|kamstrup|wn] [--speed X] [--replay FILE]
                                    [--serial /dev/ttyUSB0] [--http-port 8080] [--mqtt-port 1883]
 
 Environment (what `make run` passes): METER, PHASES, SPEED, REPLAY, SERIAL, PARITY, HTTP_PORT,
@@ -46,7 +46,18 @@ def standin_test_heap(interpreter):
 
 
 RESET_EXIT_CODE = 75  # tools/hostshim/machine.py: machine.reset()
-METER_PARITY = {"aidon": "E", "kaifa": "E", "kamstrup": "N"}  # NEK OBIS List Information sheets
+METER_PARITY = {"aidon": "E", "kaifa": "E", "kamstrup": "N",  # NEK OBIS List Information sheets
+                "wn": "N"}  # the Austrian AM550 of tools/simulate.py (Wiener Netze list)
+# The simulated Austrian meter ciphers its pushes, as the real ones do: with this key (made up here;
+# config.json meter.key), the firmware's envelope layer opens them
+WN_SIM_KEY = "7a6e5bc1a4f6e5d4c3b2a19081726354"
+
+
+def meter_setup(meter):
+    """(simulator arguments, config overrides) a meter kind needs beyond its parity."""
+    if meter == "wn":
+        return ["--key", WN_SIM_KEY], {"meter.key": WN_SIM_KEY}
+    return [], {}
 
 
 _PORTS_GIVEN = set()  # never hand the same port out twice in one process (broker and simulator once shared one)
@@ -317,6 +328,47 @@ def _build_shims_standin(out_dir, binary, names):
     return binary
 
 
+STANDIN_APP_DIR = os.path.join(BUILD, "standin-app")
+
+
+def standin_with_app():
+    """build/standin-app/<hash>/micropython: the 32-bit stand-in with the app frozen in (manifest.py) and
+    the host shims, as a custom image (docs/deploy.md, "Freezing the app into the image"); built once per
+    version of the app's files (seconds once the shims' stand-in is built: the same build tree). None
+    (said on stderr) when it cannot be built."""
+    import fcntl
+    import glob
+    import hashlib
+
+    if standin_with_shims() is None:  # (no 32-bit gcc, or no MicroPython source here)
+        return None
+    shims = sorted(os.path.join(SHIM_SRC, n) for n in os.listdir(SHIM_SRC) if n.endswith(".py"))
+    sources = sorted(glob.glob(os.path.join(ROOT, "firmware", "*.py")) + glob.glob(os.path.join(ROOT, "lib", "hanport",
+                     "*.py")) + glob.glob(os.path.join(ROOT, "manifests", "*", "manifest.py")))
+    h = hashlib.sha256()
+    for path in [os.path.join(ROOT, "manifest.py"), BUILD_FROZEN_SCRIPT] + shims + sources:
+        with open(path, "rb") as f:
+            h.update(path.encode() + hashlib.sha256(f.read()).digest())
+    out_dir = os.path.join(STANDIN_APP_DIR, h.hexdigest()[:12])
+    binary = os.path.join(out_dir, "micropython")
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, ".lock"), "a") as lock:  # test workers side by side: one builds it
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(binary):
+            manifest = os.path.join(out_dir, "manifest.py")
+            with open(manifest, "w") as f:
+                f.write("# the app as a custom image freezes it, and the host shims (tools/run_host.py)\n")
+                f.write("include(%r)\n" % os.path.join(ROOT, "manifest.py"))
+                for path in shims:
+                    f.write("module(%r, base_path=%r)\n" % (os.path.basename(path), SHIM_SRC))
+            why = build_frozen_standin(manifest, binary, os.path.join(out_dir, "build.log"),
+                                       say=lambda m: print("run_host: " + m, file=sys.stderr))
+            if why:
+                print("run_host: no stand-in with the app frozen in (%s)" % why.splitlines()[0], file=sys.stderr)
+                return None
+    return binary
+
+
 def standin_plain():
     """Path of a runnable copy of the 32-bit stand-in (HANPORT_MICROPYTHON32, else the shared one),
     or None when neither exists (a user's clone). The shared copy may lack its run bit: copied."""
@@ -538,7 +590,9 @@ class Rig:
         self.fw_log = os.path.join(workdir, "firmware.log")
         self.meter = meter
         self.speed = speed
-        self.sim_args = list(sim_args)
+        sim_extra, cfg_extra = meter_setup(meter)
+        self.sim_args = sim_extra + list(sim_args)
+        overrides = dict(cfg_extra, **(overrides or {}))
         self.heap = heap or RIG_DEFAULTS["heap"]
         self.token = token
         self.env_extra = env_extra
@@ -711,6 +765,7 @@ def main(argv=None):
               % args.mqtt_port)
     sim_port = free_port()
     line_parity = METER_PARITY[args.meter]
+    cfg_extra = {}
     if args.replay:
         sim = start_simulator(sim_port, None, args.speed, ["--replay", args.replay, "--loop"])
         what = "replaying %s" % args.replay
@@ -719,11 +774,12 @@ def main(argv=None):
         sim = start_simulator(sim_port, None, 1, ["--serial", args.serial, "--parity", line_parity or "E"])
         what = "bridging %s" % args.serial
     else:
-        sim = start_simulator(sim_port, args.meter, args.speed, ["--phases", args.phases],
+        sim_extra, cfg_extra = meter_setup(args.meter)
+        sim = start_simulator(sim_port, args.meter, args.speed, ["--phases", args.phases] + sim_extra,
                               log_path=None)
         what = "simulated %s meter (%s-phase, speed x%g)" % (args.meter, args.phases, args.speed)
     procs.append(sim)
-    cfg = host_config(args.http_port, mqtt_port, args.parity)
+    cfg = host_config(args.http_port, mqtt_port, args.parity, overrides=cfg_extra)
     print("run_host: UART <- %s on 127.0.0.1:%d" % (what, sim_port))
     print("run_host: firmware flash dir %s (installed as make deploy installs it; config.json there)" % workdir)
     print("run_host: %s -X heapsize=%s" % (interpreter, heap))

@@ -1,9 +1,11 @@
 # Meter simulator: real-format Aidon, Kaifa and Kamstrup HAN frames (lists 1/2/3 at the meters' own
-# intervals, docs/han-notes.md §list-timing) from a plausible household load, or a capture replay, or a serial bridge.
+# intervals, docs/han-notes.md §list-timing), or an Austrian AM550's ciphered push list (meter `wn`), from a
+# plausible household load; or a capture replay, or a serial bridge.
 """Usage examples:
   simulate.py --meter aidon --tcp 127.0.0.1:7700            # serve frames on a socket (make run)
   simulate.py --meter kamstrup --speed 60 --tcp 127.0.0.1:7700  # a minute of meter time per second
   simulate.py --meter kaifa --count 500 --out capture.bin    # write a capture file, no waiting
+  simulate.py --meter wn --key 000102030405060708090a0b0c0d0e0f --tcp 127.0.0.1:7700  # Wiener Netze, ciphered
   simulate.py --replay capture.bin --tcp 127.0.0.1:7700      # replay a capture at the line rate
   simulate.py --serial /dev/ttyUSB0 --parity E --tcp 127.0.0.1:7700  # bridge a real M-Bus adapter
 
@@ -135,12 +137,19 @@ class House:
         return 230 + self.rng.gauss(0, 1.5)
 
 
+# Iskraemeco AM550 on the Wiener Netze customer interface (lib/hanport/meters_eu.py): a push every second
+# (push setup as the Gurux forum quotes Wiener Netze), ciphered with security 0x20 (encryption, no tag) as
+# the published captures (host_tests/vectors/rddl-network__EnergyAgent.json) under system title ISK + 5 bytes
+WN_SYSTEM_TITLE = b"ISKit\x00\x00\x17"
+WN_INTERVAL_S = 1.0
+
+
 class Meter:
     """One meter: yields (sim datetime, list number, frame bytes) at the meter's intervals."""
 
-    KINDS = ("aidon", "kaifa", "kamstrup")
+    KINDS = ("aidon", "kaifa", "kamstrup", "wn")
 
-    def __init__(self, kind, phases=3, seed=1, start=None, solar_kw=0.0, meter_id=None):
+    def __init__(self, kind, phases=3, seed=1, start=None, solar_kw=0.0, meter_id=None, key=None, interval_s=None):
         if kind not in self.KINDS:
             raise ValueError("meter kind must be one of %s" % ", ".join(self.KINDS))
         self.kind = kind
@@ -151,19 +160,22 @@ class Meter:
         elif start.tzinfo is None:
             start = start.replace(tzinfo=OSLO)
         self.t = start.timestamp()
-        ids = {"aidon": "7359992890000017", "kaifa": "6970631400000018", "kamstrup": "5706567000000019"}
+        ids = {"aidon": "7359992890000017", "kaifa": "6970631400000018", "kamstrup": "5706567000000019",
+               "wn": ""}  # (the Wiener Netze list carries no meter number)
         self.meter_id = meter_id or ids[kind]
         self.type = {"aidon": "6525" if phases == 3 else "6515",
                      "kaifa": "MA304H3E" if phases == 3 else "MA105H2E",
-                     "kamstrup": "6841121BN243101040" if phases == 3 else "6861111BN242101040"}[kind]
+                     "kamstrup": "6841121BN243101040" if phases == 3 else "6861111BN242101040", "wn": "AM550"}[kind]
+        self.key = bytes.fromhex(key) if isinstance(key, str) else key
         rng = random.Random(seed + 1)
         self.e_import_wh = rng.randint(5_000_000, 40_000_000)
         self.e_export_wh = 0 if not solar_kw else rng.randint(100_000, 2_000_000)
         self.r_import_varh = rng.randint(100_000, 900_000)
         self.r_export_varh = rng.randint(500_000, 3_000_000)
-        self.interval_s = {"aidon": 2.5, "kaifa": 2.0, "kamstrup": 10.0}[kind]
-        self.list2_every = {"aidon": 4, "kaifa": 5, "kamstrup": 1}[kind]
-        self.hour_offset_s = {"aidon": 10, "kaifa": 10, "kamstrup": 5}[kind]
+        self.interval_s = interval_s or {"aidon": 2.5, "kaifa": 2.0, "kamstrup": 10.0, "wn": WN_INTERVAL_S}[kind]
+        self.list2_every = {"aidon": 4, "kaifa": 5, "kamstrup": 1, "wn": 1}[kind]
+        # when the hourly list comes after the full hour; a push meter's first push of the hour stands for it
+        self.hour_offset_s = {"aidon": 10, "kaifa": 10, "kamstrup": 5, "wn": 0}[kind]
         self.tick = 0
         self.messages_sent = 0
 
@@ -256,7 +268,23 @@ class Meter:
                 items += [obis(1, 1, c, 8, 0), u32(int(val) // 10)]
         return head + struct(len(items)) + b"".join(items)
 
+    def _wiener_netze(self, local, v):
+        """Structure of 9: the meter clock, +A -A +R -R (Wh, varh), +P -P +Q -Q (W, var)."""
+        imp, exp, q_imp, q_exp, _amps, _volts = v
+        clock = cosem_datetime(local, status=0x80 if local.dst() else 0x00)
+        values = (int(self.e_import_wh), int(self.e_export_wh), int(self.r_import_varh), int(self.r_export_varh),
+                  imp, exp, q_imp, q_exp)
+        return clock, struct(9) + octets(clock) + b"".join(u32(x) for x in values)
+
     def frame(self, lst, local, values):
+        if self.kind == "wn":
+            clock, body = self._wiener_netze(local, values)
+            apdu = b"\x0f" + (self.messages_sent + 1).to_bytes(4, "big") + b"\x0c" + clock + body
+            if self.key:
+                from hanport.wire_build import encrypt_apdu
+
+                apdu = encrypt_apdu(apdu, self.key, WN_SYSTEM_TITLE, self.messages_sent + 1, security=0x20)
+            return hdlc_frame(LLC + apdu, b"\xcf", b"\x02\x23", 0x13)
         if self.kind == "aidon":
             apdu = b"\x0f\x40\x00\x00\x00" + self._aidon(lst, local, values)
             return hdlc_frame(LLC + apdu, b"\x41", b"\x08\x83", 0x13)
@@ -388,7 +416,7 @@ def paced_write(out, data, speed, pace):
 
 def run_meter(args, out, log):
     start = datetime.datetime.fromisoformat(args.start) if args.start else None
-    meter = Meter(args.meter, args.phases, args.seed, start, args.solar_kw)
+    meter = Meter(args.meter, args.phases, args.seed, start, args.solar_kw, key=args.key, interval_s=args.interval)
     rng = random.Random(args.seed + 7)
     n = 0
     t_next = time.monotonic()
@@ -446,6 +474,9 @@ def main(argv=None):
     ap.add_argument("--meter", default="aidon", choices=Meter.KINDS)
     ap.add_argument("--phases", type=int, default=3, choices=(1, 3))
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--key", help="meter wn: cipher its pushes with this AES-128 key (32 hex digits), as the real ones")
+    ap.add_argument("--interval", type=float, default=0,
+                    help="seconds of meter time between messages (default: the meter's own; wn pushes every 1 s)")
     ap.add_argument("--start", help="meter local start time, ISO (default: now, Europe/Oslo)")
     ap.add_argument("--speed", type=float, default=1.0,
                     help="meter seconds per wall second (1 = real time; 0 = no waiting at all)")
