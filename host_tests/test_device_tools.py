@@ -190,15 +190,17 @@ def test_deployed_files_import_under_micropython(tmp_path):
     for name in ("p1.mpy", "envelope.mpy", "gcm.mpy"):
         (build / "lib" / "hanport" / name).unlink()
     code = ("import startup\nfor m in ({'protocol': 'p1', 'key': '', 'auth_key': ''}, {'protocol': 'hdlc', "
-            "'key': '00' * 16, 'auth_key': ''}):\n pr = []\n r = startup.reader(m, None, 2048, pr)\n"
-            " print(type(r).__name__, r.envelope, pr[0])")
+            "'key': '00' * 16, 'auth_key': ''}, {'protocol': 'hdlc', 'key': 'zz' * 16, 'auth_key': ''}):\n pr = []\n"
+            " r = startup.reader(m, None, 2048, pr)\n print(type(r).__name__, r.envelope, pr[0])")
     q = subprocess.run([os.path.join(BIN, "micropython"), "-c", code], capture_output=True, text=True, env=env,
                        cwd=str(tmp_path), timeout=60)
     lines = q.stdout.splitlines()
-    assert q.returncode == 0 and len(lines) == 2, q.stdout + q.stderr
+    assert q.returncode == 0 and len(lines) == 3, q.stdout + q.stderr
     assert lines[0].startswith("HanReader None meter.protocol p1 needs a part that is not installed")
     assert lines[1].startswith("HanReader None meter.protocol hdlc with a key needs a part")
     assert "make deploy" in lines[1]
+    # a key that is not 32 hex digits: said, and the meter read without it (the boot goes on)
+    assert lines[2].startswith("HanReader None meter.key must be 32 hex digits"), lines[2]
 
 
 def test_make_targets_print_their_commands_in_dry_run():
