@@ -33,7 +33,7 @@ def load_records():
 # Issue 13: meters outside Norway (Austrian AM550 and E450 lists), kept apart from the records above
 # (none of them is a plain single frame of a Norwegian list)
 EU_VECTOR_FILES = ("rddl-network__EnergyAgent.json", "Noschvie__shrdzm.json", "machinekoder__wn_smart_reader.json",
-                   "esphome-libs__dlms_parser.json")
+                   "esphome-libs__dlms_parser.json", "xeniter__eww_ewerk_wels_smartmeter_readout.json")
 
 
 def eu_record(rid):

@@ -351,3 +351,26 @@ def test_push_meters_late_first_push_or_no_clock_is_no_hourly_list():
         for rd in r.feed(_wn_push(y, 3, 2, hh, 0, ss, 5000, 100)):
             seen.append(rd.list_number)
     assert seen == [2, 3, 2, 2], seen
+
+
+def test_siemens_im350_of_e_werk_wels_values_the_source_states():
+    """xeniter/eww_ewerk_wels_smartmeter_readout: a Siemens IM350's ciphered push (its key published), the
+    Kärnten Netz list without its two strings (structure of 10): the decrypted APDU byte for byte as the
+    source's, every value it states, the list identifier and the meter number; +A etc. in Wh as that list."""
+    rec = eu_record("eww-im350-wels")
+    got, r = _read(unhex(rec["hex"]), rec["key_hex"])
+    assert len(got) == 1 and r.envelope.frame_counter == 164437
+    fixed, texts, d = got[0]
+    e = rec["expected"]
+    assert rec["decrypted_apdu_hex"] == "".join(e["source's decrypted APDU (Decrypt data)"].split()).lower()
+    for key, f in (("Wirkenergie-Import (+A)", R.F_E_IMPORT), ("Wirkenergieexport (-A)", R.F_E_EXPORT),
+                   ("Blindenergieimport (+R) (QI+QII)", R.F_R_IMPORT),
+                   ("Blindenergieexport (-R) (QIII+QIV)", R.F_R_EXPORT)):
+        assert fixed[f] == (e[key], -3), key
+    assert fixed[R.F_P_IMPORT] == (e["Momentane Wirkenergie Importleistung (+A)"], 0)
+    assert fixed[R.F_P_EXPORT] == (e["Momentane Wirkenergie Exportleistung (-A)"], 0)  # (the list's last value)
+    assert len(fixed) == 6
+    assert texts[0] == e["list identifier (0.6.25.9.0.255)"].lower() and texts[1] == e["meter number"]
+    assert d["meter_time"] == "2022-09-27T00:15:17" and d["list"] == 2
+    got, r = _read(_plain_frame(rec))  # the same list in clear
+    assert got[0][0] == fixed

@@ -259,6 +259,7 @@ def map_reading(rd, positional):
     meter = identify(rd, positional)
     if meter is GENERIC:
         meter = _foreign(rd, positional)
+        n = rd.n_items  # (meters_eu may give a list identifier an item of its own)
     rd.manufacturer = meter.manufacturer
     if positional:
         obis = meter.layout_obis.get(rd.element_count)

@@ -35,6 +35,10 @@ _WN_COUNT = const(9)
 # machinekoder/wn_smart_reader; Noschvie/shrdzm Device_IM350.cpp "AM550/IM350 Carinthia"). The walker
 # reads the leading OBIS octet-string as the name of the meter number: the list is re-split here.
 _KN_COUNT = const(12)
+# Siemens IM350 of E-Werk Wels (eww): the same list without the two strings, structure of 10
+# (xeniter/eww_ewerk_wels_smartmeter_readout decode_example_output.txt; Noschvie/shrdzm Device_IM350.cpp
+# "IM350 Wels", the same parser as Kärnten Netz's)
+_WELS_COUNT = const(10)
 _KN_VALUES = const(6)  # +A -A +R -R +P -P: the first six codes of _OBIS_TEXT
 _KN_FIRST_VALUE = const(4)  # item of +A once the list identifier has its own item: list id, meter no, time, date
 
@@ -104,7 +108,8 @@ def identify(rd, positional):
                 return M.GENERIC
         meter = _T[_T_WN]
         o = rd.item_value[0]
-    elif (rd.element_count == _KN_COUNT and n == _KN_COUNT - 1 and rd.item_tagged[0] == 1
+    elif ((rd.element_count == _KN_COUNT or rd.element_count == _WELS_COUNT) and n == rd.element_count - 1
+          and rd.item_tagged[0] == 1
           and M.starts_with(rd.item_obis, 0, 6, _T[_T_KN_LIST]) and kind[0] == R.KIND_STR
           and not rd.item_tagged[1] and _kn(rd)):
         meter = _T[_T_KN]
