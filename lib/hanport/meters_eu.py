@@ -8,15 +8,6 @@ from hanport.buffers import const, copy
 # heap has room for ~20 more names than a Norwegian meter interns before MicroPython's next qstr pool
 # (~9 KB at once): so the tables are one tuple, _T, and the constants const() (no name kept).
 
-# --- OBIS codes (IEC 62056-6-1) as sent, 6 bytes each, in the Wiener Netze order (units of these lists) ---
-# 1-0:1.8.0.255 +A Wh, 1-0:2.8.0.255 -A Wh, 1-0:3.8.0.255 +R varh, 1-0:4.8.0.255 -R varh,
-# 1-0:1.7.0.255 +P W, 1-0:2.7.0.255 -P W, 1-0:3.7.0.255 +Q var, 1-0:4.7.0.255 -Q var;
-# then 0-6:25.9.0.255, the push setup that names the Kärnten Netz list
-_OBIS_TEXT = (b"\x01\x00\x01\x08\x00\xff\x01\x00\x02\x08\x00\xff\x01\x00\x03\x08\x00\xff\x01\x00\x04\x08\x00\xff"
-              b"\x01\x00\x01\x07\x00\xff\x01\x00\x02\x07\x00\xff\x01\x00\x03\x07\x00\xff\x01\x00\x04\x07\x00\xff"
-              b"\x00\x06\x19\x09\x00\xff")
-_KN_LIST = const(48)  # offset of 0-6:25.9.0.255 in it
-
 # OBIS groups C, D of objects that name a list or a meter (IEC 62056-6-2 / DLMS UA Blue Book 4.4, 4.5)
 _PUSH_SETUP_C = const(25)  # 0-b:25.9.0.255 push setup (class 40): its logical name identifies the list
 _PUSH_SETUP_D = const(9)
@@ -39,7 +30,7 @@ _KN_COUNT = const(12)
 # (xeniter/eww_ewerk_wels_smartmeter_readout decode_example_output.txt; Noschvie/shrdzm Device_IM350.cpp
 # "IM350 Wels", the same parser as Kärnten Netz's)
 _WELS_COUNT = const(10)
-_KN_VALUES = const(6)  # +A -A +R -R +P -P: the first six codes of _OBIS_TEXT
+_KN_VALUES = const(6)  # +A -A +R -R +P -P: the first six codes of build()'s obis
 _KN_FIRST_VALUE = const(4)  # item of +A once the list identifier has its own item: list id, meter no, time, date
 
 # Lists that name their values by OBIS send no scaler; for the makers below, energy comes in Wh / varh
@@ -60,28 +51,37 @@ _KN_FIRST_VALUE = const(4)  # item of +A once the list identifier has its own it
 _HOUR_PUSH_S = const(20)
 
 
-def _tables():
-    # (built once at import; its names are locals, so they are not interned)
+def build():
+    # _T, built once at import ("build": a name the app interns anyway; the names in here are locals, so
+    # they are not interned)
+    # --- OBIS codes (IEC 62056-6-1) as sent, 6 bytes each, in the Wiener Netze order (units of these lists) ---
+    # 1-0:1.8.0.255 +A Wh, 1-0:2.8.0.255 -A Wh, 1-0:3.8.0.255 +R varh, 1-0:4.8.0.255 -R varh,
+    # 1-0:1.7.0.255 +P W, 1-0:2.7.0.255 -P W, 1-0:3.7.0.255 +Q var, 1-0:4.7.0.255 -Q var;
+    # then 0-6:25.9.0.255, the push setup that names the Kärnten Netz list
+    obis = (b"\x01\x00\x01\x08\x00\xff\x01\x00\x02\x08\x00\xff\x01\x00\x03\x08\x00\xff\x01\x00\x04\x08\x00\xff"
+            b"\x01\x00\x01\x07\x00\xff\x01\x00\x02\x07\x00\xff\x01\x00\x03\x07\x00\xff\x01\x00\x04\x07\x00\xff"
+            b"\x00\x06\x19\x09\x00\xff")
     at = (0,) * R.N_NUMERIC  # the Austrian lists: Wh, varh, W, var, no scaler (and no current or voltage)
     wn = M.Meter(None, b"", at, hourly_counters=False, layouts={
-        _WN_COUNT: (M.CLOCK,) + tuple(_OBIS_TEXT[6 * k : 6 * k + 6] for k in range(8))})
+        _WN_COUNT: (M.CLOCK,) + tuple(obis[6 * k : 6 * k + 6] for k in range(8))})
     kn = M.Meter(None, b"", at, hourly_counters=False)
     known = bytearray(R.N_NUMERIC)  # the fields whose scale the makers' named lists fix (above)
     for f in (R.F_P_IMPORT, R.F_P_EXPORT, R.F_Q_IMPORT, R.F_Q_EXPORT, R.F_E_IMPORT, R.F_E_EXPORT,
               R.F_R_IMPORT, R.F_R_EXPORT):
         known[f] = 1
-    kn_codes = bytes(M.FIELD_BY_OBIS[M.obis_key(_OBIS_TEXT[6 * k], _OBIS_TEXT[6 * k + 2], _OBIS_TEXT[6 * k + 3],
-                                                _OBIS_TEXT[6 * k + 4])] for k in range(_KN_VALUES))
-    return (wn, kn, M.Meter("Iskraemeco", b"", None, hourly_counters=False),
+    kn_codes = bytes(M.FIELD_BY_OBIS[M.obis_key(obis[6 * k], obis[6 * k + 2], obis[6 * k + 3],
+                                                obis[6 * k + 4])] for k in range(_KN_VALUES))
+    # (a str made from bytes: the name "Iskraemeco" is not interned for good as a literal would be)
+    return (wn, kn, M.Meter(b"Iskraemeco".decode(), b"", None, hourly_counters=False),
             M.Meter("Landis+Gyr", b"", None, hourly_counters=False), kn_codes, bytes(known),
-            _OBIS_TEXT[_KN_LIST:], b"ISK", b"LGZ")
+            obis[48:], b"ISK", b"LGZ", obis)  # (48: 0-6:25.9.0.255 in obis)
 
 
 # _T: the Meters of the Wiener Netze and Kärnten Netz lists and of the named lists of Iskraemeco and of
 # Landis+Gyr; the Kärnten Netz values' canonical codes; 1 per field whose scale the named lists' makers
-# fix; the Kärnten Netz list identifier; the FLAG ids of Iskraemeco and Landis+Gyr
-_T = _tables()
-del _tables
+# fix; the Kärnten Netz list identifier; the FLAG ids of Iskraemeco and Landis+Gyr; the OBIS codes above
+_T = build()
+del build
 _T_WN = const(0)
 _T_KN = const(1)
 _T_ISK = const(2)
@@ -91,6 +91,7 @@ _T_KNOWN = const(5)
 _T_KN_LIST = const(6)
 _T_FLAG_ISK = const(7)
 _T_FLAG_LGZ = const(8)
+_T_OBIS = const(9)
 
 
 def identify(rd, positional):
@@ -123,23 +124,18 @@ def identify(rd, positional):
             if rd.item_code[i] == M.CODE_CLOCK and kind[i] == R.KIND_STR and rd.item_len[i] == 12:
                 o = rd.item_value[i]
                 break
-    meter.hourly_counters = _hour(rd, o)
+    # the first push of an hour of the meter clock, within _HOUR_PUSH_S of the full hour? The hour last
+    # seen is kept on the Reading (one per reader)
+    meter.hourly_counters = False
+    if o >= 0:
+        p = rd.pool
+        year = p[o] << 8 | p[o + 1]
+        if 2000 <= year <= 2199 and p[o + 5] <= 23 and p[o + 6] <= 59:  # (the key stays a small int on 32-bit)
+            key = (((year * 13 + p[o + 2]) * 32 + p[o + 3]) * 24 + p[o + 5]) * 2 + (p[o + 11] >> 7)
+            last = getattr(rd, "eu_hour", -1)
+            rd.eu_hour = key
+            meter.hourly_counters = key != last and p[o + 6] == 0 and (p[o + 7] < _HOUR_PUSH_S or p[o + 7] == 0xFF)
     return meter
-
-
-def _hour(rd, o):
-    """True for the first push of an hour of the meter clock at pool offset o (-1: none), within
-    _HOUR_PUSH_S of the full hour. The hour last seen is kept on the Reading (one per reader)."""
-    if o < 0:
-        return False
-    p = rd.pool
-    year = p[o] << 8 | p[o + 1]
-    if year < 2000 or year > 2199 or p[o + 5] > 23 or p[o + 6] > 59:  # (the key stays a small int on 32-bit)
-        return False
-    key = (((year * 13 + p[o + 2]) * 32 + p[o + 3]) * 24 + p[o + 5]) * 2 + (p[o + 11] >> 7)
-    last = getattr(rd, "eu_hour", -1)
-    rd.eu_hour = key
-    return key != last and p[o + 6] == 0 and (p[o + 7] < _HOUR_PUSH_S or p[o + 7] == 0xFF)
 
 
 def _kn(rd):
@@ -178,7 +174,7 @@ def _kn(rd):
     codes = _T[_T_KN_CODES]
     for k in range(_KN_VALUES):
         i = _KN_FIRST_VALUE + k
-        copy(ob, 6 * i, _OBIS_TEXT, 6 * k, 6)
+        copy(ob, 6 * i, _T[_T_OBIS], 6 * k, 6)
         rd.item_tagged[i] = 2
         rd.item_code[i] = codes[k]
     return True
