@@ -6,7 +6,7 @@ from hanport.buffers import const, copy
 
 # Every module-level name is interned for good when this module loads (a qstr), and a stock ESP32 image's
 # heap has room for ~20 more names than a Norwegian meter interns before MicroPython's next qstr pool
-# (~9 KB at once): so the tables are one tuple, _T, and the constants const() (no name kept).
+# (~8 KB at once): so the tables are one tuple, _T, and the constants const() (no name kept).
 
 # OBIS groups C, D of objects that name a list or a meter (IEC 62056-6-2 / DLMS UA Blue Book 4.4, 4.5)
 _PUSH_SETUP_C = const(25)  # 0-b:25.9.0.255 push setup (class 40): its logical name identifies the list
