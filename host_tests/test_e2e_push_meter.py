@@ -43,6 +43,19 @@ def _pushes(rig):
     return out
 
 
+def _wait_two_hours(rig, timeout_s=45):
+    """The accounting of /data.json once its last hour is 12-13 or later (two hours booked from 11:00), or
+    the last one seen at the timeout."""
+    deadline = time.monotonic() + timeout_s
+    acc = None
+    while time.monotonic() < deadline:
+        acc = json.loads(rig.http("/data.json")[2], parse_float=Decimal)["accounting"]
+        if acc["last_hour_start"] and acc["last_hour_start"] >= "2024-02-01T12:00":
+            break
+        time.sleep(0.3)
+    return acc
+
+
 def test_ciphered_push_meter_books_hours_from_its_pushes(tmp_path, setup):
     """The pushes are deciphered with meter.key; power and counters reach /data.json; the first push of
     each hour is the hourly list, so the accounting's last hour and today equal the counter differences of
@@ -53,13 +66,7 @@ def test_ciphered_push_meter_books_hours_from_its_pushes(tmp_path, setup):
                                                     "--wait-client", "30"])
     try:
         rig.start()
-        deadline = time.monotonic() + 45
-        acc = None
-        while time.monotonic() < deadline:
-            acc = json.loads(rig.http("/data.json")[2], parse_float=Decimal)["accounting"]
-            if acc["last_hour_start"] and acc["last_hour_start"] >= "2024-02-01T12:00":
-                break
-            time.sleep(0.3)
+        acc = _wait_two_hours(rig)
         assert acc and acc["last_hour_start"] and acc["last_hour_start"] >= "2024-02-01T12:00", \
             (acc, rig.log_tail())
         for _ in range(5):  # (an hourly push may land between the two reads)
@@ -120,13 +127,7 @@ def test_push_list_in_clear_on_a_stock_image_at_112k(tmp_path):
     rig.cfg["meter"]["key"] = ""
     try:
         rig.start()
-        deadline = time.monotonic() + 45
-        acc = None
-        while time.monotonic() < deadline:
-            acc = json.loads(rig.http("/data.json")[2])["accounting"]
-            if acc["last_hour_start"] and acc["last_hour_start"] >= "2024-02-01T12:00":
-                break
-            time.sleep(0.3)
+        acc = _wait_two_hours(rig)
         assert acc and acc["last_hour_start"] >= "2024-02-01T12:00" and not acc["last_hour_estimated"], acc
         st = rig.status()
         assert st["readings"] > 100 and st["task_crashes"] == {} and st["config_problems"] == [], st

@@ -233,6 +233,9 @@ ESP32LIKE_DIR = os.path.dirname(STANDIN_DEFAULT)
 BUILD_FROZEN_SCRIPT = os.path.join(ESP32LIKE_DIR, "build-frozen.sh")  # a custom image: stand-in + a manifest
 MICROPYTHON_SOURCE = os.path.join(ESP32LIKE_DIR, "micropython-src.tar.gz")
 FROZEN_WORK_DIR = os.path.join(BUILD, "frozen-work")  # build-frozen.sh's unpacked tree, kept between builds
+# The app's stand-ins get a tree of their own: a build in a tree whose last build froze more modules keeps
+# those modules (seen: a shims-only stand-in with the app frozen in, built after an app stand-in)
+FROZEN_APP_WORK_DIR = os.path.join(BUILD, "frozen-work-app")
 STANDIN_SHIMS_DIR = os.path.join(BUILD, "standin-shims")
 _SHIMS_BUILT = {}
 
@@ -259,8 +262,8 @@ def ensure_gcc_multilib(say=print):
     return gcc_m32_works()
 
 
-def build_frozen_standin(manifest, binary, log_path, say=print):
-    """build-frozen.sh: the stand-in with what manifest freezes added, at binary. None, or why not."""
+def build_frozen_standin(manifest, binary, log_path, say=print, work_dir=FROZEN_WORK_DIR):
+    """build-frozen.sh in work_dir: the stand-in with what manifest freezes added, at binary. None, or why not."""
     for needed in (BUILD_FROZEN_SCRIPT, MICROPYTHON_SOURCE):
         if not os.path.exists(needed):
             return "%s absent" % needed
@@ -269,10 +272,10 @@ def build_frozen_standin(manifest, binary, log_path, say=print):
     import fcntl
 
     os.makedirs(BUILD, exist_ok=True)
-    with open(os.path.join(BUILD, ".frozen-work.lock"), "a") as lock:  # one build in the shared tree at a time
+    with open(work_dir + ".lock", "a") as lock:  # one build in a tree at a time
         fcntl.flock(lock, fcntl.LOCK_EX)
         with open(log_path, "w") as out:
-            p = subprocess.run(["bash", BUILD_FROZEN_SCRIPT, manifest, binary + ".tmp", FROZEN_WORK_DIR],
+            p = subprocess.run(["bash", BUILD_FROZEN_SCRIPT, manifest, binary + ".tmp", work_dir],
                                stdout=out, stderr=subprocess.STDOUT)
     if p.returncode or not os.path.exists(binary + ".tmp"):
         with open(log_path) as f:
@@ -287,44 +290,16 @@ def standin_with_shims():
     """build/standin-shims/<hash>/micropython: the shared stand-in with tools/hostshim frozen in, built
     once per shim version (about 40 s, or more the first time: apt-get install gcc-multilib as root).
     None (said once on stderr) when it cannot be built."""
-    import hashlib
-
     if "binary" in _SHIMS_BUILT:
         return _SHIMS_BUILT["binary"]
-    names = sorted(n for n in os.listdir(SHIM_SRC) if n.endswith(".py"))
-    h = hashlib.sha256()
-    for path in [os.path.join(SHIM_SRC, n) for n in names] + [BUILD_FROZEN_SCRIPT]:
-        if os.path.exists(path):
-            with open(path, "rb") as f:
-                h.update(f.read())
-    if os.path.exists(MICROPYTHON_SOURCE):
-        h.update(str(os.path.getsize(MICROPYTHON_SOURCE)).encode())
-    out_dir = os.path.join(STANDIN_SHIMS_DIR, h.hexdigest()[:12])
-    binary = os.path.join(out_dir, "micropython")
-    if not os.path.exists(binary):
-        import fcntl
-
-        os.makedirs(out_dir, exist_ok=True)
-        with open(os.path.join(out_dir, ".lock"), "a") as lock:  # test workers side by side: one builds it
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            binary = _build_shims_standin(out_dir, binary, names)
+    shims = _shim_paths()
+    extra = [str(os.path.getsize(MICROPYTHON_SOURCE))] if os.path.exists(MICROPYTHON_SOURCE) else []
+    binary = _frozen_standin(STANDIN_SHIMS_DIR, shims + [BUILD_FROZEN_SCRIPT], extra,
+                             ["# the host shims, frozen as a board's image holds machine and network (run_host.py)"]
+                             + ["module(%r, base_path=%r)" % (os.path.basename(p), SHIM_SRC) for p in shims],
+                             "with the shims frozen (%s); the shims run as .mpy files and take heap a board does not "
+                             "spend")
     _SHIMS_BUILT["binary"] = binary
-    return binary
-
-
-def _build_shims_standin(out_dir, binary, names):
-    if not os.path.exists(binary):  # (another worker may have built it meanwhile)
-        manifest = os.path.join(out_dir, "manifest.py")
-        with open(manifest, "w") as f:
-            f.write("# the host shims, frozen as a board's image holds machine and network (tools/run_host.py)\n")
-            for n in names:
-                f.write("module(%r, base_path=%r)\n" % (n, SHIM_SRC))
-        why = build_frozen_standin(manifest, binary, os.path.join(out_dir, "build.log"),
-                                   say=lambda m: print("run_host: " + m, file=sys.stderr))
-        if why:
-            print("run_host: no stand-in with the shims frozen (%s); the shims run as .mpy files and take "
-                  "heap a board does not spend" % why.splitlines()[0], file=sys.stderr)
-            binary = None
     return binary
 
 
@@ -334,37 +309,55 @@ STANDIN_APP_DIR = os.path.join(BUILD, "standin-app")
 def standin_with_app():
     """build/standin-app/<hash>/micropython: the 32-bit stand-in with the app frozen in (manifest.py) and
     the host shims, as a custom image (docs/deploy.md, "Freezing the app into the image"); built once per
-    version of the app's files (seconds once the shims' stand-in is built: the same build tree). None
-    (said on stderr) when it cannot be built."""
-    import fcntl
+    version of the app's files (in a build tree of its own: about a minute the first time, seconds after).
+    None (said on stderr) when it cannot be built."""
     import glob
-    import hashlib
 
     if standin_with_shims() is None:  # (no 32-bit gcc, or no MicroPython source here)
         return None
-    shims = sorted(os.path.join(SHIM_SRC, n) for n in os.listdir(SHIM_SRC) if n.endswith(".py"))
+    shims = _shim_paths()
     sources = sorted(glob.glob(os.path.join(ROOT, "firmware", "*.py")) + glob.glob(os.path.join(ROOT, "lib", "hanport",
                      "*.py")) + glob.glob(os.path.join(ROOT, "manifests", "*", "manifest.py")))
+    return _frozen_standin(STANDIN_APP_DIR, [os.path.join(ROOT, "manifest.py"), BUILD_FROZEN_SCRIPT] + shims + sources,
+                           [], ["# the app as a custom image freezes it, and the host shims (tools/run_host.py)",
+                                "include(%r)" % os.path.join(ROOT, "manifest.py")]
+                           + ["module(%r, base_path=%r)" % (os.path.basename(p), SHIM_SRC) for p in shims],
+                           "with the app frozen in (%s)", FROZEN_APP_WORK_DIR)
+
+
+def _shim_paths():
+    return sorted(os.path.join(SHIM_SRC, n) for n in os.listdir(SHIM_SRC) if n.endswith(".py"))
+
+
+def _frozen_standin(root, inputs, extra, manifest_lines, failure, work_dir=FROZEN_WORK_DIR):
+    """root/<hash of the inputs' paths and contents, and extra>/micropython: build-frozen.sh's stand-in of the
+    manifest manifest_lines, built once (test workers side by side: one builds it, the others wait). None when
+    it cannot be built: said on stderr with failure % the reason."""
+    import fcntl
+    import hashlib
+
     h = hashlib.sha256()
-    for path in [os.path.join(ROOT, "manifest.py"), BUILD_FROZEN_SCRIPT] + shims + sources:
-        with open(path, "rb") as f:
-            h.update(path.encode() + hashlib.sha256(f.read()).digest())
-    out_dir = os.path.join(STANDIN_APP_DIR, h.hexdigest()[:12])
+    for path in inputs:
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                h.update(path.encode() + hashlib.sha256(f.read()).digest())
+    for text in extra:
+        h.update(text.encode())
+    out_dir = os.path.join(root, h.hexdigest()[:12])
     binary = os.path.join(out_dir, "micropython")
+    if os.path.exists(binary):
+        return binary
     os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, ".lock"), "a") as lock:  # test workers side by side: one builds it
+    with open(os.path.join(out_dir, ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not os.path.exists(binary):
+        if not os.path.exists(binary):  # (another worker may have built it meanwhile)
             manifest = os.path.join(out_dir, "manifest.py")
             with open(manifest, "w") as f:
-                f.write("# the app as a custom image freezes it, and the host shims (tools/run_host.py)\n")
-                f.write("include(%r)\n" % os.path.join(ROOT, "manifest.py"))
-                for path in shims:
-                    f.write("module(%r, base_path=%r)\n" % (os.path.basename(path), SHIM_SRC))
+                f.write("\n".join(manifest_lines) + "\n")
             why = build_frozen_standin(manifest, binary, os.path.join(out_dir, "build.log"),
-                                       say=lambda m: print("run_host: " + m, file=sys.stderr))
+                                       say=lambda m: print("run_host: " + m, file=sys.stderr), work_dir=work_dir)
             if why:
-                print("run_host: no stand-in with the app frozen in (%s)" % why.splitlines()[0], file=sys.stderr)
+                print("run_host: no stand-in " + failure % why.splitlines()[0], file=sys.stderr)
                 return None
     return binary
 
