@@ -128,3 +128,40 @@ def test_a_board_without_the_cipher_parts_counts_ciphered_frames(monkeypatch):
     assert n >= 1 and r.last_error == "envelope_not_installed"  # (each frame of the capture's message)
     plain = norwegian_frames()[0]
     assert len(list(r.feed(plain))) == 1 and r.counters()["envelope_not_installed"] == n
+
+
+def test_no_heap_for_the_envelope_is_counted_and_retried_not_raised(monkeypatch):
+    # a ciphered meter on a board whose heap has no room to load the envelope, or GHASH at the first tag
+    # checked: the UART task once crashed at every frame; now each such frame counts envelope_no_heap,
+    # loading is tried again every 64th, and the meter is read once it loads
+    rng = random.Random(13)
+    key, auth_key = rng.randbytes(16), rng.randbytes(16)
+    plain = norwegian_frames()[0]
+    info = frame_info(plain)
+    frame = build_frame(info[:3] + _ciphered_by_cryptography(info[3:], key, auth_key, rng.randbytes(8), 1, 0x30))
+    tries = []
+
+    def no_heap(self, key=None, auth_key=None):
+        tries.append(1)
+        raise MemoryError("memory allocation failed")
+
+    r = HanReader(2048)
+    monkeypatch.setattr(HanReader, "open_envelope", no_heap)
+    for _ in range(70):
+        assert list(r.feed(frame)) == []
+    c = r.counters()
+    assert r.last_error == "envelope_no_heap" and c["envelope_no_heap"] == 70 and c["envelope_not_installed"] == 0
+    assert len(tries) == 2  # the first such frame, and the 64th after it
+    monkeypatch.undo()
+    r.envelope_no_heap = 128  # (the next try: now)
+    r.open_envelope = lambda: HanReader.open_envelope(r, key, auth_key)
+    want = [reading_json(x) for x in HanReader().feed(plain)]
+    assert [reading_json(x) for x in r.feed(frame)] == want  # (the envelope loaded: read)
+
+    def ghash_no_heap(*args):
+        raise MemoryError("memory allocation failed")
+
+    monkeypatch.setattr(r.envelope._gcm, "check_tag", ghash_no_heap)  # the tag check loads GHASH
+    monkeypatch.setattr(r.envelope._gcm, "decrypt", ghash_no_heap)
+    assert list(r.feed(frame)) == [] and r.counters()["envelope_no_heap"] == 129
+    assert r.last_error == "envelope_no_heap"

@@ -40,6 +40,7 @@ class HanReader:
         self.map_problems = [0] * len(meters.MAP_NAMES)  # by meters result code (0 unused)
         self.last_error = None  # name of the last problem on any layer
         self.no_envelope = 0  # ciphered or block-transfer APDUs seen where envelope.py is not installed
+        self.envelope_no_heap = 0  # ... where it is, but the heap had no room to load it (MemoryError)
 
     def push(self, data, pos=0, end=-1):
         """Consume data[pos:end] up to the end of the next message; returns the next index.
@@ -72,13 +73,30 @@ class HanReader:
             if p >= end or buf[p] not in _ENVELOPE_TAGS:
                 self._walk(buf, start, end, False, False)
                 return
-            try:
-                env = self.open_envelope()
-            except ImportError:  # a board installed without hanport-cipher (no key configured): counted
-                self.no_envelope += 1
-                self.last_error = "envelope_not_installed"
+            env = None
+            if (self.no_envelope + self.envelope_no_heap) & 63 == 0:  # the first such APDU, then every 64th
+                try:
+                    env = self.open_envelope()
+                except ImportError:  # a board installed without hanport-cipher (no key configured)
+                    pass
+                except MemoryError:  # no room for its code now (a ciphered meter on a small heap: docs/deploy.md)
+                    self.envelope_no_heap += 1
+                    self.last_error = "envelope_no_heap"
+                    return
+            if env is None:  # counted by the cause of the last try (not installed, or no heap)
+                if self.envelope_no_heap:
+                    self.envelope_no_heap += 1
+                    self.last_error = "envelope_no_heap"
+                else:
+                    self.no_envelope += 1
+                    self.last_error = "envelope_not_installed"
                 return
-        code = env.open(buf, start, end)
+        try:
+            code = env.open(buf, start, end)
+        except MemoryError:  # the first tag checked loads GHASH (gcm_ghash.py, its tables): no room now
+            self.envelope_no_heap += 1
+            self.last_error = "envelope_no_heap"
+            return
         if code:
             if code != _ENVELOPE_PENDING:
                 self.last_error = self._env_names[code]
@@ -113,6 +131,7 @@ class HanReader:
         d = self.framer.counters()
         d["readings"] = self.readings
         d["envelope_not_installed"] = self.no_envelope
+        d["envelope_no_heap"] = self.envelope_no_heap
         for i in range(1, len(dlms.RESULT_NAMES)):
             d["apdu_" + dlms.RESULT_NAMES[i]] = self.apdu_errors[i]
         for i in range(1, len(meters.MAP_NAMES)):
