@@ -26,6 +26,8 @@ _ACC_HOUR_GAP_MS = const(1000)  # after an hourly list the accounting message go
 _BOOT_WAITS_MAX = const(10)  # (500 ms each) the first connection waits at most this for the accounting's summary
 _DISC_RETRY_MS = const(5000)  # a discovery that ran out of heap while building a message is tried again this much later
 _STABLE_MS = const(30000)  # a connection that lasted this long resets the reconnect backoff
+_ENERGY_EVERY_MS = const(60000)  # counters pushed with every message (meters outside Norway, every 1-10 s) are
+# retained on <base>/energy once a minute and with each hour's list; a Norwegian meter's come hourly anyway
 # Literals from hanport/hass.py (ACCOUNTING_TOPIC, PAYLOAD_ONLINE, PAYLOAD_OFFLINE): hass is imported
 # only while discovery is sent, so its bytecode is not resident in the heap.
 ACC_SUFFIX = "/accounting"
@@ -231,9 +233,13 @@ class Mqtt:
             app.unpublished = False  # only once sent: a failed publish is retried after reconnecting
             self.published += 1
         lt = app.latest
-        if lt.present[F_E_IMPORT] and lt.at[F_E_IMPORT] != self.energy_at:  # an hourly list (or a reconnect)
+        at = lt.at[F_E_IMPORT]
+        if lt.present[F_E_IMPORT] and at != self.energy_at and (  # new counters: an hourly list, a reconnect,
+                self.energy_at is None or lt.per_list[3] != self.energy_n  # or a minute of pushed ones
+                or time.ticks_diff(at, self.energy_at) >= _ENERGY_EVERY_MS):
             c.publish(self.t_energy, appjson.energy_json(lt), retain=True)
-            self.energy_at = lt.at[F_E_IMPORT]
+            self.energy_at = at
+            self.energy_n = lt.per_list[3]
         if app.accounting is not None:
             self._publish_accounting(app.accounting)
         for _ in range(8):

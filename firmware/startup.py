@@ -359,6 +359,7 @@ def mqtt_state(mq, app, cfg, node_id):
     mq.t_acc = (base + ACC_SUFFIX).encode()
     mq.t_energy = (base + ENERGY_SUFFIX).encode()
     mq.energy_at = None  # Latest.at of the energy counters last sent on this connection
+    mq.energy_n = 0  # Latest.per_list[3] then: hourly lists seen
     mq.boot_waits = 0
     mq.acc_interval_ms = m["accounting_interval_s"] * 1000
     mq.acc_len = -1  # length and CRC-32 of the accounting message last sent on this connection (-1: send
