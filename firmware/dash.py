@@ -2,11 +2,12 @@
 # hanport.latest.PowerLog, made as it is sent; loaded per request (web.py).
 import time
 
+from hanport.buffers import const
 from hanport.latest import BUCKETS, NONE, STEP_MS, TOP_W, ticks_diff
 
 JSON = "application/json"
 
-_ROWS_PER_PIECE = 12  # rows joined into one piece: few sends, no large block
+_ROWS_PER_PIECE = const(12)  # rows joined into one piece: few sends, no large block
 
 
 def route(app, req):

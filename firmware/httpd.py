@@ -23,9 +23,10 @@ _ACCEPT_POLL_MS = const(20)  # serve() looks for new connections this often whil
 _ACCEPT_FREE_BYTES = const(10240)  # a new connection is taken while this much heap is free (after a collection) or
 # none is being served, else it waits in the TCP backlog: each costs ~1 KB, its answer's modules up to ~4 KB more
 # (/metrics), and the free heap is in pieces (no compaction)
-_BUSY = b"HTTP/1.0 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+_BUSY = const(b"HTTP/1.0 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n\r\n")
 
-HEADERS_USED = ("authorization", "cookie", "content-length", "content-type", "if-none-match")  # what routes read
+# the headers routes read
+_HEADERS_USED = const(("authorization", "cookie", "content-length", "content-type", "if-none-match"))
 REASONS = {
     200: "OK", 303: "See Other", 304: "Not Modified", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
     404: "Not Found",
@@ -58,7 +59,7 @@ def find_end(buf):
 
 def parse_head(buf, end):
     """(status, method, path, query, headers) of the request head buf[:end]: status 0 when well formed,
-    else the HTTP error code; headers: those of HEADERS_USED that came, by lower-case name."""
+    else the HTTP error code; headers: those of _HEADERS_USED that came, by lower-case name."""
     try:
         text = buf[:end].decode()
     except UnicodeError:
@@ -83,7 +84,7 @@ def parse_head(buf, end):
         if not sep or not name or name.strip() != name or " " in name:
             return 400, None, None, None, None
         name = name.lower()
-        if name in HEADERS_USED:  # (the others are checked, not kept: a browser sends ~0.5 KB of them)
+        if name in _HEADERS_USED:  # (the others are checked, not kept: a browser sends ~0.5 KB of them)
             headers[name] = value.strip()
     path, _, query = target.partition("?")
     return 0, method, path, query, headers

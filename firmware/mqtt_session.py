@@ -14,12 +14,13 @@ import sys
 import time
 from errno import EINPROGRESS
 
+from micropython import const
 from mqtt import ETIMEDOUT, OFFLINE, ONLINE, POLL_BAD, POLL_IN, POLL_OUT, BoundedSock
 from umqtt.simple import MQTTClient
 
 # MQTT 3.1.1 CONNECT: clean session, keepalive 10 s, empty client id. Any answer (even a refusal) shows
 # a broker that talks; the probe then sends DISCONNECT.
-PROBE = b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x0a\x00\x00"
+_PROBE = const(b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x0a\x00\x00")
 
 
 async def probe(mq):
@@ -59,7 +60,7 @@ async def _probe(mq, sa):
             s = ctx.wrap_socket(s, server_hostname=mq.cfg["host"], do_handshake_on_connect=False)
             p = select.poll()
             p.register(s, POLL_OUT)
-        while not s.write(PROBE):  # None while the TLS handshake is under way
+        while not s.write(_PROBE):  # None while the TLS handshake is under way
             await _poll(p, t0, t_ms)
         p.modify(s, POLL_IN)
         while True:

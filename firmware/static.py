@@ -2,10 +2,12 @@
 # per request (web.py) and unloaded after, like the other pages.
 import os
 
+from hanport.buffers import const
+
 HTML = "text/html; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
-PAGE = "www/index.html"  # the board keeps it in flash as PAGE + ".gz" (make mpy, make deploy)
-_PIECE = 256  # bytes read from flash per piece sent (one small block: a heap in pieces has room for it)
+_PAGE = const("www/index.html")  # the board keeps it in flash as _PAGE + ".gz" (make mpy, make deploy)
+_PIECE = const(256)  # bytes read from flash per piece sent (one small block: a heap in pieces has room for it)
 
 
 def route(app, req):
@@ -17,7 +19,7 @@ def route(app, req):
     f = app.firmware  # an update's own page (update.py: v/<folder>/www), else the root install's
     run = f[0] if f else "root install"
     base = "/".join(("v", f[3], "")) if f and f[3] else ""
-    for path, head in ((base + PAGE + ".gz", "Content-Encoding: gzip\r\n"), (base + PAGE, "")):
+    for path, head in ((base + _PAGE + ".gz", "Content-Encoding: gzip\r\n"), (base + _PAGE, "")):
         try:
             tag = '"%s-%d"' % (VERSION + "-" + run, os.stat(path)[6])
         except OSError:

@@ -7,7 +7,7 @@
 # "<sha256 hex> <size> <path>" and its bytes. The pointer ota-pointer.json: version.py. A version lives in
 # v/a, v/b or v/c (short: a module's path stays in RAM).
 # Names here are mostly ones the app interns anyway (Raw, reject, _probe, ...): each new name stays in RAM
-# for good, and MicroPython's next qstr pool, due after ~25 more names, takes ~7.7 KB in one block.
+# for good, and MicroPython's next qstr pool, due after ~38 more names, takes ~7.7 KB in one block.
 import asyncio
 import gc
 import json

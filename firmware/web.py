@@ -2,10 +2,12 @@
 # /status, /metrics, /raw, settings. Rarely used parts load on demand and leave the heap after.
 import mem
 
+from hanport.buffers import const
+
 JSON = "application/json"
 HTML = "text/html; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
-METRICS = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus text exposition format 0.0.4
+_METRICS = const("text/plain; version=0.0.4; charset=utf-8")  # Prometheus text exposition format 0.0.4
 ROUTES = {  # path -> methods it takes
     "/": ("GET", "HEAD"),
     "/data.json": ("GET", "HEAD"),
@@ -20,7 +22,7 @@ ROUTES = {  # path -> methods it takes
     "/login": ("GET", "HEAD", "POST"),
     "/firmware/update": ("POST",),  # (its body goes to app.App.update as it comes: httpd.Http.stream)
 }
-_LOAD_TRIES = 30  # a module a body loads is tried this often, _HEAP_WAIT_MS (httpd.py) apart (3 s)
+_LOAD_TRIES = const(30)  # a module a body loads is tried this often, _HEAP_WAIT_MS (httpd.py) apart (3 s)
 
 
 LIGHT = ("/data.json",)  # small answers, served at once; the others take turns (httpd.Http.turn)
@@ -65,8 +67,8 @@ def route(app, req):
         return 200, JSON, _with_modules(("status", "status_config", "hanport.jsonstream"), _status(app)), ""
     if p == "/metrics":
         if req.method == "HEAD":
-            return 200, METRICS, iter(()), ""
-        return 200, METRICS, _with_modules(("metrics", "hanport.prom", "hanport.promtext"), _metrics_lines(app)), ""
+            return 200, _METRICS, iter(()), ""
+        return 200, _METRICS, _with_modules(("metrics", "hanport.prom", "hanport.promtext"), _metrics_lines(app)), ""
     if p == "/config" and req.method != "POST":  # the settings, masked (status.py: no settings.py for it)
         return _on_demand("status_config", app, req)
     if p in ("/", "/power.json", "/history.json"):  # the dashboard, a file in flash (static.py), and its JSON

@@ -21,7 +21,7 @@ MONTHS_KEPT = const(24)
 
 # --- capacity tariff (grid companies' tariff rules, docs/han-notes.md §capacity-tariff: steps differ per grid company,
 # so both are configurable) ---
-DEFAULT_STEPS_KW = (2, 5, 10, 15, 20, 25, 50, 75, 100)
+_DEFAULT_STEPS_KW = const((2, 5, 10, 15, 20, 25, 50, 75, 100))
 _DEFAULT_TOP_DAYS = const(3)  # the month's value is the mean of the three highest daily maxima
 
 # --- robustness ---
@@ -42,7 +42,7 @@ REBASE_MS = const(1 << 28)  # 3.1 days
 _STALE_MS = const(1 << 29)  # 6.2 days
 
 # --- results of update() ---
-RES_NONE = const(0)  # not an hourly list: its power went into the running-hour estimate
+_RES_NONE = const(0)  # not an hourly list: its power went into the running-hour estimate
 RES_HOUR = const(1)  # one or more hours were recorded
 RES_ANCHOR = const(2)  # first usable hourly list: the reference for the next hour, no hour yet
 RES_REPEAT = const(3)  # the same hourly list again (same clock, same counters): ignored
@@ -108,7 +108,7 @@ class Accounting:
     their module on each call: accounting_views (outputs), accounting_store (the state's layout: also
     Accounting() itself, save, load)."""
 
-    def __init__(self, store=None, steps_kw=DEFAULT_STEPS_KW, top_days=_DEFAULT_TOP_DAYS,
+    def __init__(self, store=None, steps_kw=_DEFAULT_STEPS_KW, top_days=_DEFAULT_TOP_DAYS,
                  max_power_w=_DEFAULT_MAX_POWER_W, max_sample_gap_s=_DEFAULT_MAX_SAMPLE_GAP_S,
                  save_interval_s=_DEFAULT_SAVE_INTERVAL_S):
         import hanport.accounting_store  # (the set-up is there: one-time code, out of the heap after)
@@ -145,7 +145,7 @@ class Accounting:
                     v = rd.field_value[f]
                     e = rd.field_exp[f]
                     self.smp_w[k] = v * 10**e if e >= 0 else v // 10 ** (-e)
-        res = RES_NONE
+        res = _RES_NONE
         if rd.list_number == 3:
             import hanport.accounting_hourly
 

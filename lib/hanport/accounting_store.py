@@ -13,8 +13,8 @@ _DAY_S = const(86400)
 _PERIOD_LIST2_MS = const(10000)  # list 2 period (docs/han-notes.md §list-timing), for readings without a time or clock
 _HEAD = "<BBBB%ds" % MAX_ID_BYTES  # version, flags (1: reference, 2: previous), pending count, id length
 _HEAD_BYTES = 4 + MAX_ID_BYTES
-_REF = "<iqq"  # boundary hour (UTC hours since 1970), import Wh, export Wh: reference, previous, pending
-_REF_BYTES = 20
+_REF = const("<iqq")  # boundary hour (UTC hours since 1970), import Wh, export Wh: reference, previous, pending
+_REF_BYTES = const(20)
 # The arrays, in this order on flash as their bytes are in RAM (little endian: every board and PC this runs
 # on): (array type, length, empty value, attribute names). A slot of the hour, day and month rings holds
 # index % length; energies are Wh, power W.

@@ -4,8 +4,8 @@ from hanport import reading as R
 from hanport.buffers import const, copy
 
 # --- APDU tags (IEC 62056-5-3 xDLMS APDUs; envelope.py and reader.py use these too) ---
-LLC_DST = 0xE6  # LLC header E6 E7 00 (command) / E6 E6 00 (response), IEC 62056-46 LLC sub-layer
-DATA_NOTIFICATION = 0x0F
+_LLC_DST = const(0xE6)  # LLC header E6 E7 00 (command) / E6 E6 00 (response), IEC 62056-46 LLC sub-layer
+_DATA_NOTIFICATION = const(0x0F)
 GENERAL_GLO_CIPHERING = 0xDB  # system title, ciphered content
 GENERAL_DED_CIPHERING = 0xDF  # same layout, dedicated key
 GENERAL_BLOCK_TRANSFER = 0xE0  # block-control, block-number, block-number-ack, block-data
@@ -79,7 +79,7 @@ def read_int(buf, pos, size):
 
 def llc_skip(buf, p, end):
     """The offset after an LLC header (E6 E7 00 or E6 E6 00) at buf[p]; p when there is none."""
-    if end - p >= 3 and buf[p] == LLC_DST and (buf[p + 1] == 0xE7 or buf[p + 1] == 0xE6):
+    if end - p >= 3 and buf[p] == _LLC_DST and (buf[p + 1] == 0xE7 or buf[p + 1] == 0xE6):
         return p + 3
     return p
 
@@ -130,7 +130,7 @@ class Walker:
         tag = buf[p]
         if tag == GENERAL_GLO_CIPHERING or tag == GENERAL_DED_CIPHERING:
             return _ERR_ENCRYPTED
-        if tag != DATA_NOTIFICATION:
+        if tag != _DATA_NOTIFICATION:
             return _ERR_NOT_NOTIFICATION
         p += 5  # tag + long-invoke-id-and-priority (4)
         if p >= end:

@@ -13,8 +13,8 @@ _DAY_S = const(86400)
 HOUR_S = 3600
 
 # Days before the first of each month in a common year
-_DAYS_BEFORE = (0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
-_DAYS_IN = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_DAYS_BEFORE = const((0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334))
+_DAYS_IN = const((31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31))
 
 
 def is_leap(year):

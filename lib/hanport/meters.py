@@ -4,7 +4,7 @@ from hanport import reading as R
 from hanport.buffers import SLICE_COPY, const, copy
 
 # --- OBIS codes (A B C D E F) of the NEK OBIS List Information sheets, as sent: 6 bytes ---
-LIST_VERSION = b"\x01\x01\x00\x02\x81\xff"  # 1-1:0.2.129.255
+_LIST_VERSION = const(b"\x01\x01\x00\x02\x81\xff")  # 1-1:0.2.129.255
 CLOCK = b"\x00\x00\x01\x00\x00\xff"  # 0-0:1.0.0.255 (Kamstrup sends 0-1:1.0.0.255)
 
 def obis_key(a, c, d, e):
@@ -53,9 +53,9 @@ FIELD_BY_OBIS = {
 
 # Fixed scalers (power of ten to W, var, A, V, Wh, varh) per field, for meters that send none.
 #                   P+ P- Q+ Q-  IL1 IL2 IL3 UL1 UL2 UL3 A+ A- R+ R-
-KAMSTRUP_SCALERS = (0, 0, 0, 0, -2, -2, -2, 0, 0, 0, 1, 1, 1, 1)  # Kamstrup HAN-NVE rev 3.1
-KAMSTRUP_CT_SCALERS = (0, 0, 0, 0, -3, -3, -3, 0, 0, 0, 1, 1, 1, 1)  # type 685x CT meters
-KAIFA_SCALERS = (0, 0, 0, 0, -3, -3, -3, -1, -1, -1, 0, 0, 0, 0)  # Kaifa KFM_001 OBIS sheet
+_KAMSTRUP_SCALERS = const((0, 0, 0, 0, -2, -2, -2, 0, 0, 0, 1, 1, 1, 1))  # Kamstrup HAN-NVE rev 3.1
+_KAMSTRUP_CT_SCALERS = const((0, 0, 0, 0, -3, -3, -3, 0, 0, 0, 1, 1, 1, 1))  # type 685x CT meters
+_KAIFA_SCALERS = const((0, 0, 0, 0, -3, -3, -3, -1, -1, -1, 0, 0, 0, 0))  # Kaifa KFM_001 OBIS sheet
 
 
 def _kaifa_layouts():
@@ -77,7 +77,7 @@ def _kaifa_layouts():
     e_export = b"\x01\x00\x02\x08\x00\xff"  # 1-0:2.8.0.255
     r_import = b"\x01\x00\x03\x08\x00\xff"  # 1-0:3.8.0.255 cumulative reactive energy +
     r_export = b"\x01\x00\x04\x08\x00\xff"  # 1-0:4.8.0.255
-    head = (LIST_VERSION, meter_id, meter_type, p_import, p_export, q_import, q_export)
+    head = (_LIST_VERSION, meter_id, meter_type, p_import, p_export, q_import, q_export)
     one_phase = head + (i_l1, u_l1)
     three_phase = head + (i_l1, i_l2, i_l3, u_l1, u_l2, u_l3)
     hourly = (CLOCK, e_import, e_export, r_import, r_export)
@@ -115,9 +115,9 @@ class Meter:
 
 
 AIDON = Meter("Aidon", b"AIDON_", None)
-KAMSTRUP_CT = Meter("Kamstrup", b"Kamstrup_", KAMSTRUP_CT_SCALERS, type_prefix=b"685")
-KAMSTRUP = Meter("Kamstrup", b"Kamstrup_", KAMSTRUP_SCALERS)
-KAIFA = Meter("Kaifa", b"KFM_", KAIFA_SCALERS, _kaifa_layouts())
+KAMSTRUP_CT = Meter("Kamstrup", b"Kamstrup_", _KAMSTRUP_CT_SCALERS, type_prefix=b"685")
+KAMSTRUP = Meter("Kamstrup", b"Kamstrup_", _KAMSTRUP_SCALERS)
+KAIFA = Meter("Kaifa", b"KFM_", _KAIFA_SCALERS, _kaifa_layouts())
 del _kaifa_layouts  # its bytecode leaves the heap
 LANDIS_GYR = Meter("Landis+Gyr", b"EMBRIQ", None)  # E350, Aidon-like layout
 GENERIC = Meter(None, b"", None)  # unknown meter: values by OBIS code, scaled only if the frame says
@@ -251,7 +251,7 @@ def map_reading(rd, positional):
     n = rd.n_items
     if not positional and n and not rd.item_tagged[0] and rd.item_kind[0] == R.KIND_STR:
         if _printable(rd, 0):
-            _set_obis(rd, 0, LIST_VERSION)  # Kamstrup: the list id comes first, without its OBIS code
+            _set_obis(rd, 0, _LIST_VERSION)  # Kamstrup: the list id comes first, without its OBIS code
             rd.item_code[0] = TEXT_BASE + R.T_LIST_VERSION
         elif rd.item_len[0] == 12:
             _set_obis(rd, 0, CLOCK)  # EVN, L+G E450: the body starts with a bare COSEM date-time

@@ -5,7 +5,7 @@ from hanport import reading as R
 from hanport.buffers import const, copy
 
 # Every module-level name is interned for good when this module loads (a qstr), and a stock ESP32 image's
-# heap has room for ~20 more names than a Norwegian meter interns before MicroPython's next qstr pool
+# heap has room for ~38 more names than a Norwegian meter interns before MicroPython's next qstr pool
 # (~8 KB at once): so the tables are one tuple, _T, and the constants const() (no name kept).
 
 # OBIS groups C, D of objects that name a list or a meter (IEC 62056-6-2 / DLMS UA Blue Book 4.4, 4.5)

@@ -9,7 +9,7 @@ try:
 except ImportError:  # a MicroPython build without binascii.crc32
     _crc32 = None
 
-MAGIC = b"HANs"  # file signature
+_MAGIC = const(b"HANs")  # file signature
 _FORMAT = const(1)  # record layout version (this file's header, not the payload's)
 # magic(4) format(1) reserved(3) sequence(4, LE) payload length(4, LE); payload; CRC-32(4, LE) of all before
 _HEADER_BYTES = const(16)
@@ -18,7 +18,7 @@ _MAX_PAYLOAD_BYTES = const(65536)  # a length field above this is corruption, no
 CHUNK_BYTES = 512  # longer pieces of a payload are written in parts
 
 SLOTS = (".a", ".b")
-TMP = ".tmp"
+_TMP = const(".tmp")
 
 
 def crc32(data, crc=0):
@@ -53,7 +53,7 @@ class OsFs:
         os.remove(path)
 
 
-OLD = ".old"  # suffix of the previous file while replace() swaps on a FAT volume
+_OLD = const(".old")  # suffix of the previous file while replace() swaps on a FAT volume
 
 
 def _exists(fs, path):
@@ -80,7 +80,7 @@ def replace(fs, src, dst):
         return
     except OSError:
         pass
-    old = dst + OLD
+    old = dst + _OLD
     _remove_if_there(fs, old)  # left by a swap cut short earlier (dst is whole: recover() ran)
     fs.rename(dst, old)
     fs.rename(src, dst)
@@ -93,7 +93,7 @@ def write_file(path, pieces, fs=None):
     is written and closed first, then replace() puts it in place. Call recover(path) before reading
     the file at start-up. Raises OSError (nothing changed but perhaps a path.tmp left)."""
     fs = fs if fs is not None else OsFs()
-    tmp = path + TMP
+    tmp = path + _TMP
     f = fs.open(tmp, "wb")
     try:
         for p in pieces:
@@ -110,8 +110,8 @@ def recover(path, fs=None):
     (path missing, path.old there: path.tmp is whole, as it was closed before the swap began) and
     drop a path.tmp that never got in place (the file keeps its old content)."""
     fs = fs if fs is not None else OsFs()
-    old = path + OLD
-    tmp = path + TMP
+    old = path + _OLD
+    tmp = path + _TMP
     try:
         if _exists(fs, old):
             if not _exists(fs, path):
@@ -125,7 +125,7 @@ def recover(path, fs=None):
 def header(seq, length):
     """The header of a record of payload length bytes."""
     head = bytearray(_HEADER_BYTES)
-    head[0:4] = MAGIC
+    head[0:4] = _MAGIC
     head[4] = _FORMAT
     struct.pack_into("<II", head, 8, seq & 0xFFFFFFFF, length)
     return head
@@ -148,7 +148,7 @@ def decode(data):
     memoryview into data (no copy)."""
     if data is None or len(data) < _HEADER_BYTES + _CRC_BYTES:
         return None
-    if data[0:4] != MAGIC or data[4] != _FORMAT:
+    if data[0:4] != _MAGIC or data[4] != _FORMAT:
         return None
     seq, length = struct.unpack_from("<II", data, 8)
     if length > _MAX_PAYLOAD_BYTES or len(data) != _HEADER_BYTES + length + _CRC_BYTES:
