@@ -59,7 +59,7 @@ promtool:
 	@bash tools/apt_install.sh promtool "the promtool check" prometheus
 
 ## run: firmware/ under MicroPython, UART fed by the meter simulator, loopback mosquitto, HTTP :8080
-##      (METER=aidon|kaifa|kamstrup|wn PHASES=1|3 SPEED=60 REPLAY=file.bin SERIAL=/dev/ttyUSB0 PARITY=auto|E|N
+##      (METER=aidon|kaifa|kamstrup|wn|wn-clear PHASES=1|3 SPEED=60 REPLAY=file.bin SERIAL=/dev/ttyUSB0 PARITY=auto|E|N
 ##       MICROPYTHON=<interpreter, e.g. the 32-bit ESP32 stand-in> HEAP=112K)
 run: setup umqtt mosquitto
 	$(PY) tools/run_host.py $(if $(MICROPYTHON),--micropython "$(MICROPYTHON)") $(if $(HEAP),--heap $(HEAP))

@@ -137,7 +137,7 @@ def soak(meter="aidon", heap=run_host.ESP32_HEAP, seconds=600, interpreter=None,
         interpreter = os.path.abspath(interpreter)  # the firmware runs in its flash folder
     workdir = workdir or tempfile.mkdtemp(prefix="soak-")
     sim_args = ("--start", start) if start else ()
-    if meter == "wn":  # the Austrian push list every 10 s of meter time (the real one: every second), as
+    if meter.startswith("wn"):  # the Austrian push list every 10 s of meter time (the real one: every second), as
         sim_args += ("--interval", "10")  # often as a Kamstrup's list at the same speed
     rig = run_host.Rig(workdir, meter=meter, speed=speed, heap=heap, interpreter=interpreter, env_extra=env_extra,
                        frozen_app=frozen_app, sim_args=sim_args)
@@ -306,8 +306,9 @@ def bisect_smallest_heap(try_heap, first_kb=112, floor_kb=16, ceiling_kb=512, st
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--meter", default="aidon", choices=("aidon", "kaifa", "kamstrup", "wn"),
-                    help="wn: the simulated Austrian AM550, ciphered (with --frozen on a plain ESP32's heap)")
+    ap.add_argument("--meter", default="aidon", choices=("aidon", "kaifa", "kamstrup", "wn", "wn-clear"),
+                    help="wn: the simulated Austrian AM550, ciphered (with --frozen on a plain ESP32's heap); "
+                         "wn-clear: its list in clear")
     ap.add_argument("--heap", default=run_host.ESP32_HEAP)
     ap.add_argument("--seconds", type=float, default=600)
     ap.add_argument("--interpreter", default=None)
