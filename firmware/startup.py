@@ -102,17 +102,22 @@ def _same_keys(a, b):
 
 def reader(m, frame=None, frame_bytes=2048, problems=None):
     """The decoder for meter.protocol: HDLC frames (Norway), M-Bus long frames (Austria), P1/DSMR
-    telegrams (Sweden, Netherlands, Belgium: set uart.baud 115200). Keys decrypt ciphered DLMS
+    telegrams (Sweden, Netherlands, Belgium: set uart.baud 115200; with a key, ciphered ones: Luxembourg,
+    Energienetze Steiermark). Keys decrypt ciphered DLMS
     (meter.build: the key's code stays out of a boot without one; "meter" and "build" are names such a
     boot interns anyway, so it interns nothing more for it)."""
     key = m["key"] or None
     auth_key = m["auth_key"] or None
     try:
-        if m["protocol"] == "p1":
-            from hanport.p1 import P1Reader
-
-            return P1Reader()
         framer = None
+        if m["protocol"] == "p1":
+            if not (key or auth_key):
+                from hanport.p1 import P1Reader
+
+                return P1Reader()
+            from hanport.glo import GloReader  # telegrams in bare ciphered APDUs: the Sagemcom T210-D
+
+            framer = GloReader(frame or frame_bytes)
         if m["protocol"] == "mbus":
             from hanport.mbus import MbusReader
 

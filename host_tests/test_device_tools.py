@@ -166,7 +166,7 @@ def test_manifest_and_package_json_are_current_and_complete():
     assert package["deps"] == [["umqtt.simple", "latest"]]
     for name, want in (("package-cipher.json", {"envelope.py", "gcm.py", "gcm_ghash.py"}),
                        ("package-mbus.json", {"envelope.py", "gcm.py", "gcm_ghash.py", "mbus.py"}),
-                       ("package-p1.json", {"p1.py"})):
+                       ("package-p1.json", {"p1.py", "glo.py"})):
         extra = json.load(open(os.path.join(ROOT, name)))
         assert json.dumps(extra, indent=1) in generated, "%s is stale" % name
         assert {u[0] for u in extra["urls"]} == {"lib/hanport/" + f for f in want}

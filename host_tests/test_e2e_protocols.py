@@ -78,6 +78,23 @@ def test_encrypted_mbus_through_the_firmware(tmp_path):
     assert EVN_KEY not in json.dumps(st) and EVN_KEY.lower() not in json.dumps(st)
 
 
+def test_ciphered_p1_telegrams_of_a_t210d_through_the_firmware(tmp_path):
+    # meter.protocol p1 with meter.key: the Sagemcom T210-D's bare ciphered APDUs (Luxembourg, Energienetze
+    # Steiermark), its published sample (host_tests/vectors/Noschvie__shrdzm.json)
+    from hanport.glo import GloReader
+
+    with open(os.path.join(ROOT, "host_tests", "vectors", "Noschvie__shrdzm.json")) as f:
+        rec = [r for r in json.load(f) if r["id"] == "shrdzm-sagemcom-t210d-steiermark"][0]
+    data = unhex(rec["hex"])
+    want = _expected(HanReader(1024, rec["key_hex"], framer=GloReader(1024)), data)
+    assert want and want["active_import_kwh"] == 14159.934
+    st, got = _run(tmp_path, data * 3, "N", {"meter.protocol": "p1", "uart.baud": 115200,
+                                              "meter.key": rec["key_hex"]}, 3)
+    assert st["readings"] == 3 and st["task_crashes"] == {} and st["config_problems"] == [], st
+    assert _core(got) == want
+    assert rec["key_hex"] not in json.dumps(st) and rec["key_hex"].lower() not in json.dumps(st)
+
+
 def _aidon_frame():
     for r in load_records():
         if r["id"] == "robin-6525-3-fc722-ok-2":  # a real Aidon frame (host_tests/vectors)

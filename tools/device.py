@@ -140,7 +140,8 @@ COMPONENTS = (
      ("envelope.py", "gcm.py", "gcm_ghash.py")),
     ("hanport-mbus", "M-Bus long frames (EN 13757-2), the framing of the Austrian meters; needs hanport-core",
      ("mbus.py",)),
-    ("hanport-p1", "P1/DSMR telegrams (Sweden, the Netherlands, Belgium); needs hanport-core", ("p1.py",)),
+    ("hanport-p1", "P1/DSMR telegrams (Sweden, the Netherlands, Belgium; ciphered in bare APDUs: Luxembourg, "
+     "Energienetze Steiermark); needs hanport-core", ("p1.py", "glo.py")),
     ("hanport-accounting", "hour, day and month energy from the hourly list and the capacity tariff, saved to "
      "flash; needs hanport-core",
      ("accounting.py", "accounting_capacity.py", "accounting_history.py", "accounting_hourly.py",

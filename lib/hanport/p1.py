@@ -159,6 +159,11 @@ class P1Reader:
                 return pos
         return pos
 
+    def reset(self):
+        """Forget a telegram begun: the next one starts at its "/" whatever came before."""
+        self.state = _HUNT
+        self.has_reading = False
+
     def flush(self):
         """End of input: complete a telegram that stopped after "!" (no line end). True if it
         gave a reading."""

@@ -8,6 +8,8 @@ from hanport.buffers import const
 # general-ded-ciphering (IEC 62056-5-3 xDLMS APDUs). Plain data-notifications never load it.
 _ENVELOPE_TAGS = (dlms.GENERAL_BLOCK_TRANSFER, dlms.GENERAL_GLO_CIPHERING, dlms.GENERAL_DED_CIPHERING)
 _ENVELOPE_PENDING = const(1)  # envelope.PENDING: a block of a longer message was stored
+_DSMR_START = const(0x2F)  # "/": a DSMR telegram's first byte (no xDLMS APDU tag is 0x2F)
+_P1 = const("p1_")  # (prefix of its counters' names: a constant interns no name on a board)
 
 
 class HanReader:
@@ -41,6 +43,7 @@ class HanReader:
         self.last_error = None  # name of the last problem on any layer
         self.no_envelope = 0  # ciphered or block-transfer APDUs seen where envelope.py is not installed
         self.envelope_no_heap = 0  # ... where it is, but the heap had no room to load it (MemoryError)
+        self.p1 = None  # p1.P1Reader of the DSMR telegrams a T210-D ciphers (glo.telegram), made with the first
 
     def push(self, data, pos=0, end=-1):
         """Consume data[pos:end] up to the end of the next message; returns the next index.
@@ -104,6 +107,15 @@ class HanReader:
         self._walk(env.buf, env.start, env.end, env.ciphered, env.authenticated)
 
     def _walk(self, buf, start, end, ciphered, authenticated):
+        if ciphered and start < end and buf[start] == _DSMR_START:  # a DSMR telegram (the T210-D: glo.py)
+            try:
+                from hanport import glo
+
+                glo.telegram(self, buf, start, end, authenticated)
+            except MemoryError:  # no room to load p1.py now: counted as for the envelope
+                self.envelope_no_heap += 1
+                self.last_error = "envelope_no_heap"
+            return
         rd = self.reading
         w = self.walker
         code = w.decode_apdu(buf, start, end, rd)
@@ -138,6 +150,10 @@ class HanReader:
             d["map_" + meters.MAP_NAMES[i]] = self.map_problems[i]
         if self.envelope is not None:
             d.update(self.envelope.counters())
+        if self.p1 is not None:  # the telegrams inside the envelope (glo.py)
+            c = self.p1.counters()
+            for k in c:
+                d[_P1 + k] = c[k]
         return d
 
 
