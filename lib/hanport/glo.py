@@ -1,6 +1,6 @@
 # Bare general-glo-ciphering APDUs on the line, framed by their own A-XDR length (IEC 62056-5-3 §9.2.7.2.4):
 # DB 08 <system title> <length> <SC, frame counter, ciphertext, tag>. The Sagemcom T210-D's P1 port sends so.
-from hanport.buffers import const, copy, counter_dict
+from hanport.buffers import const, copy, counter_dict, take_frame
 
 # The Sagemcom T210-D (Luxembourg's Smarty P1 port, Energienetze Steiermark) sends each DSMR telegram ciphered
 # in such an APDU, with no HDLC or M-Bus frame around it; the telegram's own CRC (and the tag, with an
@@ -37,33 +37,14 @@ class GloReader:
         self.ready = False
         self.info_start = 0
         self.info_end = 0
+        self.base = 0  # where the APDU being read starts (always 0: buffers.take_frame reads it)
         self.end = 0  # bytes buffered of the APDU being read
         self.need = 0  # its whole length once the header checked out, 0 = not yet
 
     def push(self, data, pos=0, end=-1):
-        """Consume data[pos:end] until an APDU completes. Returns the index of the first byte not
-        consumed (== end when all were). Check .ready after each call."""
-        if end < 0:
-            end = len(data)
-        if self.ready:
-            self.ready = False
-            self.end = 0
-        buf = self.buf
-        while pos < end:
-            fill = self.end
-            if fill == 0 and data[pos] != _TAG:
-                self.bytes_skipped += 1
-                pos += 1
-                continue
-            want = (self.need or _HEAD) - fill
-            if want > end - pos:
-                want = end - pos
-            copy(buf, fill, data, pos, want)
-            pos += want
-            self.end = fill + want
-            if self._advance():
-                return pos
-        return pos
+        """Consume data[pos:end] until an APDU completes (buffers.take_frame). Returns the index of the first
+        byte not consumed (== end when all were). Check .ready after each call."""
+        return take_frame(self, data, pos, end, _TAG, _HEAD)
 
     def counters(self):
         """Counter name -> count (allocates a dict)."""

@@ -1,6 +1,6 @@
 # M-Bus long-frame stream reader (EN 13757-2): 68 L L 68 C A CI data CS 16, checksum checked; DLMS
 # APDUs split over several frames (CI 0x00-0x1F, IEC 62056-7-3) joined in one preallocated buffer.
-from hanport.buffers import copy, counter_dict
+from hanport.buffers import copy, counter_dict, take_frame
 
 START = 0x68  # long frame start character (EN 13757-2 §5)
 STOP = 0x16  # stop character
@@ -57,31 +57,9 @@ class MbusReader:
         self.ready = False
 
     def push(self, data, pos=0, end=-1):
-        """Consume data[pos:end] until an APDU completes. Returns the index of the first byte not
-        consumed (== end when all were). Check .ready after each call."""
-        if end < 0:
-            end = len(data)
-        if self.ready:
-            self.ready = False
-            self.base = 0
-            self.end = 0
-        buf = self.buf
-        while pos < end:
-            fill = self.end
-            have = fill - self.base
-            if have == 0 and data[pos] != START:
-                self.bytes_skipped += 1
-                pos += 1
-                continue
-            want = self.need - have if self.need else HEADER_LEN - have
-            if want > end - pos:
-                want = end - pos
-            copy(buf, fill, data, pos, want)
-            pos += want
-            self.end = fill + want
-            if self._advance():
-                return pos
-        return pos
+        """Consume data[pos:end] until an APDU completes (buffers.take_frame). Returns the index of the first
+        byte not consumed (== end when all were). Check .ready after each call."""
+        return take_frame(self, data, pos, end, START, HEADER_LEN)
 
     def counters(self):
         """Counter name -> count (allocates a dict)."""
