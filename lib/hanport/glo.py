@@ -109,7 +109,7 @@ def telegram(reader, buf, start, end, authenticated):
     no tag was checked (counted wrong_key, no value)."""
     p1 = reader.p1
     if p1 is None:
-        from hanport.p1 import P1Reader  # (an ImportError: hanport-p1 not installed, a settings problem)
+        from hanport.p1 import P1Reader  # (p1.py comes with glo.py: both are hanport-p1)
 
         p1 = reader.p1 = P1Reader(reading=reader.reading)
     p1.reset()  # (a telegram cut short before leaves it mid-line)
