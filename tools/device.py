@@ -133,8 +133,8 @@ COMPONENTS = (
     ("hanport-core", "HAN decoder: HDLC framing, DLMS/A-XDR walk, meter tables, reading JSON, line diagnosis "
      "and UART auto-detection, raw frame log, power-cut-safe files",
      ("__init__.py", "appjson.py", "buffers.py", "crc.py", "diagnose.py", "dlms.py", "hdlc.py", "latest.py",
-      "meters.py", "meters_eu.py", "persist.py", "rawlog.py", "reader.py", "reading.py", "readingdict.py",
-      "render.py", "serial_detect.py")),
+      "lenframe.py", "meters.py", "meters_eu.py", "persist.py", "rawlog.py", "reader.py", "reading.py",
+      "readingdict.py", "render.py", "serial_detect.py")),
     ("hanport-cipher", "ciphered DLMS lists (general-glo/ded-ciphering, general-block-transfer): AES-128-GCM "
      "on cryptolib (its GHASH, gcm_ghash.py, loads only to check a tag); needs hanport-core",
      ("envelope.py", "gcm.py", "gcm_ghash.py")),

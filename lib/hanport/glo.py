@@ -1,6 +1,7 @@
 # Bare general-glo-ciphering APDUs on the line, framed by their own A-XDR length (IEC 62056-5-3 §9.2.7.2.4):
 # DB 08 <system title> <length> <SC, frame counter, ciphertext, tag>. The Sagemcom T210-D's P1 port sends so.
-from hanport.buffers import const, copy, counter_dict, take_frame
+from hanport.buffers import const, copy, counter_dict
+from hanport.lenframe import take_frame
 
 # The Sagemcom T210-D (Luxembourg's Smarty P1 port, Energienetze Steiermark) sends each DSMR telegram ciphered
 # in such an APDU, with no HDLC or M-Bus frame around it; the telegram's own CRC (and the tag, with an
@@ -37,12 +38,12 @@ class GloReader:
         self.ready = False
         self.info_start = 0
         self.info_end = 0
-        self.base = 0  # where the APDU being read starts (always 0: buffers.take_frame reads it)
+        self.base = 0  # where the APDU being read starts (always 0: lenframe.take_frame reads it)
         self.end = 0  # bytes buffered of the APDU being read
         self.need = 0  # its whole length once the header checked out, 0 = not yet
 
     def push(self, data, pos=0, end=-1):
-        """Consume data[pos:end] until an APDU completes (buffers.take_frame). Returns the index of the first
+        """Consume data[pos:end] until an APDU completes (lenframe.take_frame). Returns the index of the first
         byte not consumed (== end when all were). Check .ready after each call."""
         return take_frame(self, data, pos, end, _TAG, _HEAD)
 

@@ -1,6 +1,7 @@
 # M-Bus long-frame stream reader (EN 13757-2): 68 L L 68 C A CI data CS 16, checksum checked; DLMS
 # APDUs split over several frames (CI 0x00-0x1F, IEC 62056-7-3) joined in one preallocated buffer.
-from hanport.buffers import copy, counter_dict, take_frame
+from hanport.buffers import copy, counter_dict
+from hanport.lenframe import take_frame
 
 START = 0x68  # long frame start character (EN 13757-2 §5)
 STOP = 0x16  # stop character
@@ -57,7 +58,7 @@ class MbusReader:
         self.ready = False
 
     def push(self, data, pos=0, end=-1):
-        """Consume data[pos:end] until an APDU completes (buffers.take_frame). Returns the index of the first
+        """Consume data[pos:end] until an APDU completes (lenframe.take_frame). Returns the index of the first
         byte not consumed (== end when all were). Check .ready after each call."""
         return take_frame(self, data, pos, end, START, HEADER_LEN)
 
