@@ -604,8 +604,16 @@ class Rig:
         fetch_umqtt()
         if self.mqtt_port:
             self.start_broker(tls_port)
-        self.sim = start_simulator(self.sim_port, self.meter, self.speed, self.sim_args, self.sim_log,
-                                   os.path.join(self.workdir, "simulator.log"))
+        for attempt in range(3):
+            self.sim = start_simulator(self.sim_port, self.meter, self.speed, self.sim_args, self.sim_log,
+                                       os.path.join(self.workdir, "simulator.log"))
+            try:  # one that exits at once lost its port to another process meanwhile (tests run in parallel)
+                self.sim.wait(timeout=0.7)
+            except subprocess.TimeoutExpired:
+                break
+            if attempt == 2:
+                raise RuntimeError("the simulator did not start (simulator.log in %s)" % self.workdir)
+            self.sim_port = free_port()
         self.start_firmware(wait_http_s)
         return self
 
