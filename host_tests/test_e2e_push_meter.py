@@ -49,8 +49,9 @@ def _wait_two_hours(rig, timeout_s=45):
     deadline = time.monotonic() + timeout_s
     acc = None
     while time.monotonic() < deadline:
-        acc = json.loads(rig.http("/data.json")[2], parse_float=Decimal)["accounting"]
-        if acc["last_hour_start"] and acc["last_hour_start"] >= "2024-02-01T12:00":
+        # (/data.json leaves the accounting out while its summary is not made yet after an hourly list)
+        acc = json.loads(rig.http("/data.json")[2], parse_float=Decimal).get("accounting")
+        if acc and acc["last_hour_start"] and acc["last_hour_start"] >= "2024-02-01T12:00":
             break
         time.sleep(0.3)
     return acc
@@ -89,7 +90,10 @@ def test_ciphered_push_meter_books_hours_from_its_pushes(tmp_path, setup):
             (acc, rig.log_tail())
         for _ in range(5):  # (an hourly push may land between the two reads)
             body = json.loads(rig.http("/data.json")[2], parse_float=Decimal)
-            acc = body["accounting"]
+            acc = body.get("accounting")
+            if not acc:  # (its summary not made yet after an hourly list)
+                time.sleep(0.2)
+                continue
             firsts = dict((p[0][:13], p) for p in _pushes(rig) if p[1] == 3)
             h0 = acc["last_hour_start"][:13]
             h1 = h0[:11] + "%02d" % (int(h0[11:13]) + 1)
