@@ -1,7 +1,7 @@
 # Bare general-glo-ciphering APDUs on the line, framed by their own A-XDR length (IEC 62056-5-3 §9.2.7.2.4):
 # DB 08 <system title> <length> <SC, frame counter, ciphertext, tag>. The Sagemcom T210-D's P1 port sends so.
-from hanport.buffers import const, copy, counter_dict
-from hanport.lenframe import take_frame
+from hanport.buffers import const, counter_dict
+from hanport.lenframe import drop_frame, take_frame
 
 # The Sagemcom T210-D (Luxembourg's Smarty P1 port, Energienetze Steiermark) sends each DSMR telegram ciphered
 # in such an APDU, with no HDLC or M-Bus frame around it; the telegram's own CRC (and the tag, with an
@@ -88,20 +88,7 @@ class GloReader:
         return False
 
     def _fail(self, code):
-        # drop the tag at buf[0]; hunt again in the bytes buffered after it
-        self.counts[code] += 1
-        self.last_error = code
-        self.resyncs += 1
-        buf = self.buf
-        i = 1
-        end = self.end
-        while i < end and buf[i] != _TAG:
-            i += 1
-        self.bytes_skipped += i
-        n = end - i
-        copy(buf, 0, buf, i, n)
-        self.end = n
-        self.need = 0
+        drop_frame(self, code, _TAG)  # (lenframe: the frame at base dropped, a resync)
 
 
 def telegram(reader, buf, start, end, authenticated):

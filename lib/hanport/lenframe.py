@@ -1,5 +1,5 @@
-# The push loop of the framers that learn a frame's length from its header (mbus.py, glo.py): a module of
-# its own, so that a Norwegian (HDLC) board never loads it.
+# The push loop and the resync of the framers that learn a frame's length from its header (mbus.py, glo.py):
+# a module of its own, so that a Norwegian (HDLC) board never loads it.
 from hanport.buffers import copy
 
 
@@ -32,3 +32,22 @@ def take_frame(f, data, pos, end, first, head):
         if f._advance():
             return pos
     return pos
+
+
+def drop_frame(f, code, first):
+    """Drop the frame at f.base (counted under result code `code`); rescan the bytes buffered after its
+    first byte for the next `first`, moved down to f.base."""
+    f.counts[code] += 1
+    f.last_error = code
+    f.resyncs += 1
+    buf = f.buf
+    base = f.base
+    i = base + 1
+    end = f.end
+    while i < end and buf[i] != first:
+        i += 1
+    f.bytes_skipped += i - base
+    n = end - i
+    copy(buf, base, buf, i, n)
+    f.end = base + n
+    f.need = 0

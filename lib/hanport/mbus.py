@@ -1,7 +1,7 @@
 # M-Bus long-frame stream reader (EN 13757-2): 68 L L 68 C A CI data CS 16, checksum checked; DLMS
 # APDUs split over several frames (CI 0x00-0x1F, IEC 62056-7-3) joined in one preallocated buffer.
 from hanport.buffers import copy, counter_dict
-from hanport.lenframe import take_frame
+from hanport.lenframe import drop_frame, take_frame
 
 START = 0x68  # long frame start character (EN 13757-2 §5)
 STOP = 0x16  # stop character
@@ -70,22 +70,7 @@ class MbusReader:
 
     # --- internals ---
     def _fail(self, code):
-        """Drop the frame at self.base; rescan the bytes buffered after its start character."""
-        self.counts[code] += 1
-        self.last_error = code
-        self.resyncs += 1
-        buf = self.buf
-        base = self.base
-        i = base + 1
-        end = self.end
-        while i < end and buf[i] != START:
-            i += 1
-        self.bytes_skipped += i - base
-        n = end - i
-        for k in range(n):
-            buf[base + k] = buf[i + k]
-        self.end = base + n
-        self.need = 0
+        drop_frame(self, code, START)  # (lenframe: the frame at base dropped, a resync)
 
     def _drop_apdu(self, code):
         """Forget the segments joined so far (counted under code)."""
