@@ -64,7 +64,7 @@ def elapsed(seconds):
 
 def source_files():
     """(path in the repo, path in the snapshot) of what the snapshot holds: the device files,
-    the host-only hanport modules (device.py skips them itself) and the device helper."""
+    the host-only hanport modules (device.py skips them itself) and the device helper with its folding step."""
     files = [(src, os.path.relpath(src, ROOT)) for src, _ in device.device_files()]
     for name in device.HOST_ONLY:
         path = os.path.join(ROOT, "lib", "hanport", name)
@@ -73,7 +73,8 @@ def source_files():
     for name in device.WWW:  # the dashboard page (make mpy gzips it)
         path = os.path.join(ROOT, "firmware", "www", name)
         files.append((path, os.path.relpath(path, ROOT)))
-    files.append((os.path.join(TOOLS, "device.py"), os.path.join("tools", "device.py")))
+    for name in ("device.py", "constfold.py"):  # the device helper and its build step
+        files.append((os.path.join(TOOLS, name), os.path.join("tools", name)))
     return sorted(files, key=lambda f: f[1])
 
 

@@ -73,19 +73,64 @@ GZIP = ("import gzip,sys; d=open(sys.argv[1],'rb').read(); "
         "open(sys.argv[2],'wb').write(gzip.compress(d, 9, mtime=0))")
 
 
+def module_name(device_path):
+    """The name a device file is imported by: lib/hanport/reading.py -> hanport.reading, app.py -> app."""
+    base = os.path.basename(device_path)[:-3]
+    if device_path.startswith("lib/hanport/"):
+        return "hanport" if base == "__init__" else "hanport." + base
+    return base
+
+
+def folded_sources(build, fold=True, dry_run=False):
+    """device_files() with each compiled file's source replaced by its constant-folded text
+    (tools/constfold.py) in <build>.src/, rewritten only when its text changed (mtimes stay honest;
+    dry_run: written nowhere)."""
+    pairs = device_files()
+    if not fold:
+        return pairs
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import constfold
+
+    texts = {}
+    for src, dst in pairs:
+        with open(src) as f:
+            texts[module_name(dst)] = (f.read(), os.path.basename(dst) not in SOURCE_ONLY)
+    out, _, _ = constfold.fold(texts)
+    staged = []
+    for src, dst in pairs:
+        text = out.get(module_name(dst))
+        if text is None:
+            staged.append((src, dst))
+            continue
+        path = os.path.join(build + ".src", dst)
+        old = None
+        if os.path.exists(path):
+            with open(path) as f:
+                old = f.read()
+        if old != text and not dry_run:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path + ".tmp", "w") as f:
+                f.write(text)
+            os.replace(path + ".tmp", path)
+        staged.append((path, dst))
+    return staged
+
+
 def cmd_mpy(args):
     """Compile what goes on the board into --build. Only sources newer than their output are
-    compiled again; outputs whose source is gone are removed (a stale module must not linger)."""
+    compiled again; outputs whose source is gone are removed (a stale module must not linger).
+    Integer module constants are folded across modules first (tools/constfold.py; --no-fold: not)."""
     global BUILD
     BUILD = os.path.abspath(args.build)
-    files = [(src, os.path.join(BUILD, compiled_name(dst))) for src, dst in device_files()]
+    files = [(src, os.path.join(BUILD, compiled_name(dst))) for src, dst in
+             folded_sources(BUILD, not args.no_fold, args.dry_run)]
     files += [(os.path.join(ROOT, "firmware", "www", n), os.path.join(BUILD, "www", n + ".gz")) for n in WWW]
     if os.path.exists(UMQTT):
         files.append((UMQTT, os.path.join(UMQTT_BUILD, "lib", "umqtt", "simple.mpy")))
     else:
         print("note: %s missing (make umqtt fetches it); it is not in this build" % UMQTT)
     stamp = os.path.join(BUILD, ".opt")  # the options the outputs were built with
-    options = "-O%d -s <module name>" % args.opt
+    options = "-O%d -s <module name>%s" % (args.opt, "" if args.no_fold else " folded")
     same_opt = os.path.exists(stamp) and open(stamp).read() == options
     wanted = {os.path.normpath(stamp)}
     total = 0
@@ -463,6 +508,8 @@ def main(argv=None):
     ap.add_argument("--frozen", default=os.environ.get("FROZEN", "auto"), choices=("auto", "app", "stock", "none"),
                     help="deploy: what the board's image freezes (auto: ask the board)")
     ap.add_argument("--quiet", action="store_true", help="mpy: print only the summary line")
+    ap.add_argument("--no-fold", action="store_true", default=os.environ.get("FOLD", "1") == "0",
+                    help="mpy: compile the sources as they are (no cross-module constant folding; FOLD=0)")
     ap.add_argument("--dry-run", action="store_true", default=os.environ.get("DRY_RUN", "") not in ("", "0"))
     args = ap.parse_args(argv)
     return globals()["cmd_" + args.command](args)
