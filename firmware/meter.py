@@ -12,12 +12,12 @@ from hanport.reader import HanReader
 # tables of the meters outside Norway that send ciphered lists: imported and let go once at boot (installed?
 # and their names interned low in the heap, startup.warm_up), loaded for good with the first ciphered message
 _PARTS = ("hanport.envelope", "hanport.gcm", "hanport.meters_eu")
-# A heap below this (gc's total, a little under the heap size: 109 KB of a 112 KB one), with the app's
-# modules as .mpy files (not frozen into the image), has no room for these parts: their ~110 names cross
-# MicroPython's next qstr pool (~8 KB at once). Measured on the 32-bit stand-in: a ciphered Austrian meter
-# runs with -X heapsize=128K, not 120K; with the app frozen in, at 112K (docs/deploy.md, "Meters outside
-# Norway")
-_HEAP_FOR_MPY_KB = const(124)
+# A heap below this (gc's total, a little under the heap size: 109 KB of a 112 KB one, 117 KB of 120 KB), with
+# the app's modules as .mpy files (not frozen into the image), has no room for these parts (~6 KB with their
+# objects) beside the device load. Measured on the 32-bit stand-in (tools/soak.py --meter wn): a ciphered
+# Austrian meter runs with -X heapsize=120K, not 112K; with the app frozen in, at 112K (docs/deploy.md,
+# "Meters outside Norway")
+_HEAP_FOR_MPY_KB = const(116)
 
 
 class KeyedReader(HanReader):
@@ -53,7 +53,7 @@ def build(m, capacity, framer, problems):
     heap_kb = (gc.mem_free() + gc.mem_alloc()) // 1024
     if mpy and heap_kb < _HEAP_FOR_MPY_KB:  # the parts are not tried now: the boot would not end
         if problems is not None:
-            problems.append("a ciphered meter with the app as .mpy files needs a heap of about 128 KB (this board: "
+            problems.append("a ciphered meter with the app as .mpy files needs a heap of about 120 KB (this board: "
                             "%d KB): freeze the app into the image (docs/deploy.md)" % heap_kb)
         return KeyedReader(capacity, key, auth_key, framer)
     for name in _PARTS:
