@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 # Decode HAN-port bytes (capture file, stdin, hex text or a live serial port) to JSON Lines,
 # one canonical reading per valid frame; layer counters as a summary on stderr.
-"""usage: decode.py [--hex] [--key HEX [--auth-key HEX]] [--protocol auto|hdlc|mbus|p1] [FILE|-]
+"""usage: decode.py [--hex] [--key HEX [--auth-key HEX]] [--protocol auto|hdlc|mbus|p1|glo] [FILE|-]
        decode.py --serial /dev/ttyUSB0 [--baud 2400] [--parity E|N] [--count N]
        decode.py --accounting [--hex] FILE   (final energy-accounting state as one JSON object)
 
 Prints one JSON object per valid frame or P1 telegram (README "Reading schema"); counters go to
 stderr. HDLC frames, M-Bus long frames and P1 telegrams are told apart by themselves (docs/protocols.md);
---key/--auth-key decrypt and authenticate ciphered DLMS APDUs (the keys are never printed).
+--key/--auth-key decrypt and authenticate ciphered DLMS APDUs (the keys are never printed). The Sagemcom
+T210-D's P1 port (Luxembourg's Smarty, Energienetze Steiermark) sends its telegrams in bare ciphered APDUs:
+give --protocol glo with its key.
 FILE may be raw bytes, hex text (--hex), or a capture text file from tools/capture.py or the
 firmware's GET /raw (recognised by its '# hanport-capture' first line)."""
 import argparse
@@ -18,7 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
-from hanport.autodetect import PROTOCOLS, AutoReader  # noqa: E402
+from hanport.autodetect import GLO, PROTOCOLS, AutoReader  # noqa: E402
 from hanport.rawlog import CAPTURE_HEADER  # noqa: E402
 from hanport.render import reading_json  # noqa: E402
 
@@ -95,8 +97,9 @@ def main(argv=None):
                     help="replay through the energy accounting (docs/accounting.md); print its final state")
     ap.add_argument("--key", metavar="HEX", help="AES-128 encryption key of ciphered meters (32 hex digits)")
     ap.add_argument("--auth-key", metavar="HEX", help="AES-128 authentication key (32 hex digits)")
-    ap.add_argument("--protocol", choices=("auto",) + PROTOCOLS, default="auto",
-                    help="hdlc, mbus, p1, or auto (default): detected from the bytes")
+    ap.add_argument("--protocol", choices=("auto",) + PROTOCOLS + (GLO,), default="auto",
+                    help="hdlc, mbus, p1, or auto (default): detected from the bytes; glo (never detected): "
+                         "telegrams in bare ciphered APDUs, the Sagemcom T210-D")
     args = ap.parse_args(argv)
 
     try:

@@ -9,26 +9,31 @@ from hanport.reader import HanReader
 HDLC = "hdlc"
 MBUS = "mbus"
 P1 = "p1"
-PROTOCOLS = (HDLC, MBUS, P1)
+PROTOCOLS = (HDLC, MBUS, P1)  # told apart by themselves: each message carries its own check (FCS, checksum, CRC)
+# Bare general-glo-ciphering APDUs (the Sagemcom T210-D: glo.py), only when asked for: framed by their length
+# alone, the same framer would also frame the ciphered APDU inside an HDLC frame and win the race under the
+# wrong name (docs/protocols.md)
+GLO = "glo"
 RELOCK_BYTES = 32768  # bytes without a valid message after which detection starts over
 
 
 class AutoReader:
     """Feed chunks of any size; get Readings whatever the protocol.
 
-        reader = AutoReader(key="...", auth_key="...")   # protocol=None: detect; or "hdlc", "mbus", "p1"
+        reader = AutoReader(key="...", auth_key="...")   # protocol=None: detect; or "hdlc", "mbus", "p1", "glo"
         i = 0
         while i < n:
             i = reader.push(buf, i, n)
             if reader.has_reading: use(reader.reading)
 
     key / auth_key (32 hex digits, or 16 bytes) decrypt and authenticate ciphered DLMS APDUs in
-    HDLC and M-Bus frames; they are never shown by repr() or counters()."""
+    HDLC and M-Bus frames, and the T210-D's ciphered telegrams ("glo"); they are never shown by repr() or
+    counters()."""
 
     def __init__(self, protocol=None, key=None, auth_key=None, capacity=2048, require_crc=False,
                  relock_bytes=RELOCK_BYTES):
-        if protocol is not None and protocol not in PROTOCOLS:
-            raise ValueError("protocol must be one of hdlc, mbus, p1 or None")
+        if protocol is not None and protocol not in PROTOCOLS and protocol != GLO:
+            raise ValueError("protocol must be one of hdlc, mbus, p1, glo or None")
         self._key = gcm.parse_key(key)  # kept to rebuild the parsers after a relock
         self._auth_key = gcm.parse_key(auth_key)
         self.fixed = protocol
@@ -53,6 +58,10 @@ class AutoReader:
         if name == P1:
             return P1Reader(require_crc=self.require_crc)
         framer = mbus.MbusReader(self.capacity) if name == MBUS else None
+        if name == GLO:
+            from hanport.glo import GloReader
+
+            framer = GloReader(self.capacity)
         return HanReader(self.capacity, self._key, self._auth_key, framer)
 
     def _start(self):
