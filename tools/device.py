@@ -132,6 +132,8 @@ def cmd_mpy(args):
     stamp = os.path.join(BUILD, ".opt")  # the options the outputs were built with
     options = "-O%d -s <module name>%s" % (args.opt, "" if args.no_fold else " folded")
     same_opt = os.path.exists(stamp) and open(stamp).read() == options
+    if not same_opt and os.path.exists(stamp) and not args.dry_run:
+        os.remove(stamp)  # (a build cut short now must not leave outputs of two options passing for fresh)
     wanted = {os.path.normpath(stamp)}
     total = 0
     for src, out in files:
