@@ -91,6 +91,8 @@ def test_deploy_installs_the_parts_the_settings_need(tmp_path):
         cfg.write_text(json.dumps(user))
         p = device("deploy", "--frozen", "stock", "--config", str(cfg))
         assert parts in p.stdout, (user, p.stdout)
+        # a ciphered meter is told what a plain ESP32 needs for it
+        assert ("freeze the app into the image" in p.stdout) == ("hanport-cipher" in parts), (user, p.stdout)
 
 
 def test_config_written_and_validated(tmp_path):

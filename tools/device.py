@@ -407,6 +407,9 @@ def cmd_deploy(args):
                 subprocess.run(["cp", os.path.join(BUILD, "lib", "hanport", f), os.path.join(stage, "lib", "hanport")],
                                check=True)
         print("lib/hanport for these settings: %s" % ", ".join(names))
+        if "hanport-cipher" in names:  # (measured: docs/deploy.md; the boot says it too, in config_problems)
+            print("note: a ciphered meter with the app as .mpy files needs about 120 KB of heap; on an ESP32 without "
+                  "PSRAM (112 KB) freeze the app into the image (docs/deploy.md, \"Meters outside Norway\")")
         others = ["lib/hanport/" + compiled_name(os.path.basename(dst)) for _, dst in device_files()
                   if dst.startswith("lib/") and compiled_name(os.path.basename(dst)) not in keep]
         others.append(OTA_POINTER)
