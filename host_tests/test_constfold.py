@@ -114,3 +114,11 @@ def test_the_device_tree_folds_and_loses_only_constant_names():
     assert ("hanport.reading", "F_P_IMPORT") in folded and ("hanport.accounting", "C_LISTS") in folded
     for name, text in out.items():
         compile(text, name, "exec")
+
+
+def test_star_and_relative_imports_keep_what_they_may_reach():
+    mods = {"pk": "", "pk.c": "A = 1\nB = 2\n", "pk.s": "from pk.c import *\nx = A\n",
+            "pk.r": "from .c import B\ny = B\n"}
+    out, folded, kept = _run(mods)
+    assert folded == {} and kept == [("pk.c", "A"), ("pk.c", "B")]
+    assert out["pk.c"].split() == "A = 1 B = 2".split()

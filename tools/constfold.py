@@ -5,14 +5,15 @@
 On a board every global name of an `.mpy` module is interned for good (a qstr, ~25 bytes with its
 pool entry) and takes a slot in its module's dict; `R.F_P_IMPORT` in another module is a global load
 and an attribute load. MicroPython folds `_NAME = const(1)` inside its own module only. This step
-finds every module-level `NAME = <int expression>` (const() or not; names in capitals) bound nowhere else, writes its
-value where other device modules (or its own) load it, drops it from their imports, and removes the
-definition when nothing is left that could still ask for it by name. The source in the repository is
+finds every module-level `NAME = <int expression>` (const() or not; names in capitals) bound nowhere
+else, writes its value where other device modules (or its own) load it, drops it from their imports,
+and removes the definition when nothing is left that could still ask for it by name. The source in the repository is
 unchanged: CPython, the tests of the library and the frozen build use it as it is.
 
 A constant stays defined (and its loads stay as they are) when it is bound twice or in a function, stored as
-an attribute anywhere, named in a string (getattr), or used by a file this step does not rewrite
-(main.py runs as source on the board).
+an attribute anywhere, reached other than as `A.N` with A a module's own name for its module (`self.N`,
+`pkg.mod.N`), named in a string (getattr), imported with `*` or relatively, or used by a file this step
+does not rewrite (main.py runs as source on the board).
 """
 
 import ast
@@ -67,6 +68,7 @@ class _Module:
         self.attr_loads = set()  # (base name or None, attribute) loaded
         self.strings = set()  # every string constant (a name asked for by getattr stays)
         self.loads = set()  # names loaded anywhere
+        self.star_imports = set()  # modules imported with `from M import *` (None: a relative one)
         self._scan()
 
     def _bind(self, name):
@@ -91,8 +93,12 @@ class _Module:
                 for alias in node.names:
                     local = alias.asname or alias.name
                     self._bind(local)
-                    if node.level == 0:
+                    if node.level == 0 and alias.name != "*":
                         self.from_imports[local] = (node.module, alias.name)
+                    elif alias.name == "*":  # every name of that module may be used here
+                        self.star_imports.add(node.module if node.level == 0 else None)
+                    else:  # a relative import: the name stays wherever it is defined
+                        self.attr_loads.add((None, alias.name))
             elif isinstance(node, ast.Import):
                 for alias in node.names:
                     self._bind(alias.asname or alias.name.split(".")[0])
@@ -159,7 +165,7 @@ def fold(sources):
                 for mn in by_name[attr]:
                     pinned.add((mn, attr))
         for (mn, n) in consts:
-            if n in m.strings:
+            if n in m.strings or mn in m.star_imports or None in m.star_imports:
                 pinned.add((mn, n))
         if not m.rewrite:
             for key in m.from_imports.values():
