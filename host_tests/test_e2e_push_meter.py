@@ -119,6 +119,11 @@ def test_ciphered_push_meter_books_hours_from_its_pushes(tmp_path, setup):
         assert run_host.WN_SIM_KEY not in json.dumps(st)
         log = rig.log_tail(1 << 20)
         assert "MemoryError" not in log and "crashed" not in log, log[-3000:]
+        if interpreter is not None and not frozen:  # .mpy files: the names stay below the next qstr pool
+            import soak
+
+            used, pool_starts = soak.boot_qstrs(log), soak.next_qstr_pool(interpreter)
+            assert used is not None and pool_starts - 1 - used >= soak.QSTR_ROOM_MIN, (used, pool_starts)
     finally:
         rig.close()
 

@@ -1,7 +1,6 @@
 # The heap budget, kept by every change: the firmware installed as `make deploy` installs it on a stock
 # image runs the device load (tools/soak.py) on the 32-bit stand-in at run_host.STANDIN_TEST_HEAP.
 import os
-import subprocess
 import sys
 import threading
 
@@ -13,8 +12,6 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 import run_host  # noqa: E402
 import soak  # noqa: E402
 
-QSTR_ROOM_MIN = 25  # names the running app leaves before the next qstr pool (~8 KB at once: see docs/firmware.md):
-# a meter outside Norway loads meters_eu (10 more) with its first frame; with 8 left one crossed it and ran out
 METERS = ("aidon", "kamstrup")
 SECONDS = float(os.environ.get("HANPORT_SOAK_S", "150"))  # `python tools/soak.py --seconds 600`: the full run
 # (150 s at 60x: two and a half meter hours, so two hourly lists and their accounting per meter)
@@ -49,14 +46,11 @@ def test_aidon_and_kamstrup_within_the_heap_budget_with_3_http_clients(tmp_path)
         assert r["ok"], (meter, r["why"])
         assert r["http_answers"] >= SECONDS * 3 * 4 * 0.8 and r["mqtt_states"] > 0
     # the names interned (qstrs, never freed) leave room before this interpreter's next pool
-    p = subprocess.run([binary, "-X", "heapsize=512K", os.path.join(ROOT, "host_tests", "mp_qstr_check.py")],
-                       capture_output=True, text=True, timeout=120)
-    assert "n_qstr=" in p.stdout, p.stdout + p.stderr
-    pool_starts = int(p.stdout.split("n_qstr=")[1].split(",")[0])  # the first name of the large pool
+    pool_starts = soak.next_qstr_pool(binary)  # the first name of the large pool
     for meter in METERS:
         used = results[meter]["qstrs_after_boot"]
         print(meter, "qstrs after boot", used, "the next pool at", pool_starts)
-        assert used is not None and pool_starts - 1 - used >= QSTR_ROOM_MIN, (
+        assert used is not None and pool_starts - 1 - used >= soak.QSTR_ROOM_MIN, (
             "%s: %s names interned after boot, the next qstr pool (~8 KB of heap at once) begins at name %d: "
             "fewer new names (globals, attributes, short string constants) or fewer elsewhere"
             % (meter, used, pool_starts))

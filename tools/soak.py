@@ -231,6 +231,24 @@ def _log_excerpt(log, word, max_lines=12):
     return "\n".join(out)
 
 
+QSTR_ROOM_MIN = 25  # names the running app leaves before the next qstr pool (~8 KB at once: see docs/firmware.md):
+# a meter outside Norway loads meters_eu (10 more) with its first frame; with 8 left one crossed it and ran out.
+# A ciphered one interns ~76 more at boot (test_e2e_push_meter keeps the same room for it).
+
+
+def next_qstr_pool(interpreter):
+    """The number of the first name (qstr) of the interpreter's next large pool (~8 KB of heap at once on the
+    stand-in), found by host_tests/mp_qstr_check.py."""
+    import subprocess
+
+    p = subprocess.run([interpreter, "-X", "heapsize=512K", os.path.join(run_host.ROOT, "host_tests",
+                                                                           "mp_qstr_check.py")],
+                       capture_output=True, text=True, timeout=120)
+    if "n_qstr=" not in p.stdout:
+        raise RuntimeError("mp_qstr_check.py: " + p.stdout + p.stderr)
+    return int(p.stdout.split("n_qstr=")[1].split(",")[0])
+
+
 def boot_qstrs(log):
     """The names (qstrs) the app had interned when it started running (its "qstr pool: ... n_qstr=N" line)."""
     for line in log.splitlines():
