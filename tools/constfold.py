@@ -197,13 +197,9 @@ class _Folder(ast.NodeTransformer):
         self.m = m
         self.consts = consts
         self.pinned = pinned
-        self.names = {}  # local name -> value, for the names this module loads that are constants
-        for n in m.loads:
-            key = (m.name, n) if (m.name, n) in consts else None
-            if key is None and n in m.from_imports and m.bindings.get(n) == 1:
-                key = m.from_imports[n] if m.from_imports[n] in consts else None
-            if key is not None and key not in pinned and (m.name, n) not in pinned:
-                self.names[n] = consts[key]
+        # local name -> value, for the names this module loads that are constants (its own, or imported: fold()
+        # made each `from M import N` of a constant a constant of this module too)
+        self.names = {n: consts[(m.name, n)] for n in m.loads if (m.name, n) in consts and (m.name, n) not in pinned}
         self.attrs = {}  # (alias, name) -> value: `R.F_P_IMPORT`
         for alias, target in m.module_alias.items():
             if m.bindings.get(alias) != 1:

@@ -18,6 +18,7 @@ import fcntl
 import http.client
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -239,8 +240,6 @@ QSTR_ROOM_MIN = 25  # names the running app leaves before the next qstr pool (~8
 def next_qstr_pool(interpreter):
     """The number of the first name (qstr) of the interpreter's next large pool (~8 KB of heap at once on the
     stand-in), found by host_tests/mp_qstr_check.py."""
-    import subprocess
-
     p = subprocess.run([interpreter, "-X", "heapsize=512K", os.path.join(run_host.ROOT, "host_tests",
                                                                            "mp_qstr_check.py")],
                        capture_output=True, text=True, timeout=120)
