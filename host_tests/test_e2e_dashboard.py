@@ -21,7 +21,10 @@ pytestmark = [pytest.mark.usefixtures("board")]
 
 @pytest.fixture(scope="module")
 def rig(board, tmp_path_factory):
-    r = run_host.Rig(str(tmp_path_factory.mktemp("dash")), meter="kamstrup", speed=360, mqtt=True)
+    # the meter clock starts on a fixed morning: at "now" a run after 21:30 Oslo time crossed midnight at 360x,
+    # and the history's last day (yesterday's, today having no hour booked yet) was not today's sum
+    r = run_host.Rig(str(tmp_path_factory.mktemp("dash")), meter="kamstrup", speed=360, mqtt=True,
+                     sim_args=["--start", "2024-03-05T08:05:00"])
     try:
         r.start()
         r.wait_hourly_lists(3)  # three hourly lists: hours, a day and the capacity known
